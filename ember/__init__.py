@@ -1,0 +1,50 @@
+"""ember: a small deep-learning framework on NumPy, with PyTorch's names.
+
+Example:
+    >>> import ember
+    >>> x = ember.randn(4, 3, requires_grad=True)
+    >>> loss = (x @ ember.ones(3, 2)).relu().mean()
+    >>> loss.backward()
+    >>> x.grad.shape
+    (4, 3)
+"""
+
+from __future__ import annotations
+
+from . import dtypes
+from .device import device
+from .dtypes import (
+    DType, bfloat16, float16, float32, float64, int8, int16, int32, int64, result_type, uint8,
+)
+from .dtypes import bool_ as bool  # noqa: A001 - PyTorch's name
+from .tensor import Tensor
+from .ops import *  # noqa: F403 - the op functions are ember's top-level API
+from .ops import __dict__ as _ops_dict
+from . import autograd, ops
+from .autograd import (
+    enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled,
+)
+from .random import (
+    Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state,
+)
+from . import linalg
+
+__version__ = "0.1.0"
+
+half = float16
+float = float32  # noqa: A001
+double = float64
+long = int64
+int = int32  # noqa: A001
+short = int16
+
+_public_ops = [k for k in _ops_dict if not k.startswith("_")]
+
+
+def is_tensor(obj) -> bool:
+    """True for ember tensors."""
+    return isinstance(obj, Tensor)
+
+
+def numel(x) -> int:
+    return x.numel()

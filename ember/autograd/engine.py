@@ -1,0 +1,248 @@
+"""Reverse-mode differentiation over the recorded graph.
+
+``run_backward`` orders the nodes reachable from the roots (reverse post-order of a
+depth-first walk, so a node runs after every node that consumes it), then calls each op's
+vjp once with the summed gradient of its outputs. Without ``create_graph`` the vjps run on raw
+backend arrays through ``backend.raw`` (no Tensor objects, no recording); with it they run
+through ``ember.ops.diff``, so the backward pass is itself recorded and can be differentiated
+again. The same vjp code serves both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import AutogradError
+from . import node as _node_mod
+from .grad_mode import enable_grad, no_grad, state
+
+
+def _topo_order(root_nodes):
+    """Nodes reachable from ``root_nodes``, each after all of its consumers."""
+    order = []
+    seen = set()
+    for root in root_nodes:
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(root.edges))]
+        while stack:
+            node, it = stack[-1]
+            for e in it:
+                if type(e) is tuple and e[0] not in seen:
+                    seen.add(e[0])
+                    stack.append((e[0], iter(e[0].edges)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    order.reverse()
+    return order
+
+
+def _freed_error(node):
+    return AutogradError(
+        f"backward through {node.op.name} a second time: its saved values were freed by the "
+        "first backward. Pass retain_graph=True to the first backward (or autograd.grad) if "
+        "you need to run backward twice"
+    )
+
+
+def _version_error(node, i, tensor, saved):
+    return AutogradError(
+        f"a tensor needed to compute the gradient of {node.op.name} (argument {i}, "
+        f"{tuple(tensor.shape)} {tensor.dtype.name}) was modified in place after it was used: "
+        f"it is at version {tensor._version[0]}, the op saw version {saved}. Use an "
+        "out-of-place op (e.g. x = x * 2 instead of x *= 2) or .clone() before modifying"
+    )
+
+
+def _call_hooks(hooks, g, Tensor, raw):
+    for hook in hooks:
+        r = hook(Tensor(g) if raw else g)
+        if r is not None:
+            g = r.data if raw else r
+    return g
+
+
+def run_backward(roots, grads, *, retain_graph=False, create_graph=False, capture=None):
+    """Backpropagate ``grads`` from ``roots``.
+
+    Without ``capture`` gradients accumulate into the ``.grad`` of leaf tensors. With
+    ``capture`` (a dict keyed by a leaf tensor's id or by ``(node, index)``), gradients
+    reaching those keys are stored in the dict instead and no ``.grad`` is touched.
+    """
+    Tensor = _node_mod.Tensor
+    raw = not create_graph
+    buffers = {}
+    root_nodes = []
+    for t, g in zip(roots, grads):
+        if t._node is None:  # a leaf root: its gradient is the seed itself
+            _deliver_leaf(t, g, capture, raw, Tensor, None)
+            continue
+        buf = buffers.setdefault(t._node, [None] * t._node.op.n_outputs)
+        buf[t._idx] = g if buf[t._idx] is None else buf[t._idx] + g
+        root_nodes.append(t._node)
+    if not root_nodes:
+        return
+    from ..ops import diff
+
+    seen_leaf_arrays = set()
+    with (no_grad() if raw else enable_grad()):
+        for node in _topo_order(root_nodes):
+            gs = buffers.pop(node, None)
+            if gs is None:
+                continue
+            if node.freed:
+                raise _freed_error(node)
+            op = node.op
+            if node.hooks:
+                for idx, hooks in node.hooks.items():
+                    if gs[idx] is not None:
+                        gs[idx] = _call_hooks(hooks, gs[idx], Tensor, raw)
+            if capture is not None:
+                for idx in range(len(gs)):
+                    key = (node, idx)
+                    if key in capture and gs[idx] is not None:
+                        capture[key] = gs[idx] if capture[key] is None else capture[key] + gs[idx]
+            args = node.args
+            versions = node.versions
+            vals = []
+            for i, a in enumerate(args):
+                if isinstance(a, Tensor):
+                    if a._version[0] != versions[i]:
+                        raise _version_error(node, i, a, versions[i])
+                    vals.append(a.data if raw else a)
+                else:
+                    vals.append(a)
+            if op.needs_output:
+                outs = []
+                for ref, ver in node.out:
+                    o = ref()
+                    if o is None:
+                        raise AutogradError(f"{op.name}: its output was freed before backward")
+                    if o._version[0] != ver:
+                        raise AutogradError(
+                            f"the output of {op.name} ({tuple(o.shape)}) was modified in place "
+                            "after it was used, but its gradient needs it. Use an out-of-place op "
+                            "or .clone() the output before modifying it"
+                        )
+                    outs.append(o.data if raw else o)
+                out = outs[0] if op.n_outputs == 1 else tuple(outs)
+            else:
+                out = None
+            if op.n_outputs == 1:
+                g = gs[0]
+            else:
+                g = tuple(
+                    gi if gi is not None else _zeros(spec, raw, Tensor)
+                    for gi, spec in zip(gs, node.specs)
+                )
+            F = diff if not raw else _raw_namespace(vals)
+            in_grads = op.vjp(F, g, out, *vals, **node.attrs)
+            if state.anomaly:
+                _check_anomaly(node, in_grads, raw)
+            for e, gi, a in zip(node.edges, in_grads, args):
+                if e is None or gi is None:
+                    continue
+                shape = a.shape
+                if gi.shape != shape:
+                    gi = F.sum_to(gi, shape=tuple(shape))
+                if raw:
+                    if gi.dtype != a.data.dtype:
+                        gi = gi.astype(a.data.dtype)
+                elif gi.dtype is not a.dtype:
+                    gi = gi.to(a.dtype)
+                if type(e) is tuple:
+                    n, idx = e
+                    buf = buffers.get(n)
+                    if buf is None:
+                        buf = buffers[n] = [None] * n.op.n_outputs
+                    buf[idx] = gi if buf[idx] is None else buf[idx] + gi
+                else:
+                    _deliver_leaf(e, gi, capture, raw, Tensor, seen_leaf_arrays)
+            if not retain_graph:
+                node.args = None
+                node.out = None
+                node.freed = True
+
+
+def _raw_namespace(vals):
+    from ..backend import _BY_TYPE, get_backend
+
+    for v in vals:
+        b = _BY_TYPE.get(v.__class__)
+        if b is not None:
+            return b.raw
+    return get_backend("cpu").raw
+
+
+def _zeros(spec, raw, Tensor):
+    shape, dtype = spec
+    z = np.zeros(shape, dtype=dtype)
+    return z if raw else Tensor(z)
+
+
+def _deliver_leaf(t, g, capture, raw, Tensor, seen):
+    """Accumulate ``g`` into leaf ``t``'s ``.grad`` (or into ``capture``)."""
+    if t._hooks:
+        g = _call_hooks(t._hooks, g, Tensor, raw)
+    if capture is not None:
+        key = id(t)
+        if key in capture:
+            capture[key] = g if capture[key] is None else capture[key] + g
+        return
+    if raw:
+        if not isinstance(g, np.ndarray) and g.__class__ is not t.data.__class__:
+            g = np.asarray(g)
+        if t.grad is None:
+            if seen is None or not g.flags.writeable or g.base is not None or id(g) in seen:
+                g = g.copy()
+            if seen is not None:
+                seen.add(id(g))
+            t.grad = Tensor(g)
+        else:
+            t.grad = Tensor(t.grad.data + g)
+    else:
+        t.grad = g if t.grad is None else t.grad + g
+
+
+def _check_anomaly(node, in_grads, raw):
+    for i, gi in enumerate(in_grads):
+        if gi is None:
+            continue
+        arr = gi if raw else gi.data
+        if not np.all(np.isfinite(arr)):
+            where = "".join(node.trace or ["(no forward trace recorded)\n"])
+            raise AutogradError(
+                f"detect_anomaly: the backward of {node.op.name} returned NaN/Inf in the "
+                f"gradient of its argument {i}. The forward call that created it:\n{where}"
+            )
+
+
+class detect_anomaly:  # noqa: N801
+    """Record a traceback per op and raise, naming the forward op, when backward makes NaN/Inf.
+
+    Example:
+        >>> import ember
+        >>> x = ember.tensor([0.0], requires_grad=True)
+        >>> with ember.autograd.detect_anomaly():
+        ...     y = ember.sqrt(x) * 0.0
+        ...     try:
+        ...         y.sum().backward()
+        ...     except RuntimeError as e:
+        ...         print("sqrt" in str(e))
+        True
+    """
+
+    def __init__(self, mode: bool = True) -> None:
+        self.mode = mode
+
+    def __enter__(self):
+        self._prev = state.anomaly
+        state.anomaly = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        state.anomaly = self._prev
+        return False

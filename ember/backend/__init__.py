@@ -1,0 +1,105 @@
+"""Backends: one array namespace per device type.
+
+A backend holds the array module (``numpy`` on the CPU, ``cupy`` on CUDA), the table of
+forward overrides keyed by op (e.g. an im2col convolution on NumPy), and ``raw``: a namespace
+that calls every registered op's forward directly on backend arrays. Vector-Jacobian products
+run against ``raw`` when no higher-order graph is needed, and against ``ember.ops.diff`` when it
+is, so each vjp is written once.
+"""
+
+from __future__ import annotations
+
+from ..device import device as _device
+from ..errors import DeviceError
+
+
+class RawNamespace:
+    """Every registered op's forward, bound to one backend's array module."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+
+    def __getattr__(self, name: str):
+        from ..ops.registry import REGISTRY
+
+        op = REGISTRY.get(name)
+        if op is None:
+            raise AttributeError(f"no op named {name!r}")
+        fwd = self._backend.forward(op)
+        xp = self._backend.xp
+
+        def call(*args, **attrs):
+            return fwd(xp, *args, **attrs)
+
+        call.__name__ = name
+        setattr(self, name, call)
+        return call
+
+
+class Backend:
+    """An array namespace serving one device type."""
+
+    def __init__(self, name: str, xp, array_type: type) -> None:
+        self.name = name
+        self.xp = xp
+        self.array_type = array_type
+        self.overrides: dict = {}
+        self.forwards: dict = {}
+        self.raw = RawNamespace(self)
+
+    def override(self, op_name: str):
+        """Decorator: register ``fn(xp, *arrays, **attrs)`` as this backend's forward of an op."""
+
+        def register(fn):
+            self.overrides[op_name] = fn
+            self.forwards.clear()
+            return fn
+
+        return register
+
+    def forward(self, op):
+        """The forward function of ``op`` on this backend (the override if there is one)."""
+        fn = self.forwards.get(op)
+        if fn is None:
+            fn = self.overrides.get(op.name, op.forward)
+            self.forwards[op] = fn
+        return fn
+
+    def __repr__(self) -> str:
+        return f"<ember backend {self.name}>"
+
+
+_BY_TYPE: dict[type, Backend] = {}
+_BY_DEVICE_TYPE: dict[str, Backend] = {}
+
+
+def register_backend(backend: Backend, device_type: str) -> None:
+    _BY_TYPE[backend.array_type] = backend
+    _BY_DEVICE_TYPE[device_type] = backend
+
+
+def backend_of(array) -> Backend:
+    """The backend that owns a backend array."""
+    try:
+        return _BY_TYPE[array.__class__]
+    except KeyError:
+        raise DeviceError(f"no ember backend handles arrays of type {type(array).__name__}") from None
+
+
+def get_backend(dev) -> Backend:
+    """The backend for a device (``"cpu"``, ``"cuda:0"``, ``ember.device``)."""
+    d = _device(dev) if not isinstance(dev, _device) else dev
+    b = _BY_DEVICE_TYPE.get(d.type)
+    if b is None:
+        raise DeviceError(
+            f"device {d} is not available: ember has no backend for it. "
+            "Install CuPy for CUDA (pip install cupy-cuda12x) on a machine with an NVIDIA GPU"
+        )
+    return b
+
+
+def device_of(array) -> _device:
+    return backend_of(array).device
+
+
+from . import numpy_backend  # noqa: E402,F401  (registers the CPU backend)

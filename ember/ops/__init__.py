@@ -1,0 +1,63 @@
+"""ember's op library: every primitive (forward + vjp) and the public functions built on them.
+
+Families: ``elementwise``, ``reduce``, ``shape``, ``index``, ``linalg`` (products),
+``decomp`` (``ember.linalg``), ``creation``, ``device_ops``. ``diff`` is the namespace of all
+registered ops as recorded functions, used by vjps under ``create_graph=True``.
+"""
+
+from __future__ import annotations
+
+from . import methods as _methods  # noqa: F401  (attaches operators to Tensor)
+from .creation import (
+    arange, asarray, bernoulli, empty, empty_like, eye, from_numpy, full, full_like, linspace,
+    normal, ones, ones_like, rand, randint, randn, randperm, tensor, uniform, zeros, zeros_like,
+)
+from .device_ops import to_device
+from .elementwise import (
+    abs, add, astype, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, ceil, clamp, clone,
+    cos, div, eq, erf, exp, expm1, floor, floor_divide, ge, gt, isfinite, isinf, isnan, le, log,
+    log1p, log2, log10, logical_and, logical_not, logical_or, logical_xor, lt, maximum, minimum,
+    mul, ne, neg, pow, reciprocal, relu, remainder, round, rsqrt, sigmoid, sign, sin, sqrt,
+    square, sub, tan, tanh, trunc, where,
+)
+from .index import (
+    gather, getitem, index_put, index_select, masked_fill, one_hot, scatter_add, take_along_dim,
+)
+from .linalg import add_n, dot, matmul, outer, vdot
+from .reduce import (
+    all, amax, amin, any, argmax, argmin, cumprod, cumsum, logsumexp, max, mean, min, norm,
+    prod, std, sum, var, vector_norm,
+)
+from .registry import REGISTRY, Op, diff, register
+from .shape import (
+    broadcast_tensors, broadcast_to, cat, chunk, concat, expand, expand_dims, flatten, flip,
+    matrix_transpose, moveaxis, movedim, pad, permute, permute_dims, repeat, repeat_interleave,
+    reshape, roll, split, squeeze, stack, swapaxes, tile, transpose, unbind, unflatten,
+    unsqueeze, view,
+)
+
+clip = clamp
+negative = neg
+multiply = mul
+subtract = sub
+divide = div
+true_divide = div
+power = pow
+absolute = abs
+greater = gt
+greater_equal = ge
+less = lt
+less_equal = le
+equal = eq
+not_equal = ne
+concatenate = concat
+
+
+def clamp_min(x, min):  # noqa: A002
+    """``max(x, min)``."""
+    return clamp(x, min=min)
+
+
+def clamp_max(x, max):  # noqa: A002
+    """``min(x, max)``."""
+    return clamp(x, max=max)

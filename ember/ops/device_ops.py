@@ -1,0 +1,30 @@
+"""Moving tensors between devices (differentiable: the gradient moves back)."""
+
+from __future__ import annotations
+
+from ..autograd.node import apply
+from ..backend import backend_of, get_backend
+from ..device import device as _device
+from .registry import Op, register
+
+
+@register
+class ToDevice(Op):
+    def forward(xp, x, device):
+        target = get_backend(device)
+        if isinstance(x, target.array_type):
+            return x
+        if hasattr(x, "get"):  # a GPU array coming to the host
+            x = x.get()
+        return target.xp.asarray(x)
+
+    def vjp(F, g, out, x, device):
+        return (F.to_device(g, device=str(backend_of(getattr(x, "data", x)).device)),)
+
+
+def to_device(x, device):
+    """``x`` on ``device`` (the same tensor if it is already there)."""
+    d = _device(device)
+    if x.device == d:
+        return x
+    return apply(ToDevice, x, device=str(d))

@@ -1,0 +1,289 @@
+"""Tensor operators and methods, each a thin call to the op functions of this package.
+
+Kept as one table so a reader sees every method a Tensor has and the function behind it.
+In-place methods (``add_``, ``x += y``, ``x[i] = v``) write into the tensor's own array and
+bump its version counter; when autograd is recording they record the op out of place and
+move the tensor to the new node, refusing leaves that require grad and views of tensors in
+the graph (where the result would silently diverge from PyTorch's).
+"""
+
+from __future__ import annotations
+
+from .. import dtypes as _dt
+from ..autograd.grad_mode import state
+from ..errors import AutogradError, ShapeError
+from ..tensor import Tensor
+from . import creation, elementwise as ew, index as ix, linalg as la, reduce as rd, shape as sh
+
+
+def _r(fn):
+    """The reflected form of a binary function: ``other (op) self``."""
+    return lambda self, other: fn(other, self)
+
+
+_METHODS = {
+    # arithmetic operators
+    "__add__": ew.add, "__radd__": _r(ew.add),
+    "__sub__": ew.sub, "__rsub__": _r(ew.sub),
+    "__mul__": ew.mul, "__rmul__": _r(ew.mul),
+    "__truediv__": ew.div, "__rtruediv__": _r(ew.div),
+    "__floordiv__": ew.floor_divide, "__rfloordiv__": _r(ew.floor_divide),
+    "__mod__": ew.remainder, "__rmod__": _r(ew.remainder),
+    "__pow__": ew.pow, "__rpow__": _r(ew.pow),
+    "__matmul__": la.matmul, "__rmatmul__": _r(la.matmul),
+    "__neg__": ew.neg, "__pos__": lambda self: self, "__abs__": ew.abs,
+    "__invert__": lambda self: (ew.logical_not(self) if self.data.dtype.kind == "b"
+                                else ew.bitwise_not(self)),
+    "__and__": ew.bitwise_and, "__rand__": _r(ew.bitwise_and),
+    "__or__": ew.bitwise_or, "__ror__": _r(ew.bitwise_or),
+    "__xor__": ew.bitwise_xor, "__rxor__": _r(ew.bitwise_xor),
+    "__eq__": ew.eq, "__ne__": ew.ne, "__lt__": ew.lt, "__le__": ew.le, "__gt__": ew.gt,
+    "__ge__": ew.ge,
+    "__getitem__": ix.getitem,
+    # elementwise
+    "add": ew.add, "sub": ew.sub, "mul": ew.mul, "div": ew.div, "pow": ew.pow,
+    "multiply": ew.mul, "subtract": ew.sub, "divide": ew.div, "true_divide": ew.div,
+    "floor_divide": ew.floor_divide, "remainder": ew.remainder, "fmod": ew.remainder,
+    "maximum": ew.maximum, "minimum": ew.minimum, "neg": ew.neg, "negative": ew.neg,
+    "abs": ew.abs, "sign": ew.sign, "sqrt": ew.sqrt, "rsqrt": ew.rsqrt, "exp": ew.exp,
+    "expm1": ew.expm1, "log": ew.log, "log1p": ew.log1p, "log2": ew.log2, "log10": ew.log10,
+    "square": ew.square, "round": ew.round, "floor": ew.floor, "ceil": ew.ceil,
+    "trunc": ew.trunc, "reciprocal": ew.reciprocal, "sin": ew.sin, "cos": ew.cos,
+    "tan": ew.tan, "tanh": ew.tanh, "sigmoid": ew.sigmoid, "erf": ew.erf, "relu": ew.relu,
+    "clamp": ew.clamp, "clip": ew.clamp, "clone": ew.clone,
+    "eq": ew.eq, "ne": ew.ne, "lt": ew.lt, "le": ew.le, "gt": ew.gt, "ge": ew.ge,
+    "isnan": ew.isnan, "isinf": ew.isinf, "isfinite": ew.isfinite,
+    "logical_and": ew.logical_and, "logical_or": ew.logical_or,
+    "logical_xor": ew.logical_xor, "logical_not": ew.logical_not,
+    "where": lambda self, condition, other: ew.where(condition, self, other),
+    "astype": ew.astype,
+    # reductions
+    "sum": rd.sum, "mean": rd.mean, "prod": rd.prod, "var": rd.var, "std": rd.std,
+    "max": rd.max, "min": rd.min, "amax": rd.amax, "amin": rd.amin, "argmax": rd.argmax,
+    "argmin": rd.argmin, "logsumexp": rd.logsumexp, "cumsum": rd.cumsum,
+    "cumprod": rd.cumprod, "all": rd.all, "any": rd.any, "norm": rd.norm,
+    # shape
+    "reshape": sh.reshape, "view": sh.reshape, "permute": sh.permute,
+    "transpose": sh.transpose, "swapaxes": sh.transpose, "moveaxis": sh.moveaxis,
+    "movedim": sh.moveaxis, "unsqueeze": sh.unsqueeze, "squeeze": sh.squeeze,
+    "flatten": sh.flatten, "unflatten": sh.unflatten, "expand": sh.broadcast_to,
+    "broadcast_to": sh.broadcast_to, "tile": sh.tile, "repeat": sh.repeat,
+    "repeat_interleave": sh.repeat_interleave, "flip": sh.flip, "roll": sh.roll,
+    "split": sh.split, "chunk": sh.chunk, "unbind": sh.unbind,
+    "expand_as": lambda self, other: sh.broadcast_to(self, other.shape),
+    "view_as": lambda self, other: sh.reshape(self, other.shape),
+    "reshape_as": lambda self, other: sh.reshape(self, other.shape),
+    "contiguous": lambda self: self,
+    # indexing
+    "gather": ix.gather, "scatter_add": ix.scatter_add, "index_select": ix.index_select,
+    "masked_fill": ix.masked_fill, "take_along_dim": ix.take_along_dim,
+    # products
+    "matmul": la.matmul, "dot": la.dot, "outer": la.outer,
+    # dtype conversions
+    "float": lambda self: ew.astype(self, _dt.float32),
+    "double": lambda self: ew.astype(self, _dt.float64),
+    "half": lambda self: ew.astype(self, _dt.float16),
+    "bfloat16": lambda self: ew.astype(self, _dt.bfloat16),
+    "long": lambda self: ew.astype(self, _dt.int64),
+    "int": lambda self: ew.astype(self, _dt.int32),
+    "short": lambda self: ew.astype(self, _dt.int16),
+    "bool": lambda self: ew.astype(self, _dt.bool_),
+    "byte": lambda self: ew.astype(self, _dt.uint8),
+    "is_floating_point": lambda self: self.data.dtype.kind == "f" or self.dtype.kind == "f",
+    "new_zeros": lambda self, *size, dtype=None: creation.zeros(
+        *size, dtype=dtype or self.dtype, device=self.device),
+    "new_ones": lambda self, *size, dtype=None: creation.ones(
+        *size, dtype=dtype or self.dtype, device=self.device),
+    "new_full": lambda self, size, fill, dtype=None: creation.full(
+        size, fill, dtype=dtype or self.dtype, device=self.device),
+    "new_tensor": lambda self, data, dtype=None: creation.tensor(
+        data, dtype=dtype or self.dtype, device=self.device),
+}
+
+for _name, _fn in _METHODS.items():
+    setattr(Tensor, _name, _fn)
+
+Tensor.T = property(lambda self: sh.permute(self, tuple(reversed(range(self.ndim)))))
+Tensor.mT = property(sh.matrix_transpose)
+Tensor.__hash__ = lambda self: id(self)
+
+
+# ----------------------------------------------------------------------------- in place
+
+
+def _check_inplace(t: Tensor, what: str) -> None:
+    if t._rg and t._node is None:
+        raise AutogradError(
+            f"{what}: a leaf tensor that requires grad ({tuple(t.shape)}) cannot be modified "
+            "in place while gradients are recorded. Wrap the update in `with ember.no_grad():` "
+            "or modify a .clone()"
+        )
+    base = t._base
+    if base is not None and (base._rg or base._node is not None):
+        raise AutogradError(
+            f"{what}: this tensor is a view of a tensor that is part of the autograd graph; "
+            "ember does not rewrite the base's history for in-place changes of views. "
+            "Modify the base directly (base[index] = value) or use out-of-place ops"
+        )
+
+
+def _commit(t: Tensor, out: Tensor) -> Tensor:
+    """Write ``out`` into ``t``'s array and move ``t`` to ``out``'s node."""
+    if out.data.shape != t.data.shape:
+        raise ShapeError(
+            f"in-place op: the result has shape {tuple(out.shape)} but the tensor being "
+            f"modified has {tuple(t.shape)}; in-place ops cannot change the shape"
+        )
+    t.data[...] = out.data
+    t._version[0] += 1
+    node = out._node
+    if node is not None:
+        t._node, t._idx, t._rg = node, out._idx, True
+        if node.out is not None:
+            import weakref
+
+            node.out = ((weakref.ref(t), t._version[0]),)
+    return t
+
+
+def _snapshot(t: Tensor) -> Tensor:
+    """The value and history ``t`` has now, detached from later in-place changes."""
+    s = Tensor(t.data.copy(), t._rg)
+    s._node, s._idx = t._node, t._idx
+    return s
+
+
+def _records(t: Tensor, other) -> bool:
+    return state.grad_enabled and (t._rg or (isinstance(other, Tensor) and other._rg))
+
+
+def _inplace(fn, ufunc_name: str | None = None):
+    def method(self, other=None, *args, **kwargs):
+        if _records(self, other):
+            _check_inplace(self, fn.__name__ + "_")
+            snap = _snapshot(self)
+            return _commit(self, fn(snap, other, *args, **kwargs) if other is not None
+                           else fn(snap, *args, **kwargs))
+        if ufunc_name is not None and not args and not kwargs:
+            from ..backend import backend_of
+
+            xp = backend_of(self.data).xp
+            o = other.data if isinstance(other, Tensor) else other
+            getattr(xp, ufunc_name)(self.data, o, out=self.data, casting="same_kind")
+            self._version[0] += 1
+            return self
+        with _no_record():
+            out = fn(self, other, *args, **kwargs) if other is not None else fn(
+                self, *args, **kwargs)
+        return _commit(self, out)
+
+    return method
+
+
+def _no_record():
+    from ..autograd.grad_mode import no_grad
+
+    return no_grad()
+
+
+def _add_(self, other, *, alpha=1):
+    if alpha != 1:
+        other = other * alpha
+    return _inplace(ew.add, "add")(self, other)
+
+
+def _sub_(self, other, *, alpha=1):
+    if alpha != 1:
+        other = other * alpha
+    return _inplace(ew.sub, "subtract")(self, other)
+
+
+Tensor.add_ = _add_
+Tensor.sub_ = _sub_
+Tensor.mul_ = _inplace(ew.mul, "multiply")
+Tensor.div_ = _inplace(ew.div, "divide")
+Tensor.pow_ = _inplace(ew.pow, "power")
+Tensor.__iadd__ = _inplace(ew.add, "add")
+Tensor.__isub__ = _inplace(ew.sub, "subtract")
+Tensor.__imul__ = _inplace(ew.mul, "multiply")
+Tensor.__itruediv__ = _inplace(ew.div, "divide")
+Tensor.__ipow__ = _inplace(ew.pow, "power")
+Tensor.maximum_ = _inplace(ew.maximum, "maximum")
+Tensor.minimum_ = _inplace(ew.minimum, "minimum")
+
+
+def _unary_inplace(fn):
+    inner = _inplace(lambda x: fn(x))
+    inner.__name__ = fn.__name__ + "_"
+    return lambda self: inner(self)
+
+
+for _name in ("neg", "abs", "sqrt", "exp", "log", "sigmoid", "tanh", "relu", "floor", "ceil",
+              "round", "sign", "square", "sin", "cos"):
+    setattr(Tensor, _name + "_", _unary_inplace(getattr(ew, _name)))
+
+
+def _clamp_(self, min=None, max=None):  # noqa: A002
+    return _inplace(lambda x: ew.clamp(x, min, max))(self)
+
+
+def _masked_fill_(self, mask, value):
+    return _inplace(lambda x, m: ix.masked_fill(x, m, value))(self, mask)
+
+
+def _fill_(self, value):
+    if state.grad_enabled and (self._rg or (isinstance(value, Tensor) and value._rg)):
+        _check_inplace(self, "fill_")
+        snap = _snapshot(self)
+        return _commit(self, ew.where(creation.ones(*self.shape, dtype="bool",
+                                                    device=self.device), value, snap * 0))
+    self.data[...] = value.data if isinstance(value, Tensor) else value
+    self._version[0] += 1
+    return self
+
+
+def _zero_(self):
+    return _fill_(self, 0)
+
+
+def _copy_(self, src):
+    if state.grad_enabled and (self._rg or src._rg):
+        _check_inplace(self, "copy_")
+        return _commit(self, sh.broadcast_to(src.to(self.dtype, device=self.device),
+                                             self.shape) + 0.0 * _snapshot(self))
+    self.data[...] = src.to(self.dtype, device=self.device).data
+    self._version[0] += 1
+    return self
+
+
+def _random_fill(sample):
+    def method(self, *args, generator=None):
+        from ..random import _gen
+
+        arr = sample(_gen(generator), self.shape, *args)
+        self.data[...] = creation.tensor(arr, dtype=self.dtype, device=self.device).data
+        self._version[0] += 1
+        return self
+
+    return method
+
+
+def _setitem(self, index, value):
+    index_n = ix.normalize_index(index, self)
+    if _records(self, value):
+        _check_inplace(self, "setitem")
+        return _commit(self, ix.index_put(_snapshot(self), index_n, value))
+    self.data[index_n] = value.to(self.dtype, device=self.device).data if isinstance(
+        value, Tensor) else value
+    self._version[0] += 1
+
+
+Tensor.clamp_ = _clamp_
+Tensor.clip_ = _clamp_
+Tensor.masked_fill_ = _masked_fill_
+Tensor.fill_ = _fill_
+Tensor.zero_ = _zero_
+Tensor.copy_ = _copy_
+Tensor.__setitem__ = _setitem
+Tensor.uniform_ = _random_fill(lambda g, s, a=0.0, b=1.0: g.uniform(a, b, s))
+Tensor.normal_ = _random_fill(lambda g, s, m=0.0, sd=1.0: g.normal(m, sd, s))

@@ -1,0 +1,446 @@
+"""Reductions: sum, mean, prod, amax/amin, max/min, argmax/argmin, logsumexp, cumsum,
+cumprod, var, std, all, any, and ``sum_to`` (the adjoint of broadcasting).
+
+``dim``/``axis`` may be an int, a tuple or None (all dimensions); ``keepdim`` keeps the
+reduced dimensions with size 1. Attributes are normalised before reaching the primitive:
+``axis`` is a sorted tuple of non-negative ints or None.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+from ..autograd.node import apply
+from ..errors import ShapeError
+from ..tensor import Tensor
+from .registry import Op, register
+
+
+def _kept_shape(shape, axis):
+    """``shape`` with the reduced ``axis`` set to 1."""
+    if axis is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axis else s for i, s in enumerate(shape))
+
+
+def _expand(F, g, shape, axis, keepdims):
+    """Broadcast a reduced gradient back over the reduced dimensions."""
+    if not keepdims:
+        g = F.reshape(g, shape=_kept_shape(shape, axis))
+    return F.broadcast_to(g, shape=tuple(shape))
+
+
+def _count(shape, axis):
+    n = 1
+    for i, s in enumerate(shape):
+        if axis is None or i in axis:
+            n *= s
+    return n
+
+
+@register
+class SumTo(Op):
+    """Sum a broadcast array back down to ``shape`` (the vjp of broadcasting)."""
+
+    def forward(xp, x, shape):
+        lead = x.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(
+            i + lead for i, s in enumerate(shape) if s == 1 and x.shape[i + lead] != 1
+        )
+        y = x.sum(axis=axes, keepdims=True) if axes else x
+        return y.reshape(shape)
+
+    def vjp(F, g, out, x, shape):
+        return (F.broadcast_to(g, shape=tuple(x.shape)),)
+
+
+@register
+class Sum(Op):
+    def forward(xp, x, axis=None, keepdims=False):
+        return xp.sum(x, axis=axis, keepdims=keepdims)
+
+    def vjp(F, g, out, x, axis=None, keepdims=False):
+        return (_expand(F, g, x.shape, axis, keepdims),)
+
+
+@register
+class Mean(Op):
+    def forward(xp, x, axis=None, keepdims=False):
+        return xp.mean(x, axis=axis, keepdims=keepdims)
+
+    def vjp(F, g, out, x, axis=None, keepdims=False):
+        return (_expand(F, g, x.shape, axis, keepdims) * (1.0 / _count(x.shape, axis)),)
+
+
+@register
+class Prod(Op):
+    needs_output = True
+
+    def forward(xp, x, axis=None, keepdims=False):
+        return xp.prod(x, axis=axis, keepdims=keepdims)
+
+    def vjp(F, g, out, x, axis=None, keepdims=False):
+        shape = tuple(x.shape)
+        ok = out if keepdims else F.reshape(out, shape=_kept_shape(shape, axis))
+        zero = x == 0
+        nonzero = F.where(zero, 1.0, x)
+        # product of the other elements: out / x where x != 0; where x == 0 it is the product
+        # of the non-zero elements if x is the only zero of its slice, else 0
+        nz_prod = F.prod(nonzero, axis=axis, keepdims=True)
+        n_zero = F.sum(zero, axis=axis, keepdims=True)
+        others = F.where(zero, F.where(n_zero == 1, nz_prod, 0.0), ok / nonzero)
+        return (_expand(F, g, shape, axis, keepdims) * others,)
+
+
+class _Extremum(Op):
+    """amax/amin: the gradient is shared evenly among the elements that attain it."""
+
+    needs_output = True
+
+    def vjp(F, g, out, x, axis=None, keepdims=False):
+        shape = tuple(x.shape)
+        ok = out if keepdims else F.reshape(out, shape=_kept_shape(shape, axis))
+        mask = x == ok
+        count = F.sum(mask, axis=axis, keepdims=True)
+        return (_expand(F, g, shape, axis, keepdims) * mask / count,)
+
+
+@register
+class Amax(_Extremum):
+    def forward(xp, x, axis=None, keepdims=False):
+        return xp.max(x, axis=axis, keepdims=keepdims)
+
+
+@register
+class Amin(_Extremum):
+    def forward(xp, x, axis=None, keepdims=False):
+        return xp.min(x, axis=axis, keepdims=keepdims)
+
+
+@register
+class Argmax(Op):
+    differentiable = False
+
+    def forward(xp, x, axis=None, keepdims=False):
+        return xp.argmax(x, axis=axis, keepdims=keepdims)
+
+
+@register
+class Argmin(Op):
+    differentiable = False
+
+    def forward(xp, x, axis=None, keepdims=False):
+        return xp.argmin(x, axis=axis, keepdims=keepdims)
+
+
+@register
+class All(Op):
+    differentiable = False
+
+    def forward(xp, x, axis=None, keepdims=False):
+        return xp.all(x, axis=axis, keepdims=keepdims)
+
+
+@register
+class Any(Op):
+    differentiable = False
+
+    def forward(xp, x, axis=None, keepdims=False):
+        return xp.any(x, axis=axis, keepdims=keepdims)
+
+
+@register
+class Logsumexp(Op):
+    needs_output = True
+
+    def forward(xp, x, axis=None, keepdims=False):
+        m = xp.max(x, axis=axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        s = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+        return s if keepdims else s.reshape(
+            tuple(d for i, d in enumerate(x.shape) if axis is not None and i not in axis)
+        )
+
+    def vjp(F, g, out, x, axis=None, keepdims=False):
+        shape = tuple(x.shape)
+        ok = out if keepdims else F.reshape(out, shape=_kept_shape(shape, axis))
+        return (_expand(F, g, shape, axis, keepdims) * F.exp(x - ok),)
+
+
+@register
+class Cumsum(Op):
+    def forward(xp, x, axis):
+        return xp.cumsum(x, axis=axis)
+
+    def vjp(F, g, out, x, axis):
+        return (F.flip(F.cumsum(F.flip(g, axis=(axis,)), axis=axis), axis=(axis,)),)
+
+
+@register
+class Cumprod(Op):
+    needs_output = True
+
+    def forward(xp, x, axis):
+        return xp.cumprod(x, axis=axis)
+
+    def vjp(F, g, out, x, axis):
+        if not bool((x == 0).any()):
+            rev = F.flip(F.cumsum(F.flip(g * out, axis=(axis,)), axis=axis), axis=(axis,))
+            return (rev / x,)
+        # with zeros: d out_j / d x_i = prod_{k <= j, k != i} x_k for j >= i, built as an
+        # (..., i, k) stack of copies of x whose diagonal is 1 (O(n^2) along the axis)
+        n = x.shape[axis]
+        to_last = tuple(i for i in range(x.ndim) if i != axis) + (axis,)
+        back = tuple(sorted(range(x.ndim), key=to_last.__getitem__))
+        xm = F.permute(x, axes=to_last)
+        gm = F.permute(g, axes=to_last)
+        lead = tuple(xm.shape[:-1])
+        eye = F.eye_mask(n=n)
+        rows = F.where(eye, 1.0, F.broadcast_to(F.reshape(xm, shape=lead + (1, n)),
+                                                 shape=lead + (n, n)))
+        partial = F.cumprod(rows, axis=len(lead) + 1)
+        upper = F.triu_mask(n=n)
+        gi = F.sum(F.where(upper, partial, 0.0) * F.reshape(gm, shape=lead + (1, n)),
+                   axis=(len(lead) + 1,))
+        return (F.permute(gi, axes=back),)
+
+
+@register
+class EyeMask(Op):
+    differentiable = False
+
+    def forward(xp, n):
+        return xp.eye(n, dtype=bool)
+
+
+@register
+class TriuMask(Op):
+    differentiable = False
+
+    def forward(xp, n):
+        return xp.triu(xp.ones((n, n), dtype=bool))
+
+
+@register
+class VectorNorm(Op):
+    needs_output = True
+
+    def forward(xp, x, ord=2.0, axis=None, keepdims=False):
+        a = xp.abs(x)
+        if ord == float("inf"):
+            return xp.max(a, axis=axis, keepdims=keepdims)
+        if ord == float("-inf"):
+            return xp.min(a, axis=axis, keepdims=keepdims)
+        if ord == 0:
+            return xp.sum(a != 0, axis=axis, keepdims=keepdims).astype(x.dtype)
+        if ord == 1:
+            return xp.sum(a, axis=axis, keepdims=keepdims)
+        if ord == 2:
+            return xp.sqrt(xp.sum(x * x, axis=axis, keepdims=keepdims))
+        return xp.sum(a**ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)
+
+    def vjp(F, g, out, x, ord=2.0, axis=None, keepdims=False):
+        shape = tuple(x.shape)
+        ge = _expand(F, g, shape, axis, keepdims)
+        ok = out if keepdims else F.reshape(out, shape=_kept_shape(shape, axis))
+        if ord == 0:
+            return (ge * 0.0,)
+        if ord == 1:
+            return (ge * F.sign(x),)
+        if ord in (float("inf"), float("-inf")):
+            a = F.abs(x)
+            mask = a == ok
+            return (ge * F.sign(x) * mask / F.sum(mask, axis=axis, keepdims=True),)
+        safe = F.where(ok == 0, 1.0, ok)
+        if ord == 2:
+            return (F.where(ok == 0, 0.0, ge * x / safe),)
+        a = F.abs(x)
+        return (F.where(ok == 0, 0.0, ge * F.sign(x) * a ** (ord - 1) / safe ** (ord - 1)),)
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def normalize_axis(axis, ndim: int, op: str = "reduce"):
+    """``axis`` as a sorted tuple of non-negative ints, or None for all dimensions."""
+    if axis is None:
+        return None
+    if isinstance(axis, (list, tuple)):
+        axes = tuple(axis)
+    else:
+        axes = (axis,)
+    out = []
+    n = builtins.max(ndim, 1)
+    for a in axes:
+        a = int(a)
+        if not -n <= a < n:
+            raise ShapeError(
+                f"{op}: dim {a} is out of range for a tensor with {ndim} dimension(s); "
+                f"use a dim in [{-n}, {n - 1}]"
+            )
+        out.append(a % n)
+    if ndim == 0:
+        return None
+    return tuple(sorted(set(out)))
+
+
+def _reducer(op, name, doc):
+    def fn(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        if axis is not None:
+            dim = axis
+        if keepdims is not None:
+            keepdim = keepdims
+        return apply(op, x, axis=normalize_axis(dim, x.ndim, name), keepdims=bool(keepdim))
+
+    fn.__name__ = name
+    fn.__doc__ = doc
+    return fn
+
+
+_sum = _reducer(Sum, "sum", "Sum over ``dim`` (all dimensions by default).")
+mean = _reducer(Mean, "mean", "Mean over ``dim`` (all dimensions by default).")
+_prod = _reducer(Prod, "prod", "Product over ``dim`` (all dimensions by default).")
+amax = _reducer(Amax, "amax", "Largest value over ``dim``; ties share the gradient.")
+amin = _reducer(Amin, "amin", "Smallest value over ``dim``; ties share the gradient.")
+logsumexp = _reducer(Logsumexp, "logsumexp", "``log(sum(exp(x)))`` over ``dim``, stably.")
+all = _reducer(All, "all", "True where every element over ``dim`` is true.")  # noqa: A001
+any = _reducer(Any, "any", "True where some element over ``dim`` is true.")  # noqa: A001
+
+
+def sum(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None):  # noqa: A001
+    """Sum over ``dim`` (all dimensions by default).
+
+    Example:
+        >>> import ember
+        >>> ember.sum(ember.tensor([[1.0, 2.0], [3.0, 4.0]]), dim=0)
+        tensor([4., 6.])
+    """
+    if dtype is not None:
+        x = x.to(dtype)
+    elif x.data.dtype.kind in "bu" or (x.data.dtype.kind == "i" and x.data.dtype.itemsize < 8):
+        x = x.to("int64")
+    return _sum(x, dim, keepdim, axis=axis, keepdims=keepdims)
+
+
+def prod(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None):
+    """Product over ``dim`` (all dimensions by default)."""
+    if dtype is not None:
+        x = x.to(dtype)
+    elif x.data.dtype.kind in "bu" or (x.data.dtype.kind == "i" and x.data.dtype.itemsize < 8):
+        x = x.to("int64")
+    return _prod(x, dim, keepdim, axis=axis, keepdims=keepdims)
+
+
+def _arg(op, name):
+    def fn(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        if axis is not None:
+            dim = axis
+        if keepdims is not None:
+            keepdim = keepdims
+        if dim is None:
+            return apply(op, x, axis=None, keepdims=False)
+        (d,) = normalize_axis(dim, x.ndim, name) or (0,)
+        return apply(op, x, axis=d, keepdims=bool(keepdim))
+
+    fn.__name__ = name
+    fn.__doc__ = f"Index of the {'largest' if 'max' in name else 'smallest'} value over ``dim``."
+    return fn
+
+
+argmax = _arg(Argmax, "argmax")
+argmin = _arg(Argmin, "argmin")
+
+
+class _MinMax(tuple):
+    """``(values, indices)`` as returned by ``max(x, dim)``; fields by name too."""
+
+    @property
+    def values(self):
+        return self[0]
+
+    @property
+    def indices(self):
+        return self[1]
+
+
+def _minmax(x, dim, keepdim, largest: bool):
+    from .index import take_along_dim
+
+    if isinstance(dim, Tensor):  # max(a, b): the elementwise form
+        from .elementwise import maximum, minimum
+
+        return maximum(x, dim) if largest else minimum(x, dim)
+    if dim is None:
+        return amax(x) if largest else amin(x)
+    idx = (argmax if largest else argmin)(x, dim, keepdim=True)
+    (d,) = normalize_axis(dim, x.ndim)
+    values = take_along_dim(x, idx, dim=d)
+    if not keepdim:
+        values = values.squeeze(d)
+        idx = idx.squeeze(d)
+    return _MinMax((values, idx))
+
+
+def max(x, dim=None, keepdim: bool = False):  # noqa: A001
+    """Largest value; with ``dim``, ``(values, indices)`` (the gradient goes to the index)."""
+    return _minmax(x, dim, keepdim, True)
+
+
+def min(x, dim=None, keepdim: bool = False):  # noqa: A001
+    """Smallest value; with ``dim``, ``(values, indices)`` (the gradient goes to the index)."""
+    return _minmax(x, dim, keepdim, False)
+
+
+def cumsum(x, dim: int, *, axis=None):
+    """Cumulative sum along ``dim``."""
+    (d,) = normalize_axis(dim if axis is None else axis, x.ndim, "cumsum") or (0,)
+    if x.ndim == 0:
+        return x.clone()
+    return apply(Cumsum, x, axis=d)
+
+
+def cumprod(x, dim: int, *, axis=None):
+    """Cumulative product along ``dim`` (the gradient handles zeros exactly)."""
+    (d,) = normalize_axis(dim if axis is None else axis, x.ndim, "cumprod") or (0,)
+    if x.ndim == 0:
+        return x.clone()
+    return apply(Cumprod, x, axis=d)
+
+
+def var(x, dim=None, keepdim: bool = False, *, correction=1, unbiased=None, axis=None,
+        keepdims=None):
+    """Variance over ``dim`` with Bessel's ``correction`` (1 by default, as in PyTorch)."""
+    if axis is not None:
+        dim = axis
+    if keepdims is not None:
+        keepdim = keepdims
+    if unbiased is not None:
+        correction = 1 if unbiased else 0
+    axes = normalize_axis(dim, x.ndim, "var")
+    n = _count(x.shape, axes)
+    centered = x - mean(x, axes, keepdim=True)
+    denom = n - correction
+    scale = 1.0 / denom if denom > 0 else float("nan")
+    return _sum(centered * centered, axes, keepdim) * scale
+
+
+def std(x, dim=None, keepdim: bool = False, *, correction=1, unbiased=None, axis=None,
+        keepdims=None):
+    """Standard deviation over ``dim`` (square root of ``var``)."""
+    from .elementwise import sqrt
+
+    return sqrt(var(x, dim, keepdim, correction=correction, unbiased=unbiased, axis=axis,
+                    keepdims=keepdims))
+
+
+def vector_norm(x, ord=2, dim=None, keepdim: bool = False):
+    """The ``ord``-norm of x over ``dim`` (flattened by default); gradient 0 at 0."""
+    return apply(VectorNorm, x, ord=float(ord), axis=normalize_axis(dim, x.ndim, "norm"),
+                 keepdims=bool(keepdim))
+
+
+def norm(x, p="fro", dim=None, keepdim: bool = False):
+    """PyTorch's ``norm``: the 2-norm (``"fro"``) or a ``p``-norm over ``dim``."""
+    if p in ("fro", None):
+        p = 2
+    return vector_norm(x, p, dim, keepdim)
