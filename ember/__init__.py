@@ -28,6 +28,7 @@ from .random import (
     Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state,
 )
 from . import linalg
+from . import nn  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -29,6 +29,8 @@ from .reduce import (
     prod, std, sum, var, vector_norm,
 )
 from .registry import REGISTRY, Op, diff, register
+from .einsum import *  # noqa: F403
+from . import conv, decomp, nn_ops  # noqa: F401  (ember.linalg and ember.nn.functional export them)
 from .shape import (
     broadcast_tensors, broadcast_to, cat, chunk, concat, expand, expand_dims, flatten, flip,
     matrix_transpose, moveaxis, movedim, pad, permute, permute_dims, repeat, repeat_interleave,
