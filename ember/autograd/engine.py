@@ -88,7 +88,8 @@ def run_backward(roots, grads, *, retain_graph=False, create_graph=False, captur
     from ..ops import diff
 
     seen_leaf_arrays = set()
-    with (no_grad() if raw else enable_grad()):
+    # NaN/Inf in gradients is the user's business (detect_anomaly reports it), as in PyTorch
+    with (no_grad() if raw else enable_grad()), np.errstate(all="ignore"):
         for node in _topo_order(root_nodes):
             gs = buffers.pop(node, None)
             if gs is None:
@@ -108,26 +109,29 @@ def run_backward(roots, grads, *, retain_graph=False, create_graph=False, captur
             args = node.args
             versions = node.versions
             vals = []
+            check = op.uses_input_values
             for i, a in enumerate(args):
                 if isinstance(a, Tensor):
-                    if a._version[0] != versions[i]:
+                    if check and a._version[0] != versions[i]:
                         raise _version_error(node, i, a, versions[i])
                     vals.append(a.data if raw else a)
                 else:
                     vals.append(a)
             if op.needs_output:
                 outs = []
-                for ref, ver in node.out:
-                    o = ref()
-                    if o is None:
-                        raise AutogradError(f"{op.name}: its output was freed before backward")
-                    if o._version[0] != ver:
+                for i, (arr, cell, ver) in enumerate(node.out):
+                    if cell[0] != ver:
                         raise AutogradError(
-                            f"the output of {op.name} ({tuple(o.shape)}) was modified in place "
+                            f"the output of {op.name} ({tuple(arr.shape)}) was modified in place "
                             "after it was used, but its gradient needs it. Use an out-of-place op "
                             "or .clone() the output before modifying it"
                         )
-                    outs.append(o.data if raw else o)
+                    if raw:
+                        outs.append(arr)
+                    else:  # the output as a tensor produced by this node, for higher orders
+                        o = Tensor(arr, True)
+                        o._node, o._idx, o._version = node, i, cell
+                        outs.append(o)
                 out = outs[0] if op.n_outputs == 1 else tuple(outs)
             else:
                 out = None

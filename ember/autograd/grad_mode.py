@@ -85,4 +85,7 @@ class set_grad_enabled(_GradSwitch):  # noqa: N801
     def __init__(self, mode: bool) -> None:
         self.mode = bool(mode)
         self._prev = state.grad_enabled
-        state.grad_enabled = self.mode
+        state.grad_enabled = self.mode  # takes effect at once, as a plain call does in PyTorch
+
+    def __enter__(self):
+        return self

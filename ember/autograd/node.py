@@ -10,7 +10,6 @@ a later in-place change of a tensor never reroutes gradients recorded before it.
 from __future__ import annotations
 
 import traceback
-import weakref
 
 import numpy as np
 
@@ -126,8 +125,8 @@ def apply(op, *args, **attrs):
             versions.append(0)
         edges.append(None)
     node = Node(op, args, attrs, edges, versions)
-    if op.needs_output:
-        node.out = tuple((weakref.ref(o), o._version[0]) for o in outs)
+    if op.needs_output:  # the arrays, not the tensors: a tensor would make a reference cycle
+        node.out = tuple((o.data, o._version, o._version[0]) for o in outs)
     if op.n_outputs != 1:
         node.specs = tuple((o.data.shape, o.data.dtype) for o in outs)
     for i, o in enumerate(outs):

@@ -19,6 +19,8 @@ from .registry import Op, register
 class GetItem(Op):
     """Basic indexing (ints, slices, None, Ellipsis): a view."""
 
+    uses_input_values = False  # the vjp needs only shapes
+
     is_view = True
 
     def forward(xp, x, index):
@@ -32,6 +34,8 @@ class GetItem(Op):
 class Index(Op):
     """Advanced indexing (integer arrays, boolean masks): a copy."""
 
+    uses_input_values = False  # the vjp needs only shapes
+
     def forward(xp, x, index):
         return x[index]
 
@@ -42,6 +46,8 @@ class Index(Op):
 @register
 class IndexAdjoint(Op):
     """Zeros of ``shape`` with ``g`` summed into ``[index]`` (the transpose of indexing)."""
+
+    uses_input_values = False  # the vjp needs only shapes
 
     def forward(xp, g, shape, index, basic):
         z = xp.zeros(shape, dtype=g.dtype)
@@ -58,6 +64,8 @@ class IndexAdjoint(Op):
 @register
 class IndexPut(Op):
     """``x`` with ``x[index] = v`` (out of place; ``Tensor.__setitem__`` writes it back)."""
+
+    uses_input_values = False  # the vjp needs only shapes
 
     def forward(xp, x, v, index):
         out = x.copy()

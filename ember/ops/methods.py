@@ -137,12 +137,8 @@ def _commit(t: Tensor, out: Tensor) -> Tensor:
     t.data[...] = out.data
     t._version[0] += 1
     node = out._node
-    if node is not None:
+    if node is not None:  # node.out keeps out's own array, which later changes of t don't touch
         t._node, t._idx, t._rg = node, out._idx, True
-        if node.out is not None:
-            import weakref
-
-            node.out = ((weakref.ref(t), t._version[0]),)
     return t
 
 

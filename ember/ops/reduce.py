@@ -42,6 +42,8 @@ def _count(shape, axis):
 class SumTo(Op):
     """Sum a broadcast array back down to ``shape`` (the vjp of broadcasting)."""
 
+    uses_input_values = False  # the vjp needs only shapes
+
     def forward(xp, x, shape):
         lead = x.ndim - len(shape)
         axes = tuple(range(lead)) + tuple(
@@ -56,6 +58,8 @@ class SumTo(Op):
 
 @register
 class Sum(Op):
+    uses_input_values = False  # the vjp needs only shapes
+
     def forward(xp, x, axis=None, keepdims=False):
         return xp.sum(x, axis=axis, keepdims=keepdims)
 
@@ -65,6 +69,8 @@ class Sum(Op):
 
 @register
 class Mean(Op):
+    uses_input_values = False  # the vjp needs only shapes
+
     def forward(xp, x, axis=None, keepdims=False):
         return xp.mean(x, axis=axis, keepdims=keepdims)
 
@@ -169,6 +175,8 @@ class Logsumexp(Op):
 
 @register
 class Cumsum(Op):
+    uses_input_values = False  # the vjp needs only shapes
+
     def forward(xp, x, axis):
         return xp.cumsum(x, axis=axis)
 

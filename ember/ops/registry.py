@@ -35,6 +35,7 @@ class Op:
     needs_output: bool = False  # the vjp uses the op's output(s)
     differentiable: bool = True  # False: outputs never require grad (comparisons, argmax)
     is_view: bool = False  # the output aliases the first input's memory
+    uses_input_values: bool = True  # False: in-place changes of inputs don't affect the vjp
 
     def forward(xp, *args, **attrs):  # pragma: no cover - every op defines it
         raise NotImplementedError

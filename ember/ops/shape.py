@@ -18,6 +18,8 @@ from .registry import Op, register
 
 @register
 class Reshape(Op):
+    uses_input_values = False  # the vjp needs only shapes
+
     is_view = True
 
     def forward(xp, x, shape):
@@ -29,6 +31,8 @@ class Reshape(Op):
 
 @register
 class Permute(Op):
+    uses_input_values = False  # the vjp needs only shapes
+
     is_view = True
 
     def forward(xp, x, axes):
@@ -41,6 +45,8 @@ class Permute(Op):
 
 @register
 class BroadcastTo(Op):
+    uses_input_values = False  # the vjp needs only shapes
+
     is_view = True
 
     def forward(xp, x, shape):
@@ -52,6 +58,8 @@ class BroadcastTo(Op):
 
 @register
 class Concat(Op):
+    uses_input_values = False  # the vjp needs only shapes
+
     def forward(xp, *xs, axis):
         return xp.concatenate(xs, axis=axis)
 
@@ -68,6 +76,8 @@ class Concat(Op):
 
 @register
 class Tile(Op):
+    uses_input_values = False  # the vjp needs only shapes
+
     def forward(xp, x, reps):
         return xp.tile(x, reps)
 
@@ -84,6 +94,8 @@ class Tile(Op):
 
 @register
 class Flip(Op):
+    uses_input_values = False  # the vjp needs only shapes
+
     def forward(xp, x, axis):
         return xp.flip(x, axis=axis)
 
@@ -93,6 +105,8 @@ class Flip(Op):
 
 @register
 class Roll(Op):
+    uses_input_values = False  # the vjp needs only shapes
+
     def forward(xp, x, shift, axis):
         return xp.roll(x, shift, axis=axis)
 
@@ -120,6 +134,8 @@ def _pad_index(xp, n: int, before: int, after: int, mode: str):
 class Pad(Op):
     """Pad with ``pad_width`` = ((before, after) per axis) in one of five modes."""
 
+    uses_input_values = False  # the vjp needs only shapes
+
     def forward(xp, x, pad_width, mode="constant", value=0.0):
         if mode == "constant":
             return xp.pad(x, pad_width, mode="constant", constant_values=value)
@@ -135,6 +151,8 @@ class Pad(Op):
 @register
 class PadAdjoint(Op):
     """The transpose of ``pad``: sums each padded position back onto its source."""
+
+    uses_input_values = False  # the vjp needs only shapes
 
     def forward(xp, g, shape, pad_width, mode):
         if mode == "constant":
