@@ -502,7 +502,8 @@ class Module:
         return self.to("cuda" if device is None else f"cuda:{device}")
 
     # ------------------------------------------------------------------ hooks
-    def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False) -> RemovableHandle:
+    def register_forward_pre_hook(self, hook: Callable, *,
+                                  prepend: bool = False) -> RemovableHandle:
         """Call ``hook(module, args)`` before ``forward``; it may return replacement args."""
         return self._add_hook(self._forward_pre_hooks, hook, prepend)
 
