@@ -12,6 +12,7 @@ from .creation import (
     arange, asarray, bernoulli, empty, empty_like, eye, from_numpy, full, full_like, linspace,
     normal, ones, ones_like, rand, randint, randn, randperm, tensor, uniform, zeros, zeros_like,
 )
+from .compare import allclose, equal, isclose
 from .device_ops import to_device
 from .elementwise import (
     abs, add, astype, bitwise_and, bitwise_not, bitwise_or, bitwise_xor, ceil, clamp, clone,
@@ -24,6 +25,7 @@ from .index import (
     gather, getitem, index_put, index_select, masked_fill, one_hot, scatter_add, take_along_dim,
 )
 from .linalg import add_n, dot, matmul, outer, vdot
+from .matrix import diag, diag_embed, diagonal, trace, tril, triu
 from .reduce import (
     all, amax, amin, any, argmax, argmin, cumprod, cumsum, logsumexp, max, mean, min, norm,
     prod, std, sum, var, vector_norm,
@@ -50,7 +52,6 @@ greater = gt
 greater_equal = ge
 less = lt
 less_equal = le
-equal = eq
 not_equal = ne
 concatenate = concat
 
