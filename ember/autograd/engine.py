@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import _BY_TYPE, get_backend
 from ..errors import AutogradError
 from . import node as _node_mod
 from .grad_mode import enable_grad, no_grad, state
@@ -87,6 +88,8 @@ def run_backward(roots, grads, *, retain_graph=False, create_graph=False, captur
         return
     from ..ops import diff
 
+    default_raw = _raw_namespace(roots[0].data)
+    anomaly = state.anomaly
     seen_leaf_arrays = set()
     # NaN/Inf in gradients is the user's business (detect_anomaly reports it), as in PyTorch
     with (no_grad() if raw else enable_grad()), np.errstate(all="ignore"):
@@ -107,13 +110,12 @@ def run_backward(roots, grads, *, retain_graph=False, create_graph=False, captur
                     if key in capture and gs[idx] is not None:
                         capture[key] = gs[idx] if capture[key] is None else capture[key] + gs[idx]
             args = node.args
-            versions = node.versions
             vals = []
             check = op.uses_input_values
-            for i, a in enumerate(args):
+            for a, ver in zip(args, node.versions):
                 if isinstance(a, Tensor):
-                    if check and a._version[0] != versions[i]:
-                        raise _version_error(node, i, a, versions[i])
+                    if check and a._version[0] != ver:
+                        raise _version_error(node, args.index(a), a, ver)
                     vals.append(a.data if raw else a)
                 else:
                     vals.append(a)
@@ -142,21 +144,26 @@ def run_backward(roots, grads, *, retain_graph=False, create_graph=False, captur
                     gi if gi is not None else _zeros(spec, raw, Tensor)
                     for gi, spec in zip(gs, node.specs)
                 )
-            F = diff if not raw else _raw_namespace(vals)
+            if raw:
+                F = _RAW_BY_TYPE[gs[0].__class__] or default_raw
+            else:
+                F = diff
             in_grads = op.vjp(F, g, out, *vals, **node.attrs)
-            if state.anomaly:
+            if anomaly:
                 _check_anomaly(node, in_grads, raw)
-            for e, gi, a in zip(node.edges, in_grads, args):
+            for e, gi, v in zip(node.edges, in_grads, vals):
                 if e is None or gi is None:
                     continue
-                shape = a.shape
+                shape = v.shape
                 if gi.shape != shape:
                     gi = F.sum_to(gi, shape=tuple(shape))
-                if raw:
-                    if gi.dtype != a.data.dtype:
-                        gi = gi.astype(a.data.dtype)
-                elif gi.dtype is not a.dtype:
-                    gi = gi.to(a.dtype)
+                vd = v.dtype
+                if gi.dtype is not vd:
+                    if raw:
+                        if gi.dtype != vd:
+                            gi = gi.astype(vd)
+                    else:
+                        gi = gi.to(vd)
                 if type(e) is tuple:
                     n, idx = e
                     buf = buffers.get(n)
@@ -171,14 +178,22 @@ def run_backward(roots, grads, *, retain_graph=False, create_graph=False, captur
                 node.freed = True
 
 
-def _raw_namespace(vals):
-    from ..backend import _BY_TYPE, get_backend
+class _RawByType(dict):
+    """Backend array type -> that backend's raw namespace (filled on first use)."""
 
-    for v in vals:
-        b = _BY_TYPE.get(v.__class__)
-        if b is not None:
-            return b.raw
-    return get_backend("cpu").raw
+    def __missing__(self, cls):
+        b = _BY_TYPE.get(cls)
+        if b is None:
+            return None
+        self[cls] = b.raw
+        return b.raw
+
+
+_RAW_BY_TYPE = _RawByType()
+
+
+def _raw_namespace(array):
+    return _RAW_BY_TYPE[array.__class__] or get_backend("cpu").raw
 
 
 def _zeros(spec, raw, Tensor):

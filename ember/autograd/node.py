@@ -73,28 +73,36 @@ def _raise_forward_error(op, exc, args):
 def apply(op, *args, **attrs):
     """Run ``op`` on tensors (and Python scalars); record a node if gradients are wanted."""
     arrays = []
-    append = arrays.append
+    edges = []
+    versions = []
     grad = False
     cls = None
-    for a in args:
+    for a in args:  # one pass: arrays for the forward, edges and versions for the node
         if isinstance(a, Tensor):
             d = a.data
             if cls is None:
                 cls = d.__class__
             elif d.__class__ is not cls:
                 _device_mismatch(op, args)
-            append(d)
+            arrays.append(d)
+            versions.append(a._version[0])
             if a._rg:
                 grad = True
+                n = a._node
+                edges.append((n, a._idx) if n is not None else a)
+            else:
+                edges.append(None)
         else:
-            append(a)
+            arrays.append(a)
+            versions.append(0)
+            edges.append(None)
     backend = _BY_TYPE[cls] if cls is not None else _default_backend()
     fwd = backend.forwards.get(op) or backend.forward(op)
     try:
         out = fwd(backend.xp, *arrays, **attrs)
     except _ERRORS as exc:
         _raise_forward_error(op, exc, args)
-    record = grad and state.grad_enabled and op.differentiable
+    record = grad and op.differentiable and state.grad_enabled
     if op.n_outputs == 1:
         if out.__class__ is not backend.array_type:
             out = backend.xp.asarray(out)
@@ -105,34 +113,23 @@ def apply(op, *args, **attrs):
             result._base = base if base._base is None else base._base
         if not record:
             return result
-        outs = (result,)
-    else:
-        outs = tuple(Tensor(o if o.__class__ is backend.array_type else backend.xp.asarray(o),
-                            record) for o in out)
-        if not record:
-            return outs
-        result = outs
-    edges = []
-    versions = []
-    for a in args:
-        if isinstance(a, Tensor):
-            versions.append(a._version[0])
-            if a._rg:
-                n = a._node
-                edges.append((n, a._idx) if n is not None else a)
-                continue
-        else:
-            versions.append(0)
-        edges.append(None)
+        node = Node(op, args, attrs, edges, versions)
+        if op.needs_output:  # the array, not the tensor: a tensor would make a reference cycle
+            node.out = ((out, result._version, result._version[0]),)
+        result._node = node
+        return result
+    outs = tuple(Tensor(o if o.__class__ is backend.array_type else backend.xp.asarray(o),
+                        record) for o in out)
+    if not record:
+        return outs
     node = Node(op, args, attrs, edges, versions)
-    if op.needs_output:  # the arrays, not the tensors: a tensor would make a reference cycle
+    if op.needs_output:
         node.out = tuple((o.data, o._version, o._version[0]) for o in outs)
-    if op.n_outputs != 1:
-        node.specs = tuple((o.data.shape, o.data.dtype) for o in outs)
+    node.specs = tuple((o.data.shape, o.data.dtype) for o in outs)
     for i, o in enumerate(outs):
         o._node = node
         o._idx = i
-    return result
+    return outs
 
 
 def _default_backend():
