@@ -211,7 +211,7 @@ class Rsqrt(Op):
     needs_output = True
 
     def forward(xp, x):
-        return 1.0 / xp.sqrt(x)
+        return xp.reciprocal(xp.sqrt(x))
 
     def vjp(F, g, out, x):
         return (g * (out * out * out) * -0.5,)
@@ -289,7 +289,7 @@ class Reciprocal(Op):
     needs_output = True
 
     def forward(xp, x):
-        return 1.0 / x
+        return xp.reciprocal(x)
 
     def vjp(F, g, out, x):
         return (-g * out * out,)
@@ -371,7 +371,8 @@ class Relu(Op):
 @register
 class Clamp(Op):
     def forward(xp, x, min=None, max=None):
-        return xp.clip(x, min, max)
+        # Python-float bounds would widen bfloat16 (ml_dtypes) to float32
+        return xp.clip(x, min, max).astype(x.dtype, copy=False)
 
     def vjp(F, g, out, x, min=None, max=None):
         if min is not None:
@@ -439,13 +440,31 @@ def _as_tensor_like(x, like):
     return tensor(x, device=like.device if like is not None else None)
 
 
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "V": 2}  # "V": ml_dtypes' bfloat16
+
+
+def _scalar_as(x, like):
+    """A Python scalar as a 0-d tensor of ``like``'s dtype: NumPy widens bfloat16 (an
+    ml_dtypes type, kind "V") combined with a Python float to float32."""
+    from .creation import tensor
+
+    return tensor(x, dtype=like.dtype, device=like.device)
+
+
 def _promote(a, b):
     """Cast tensor operands so the op sees PyTorch's promotion (not NumPy's)."""
     ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
     if ta and tb:
         da, db = a.data.dtype, b.data.dtype
         if da != db:
-            r = _dt.result_type(_dt.from_numpy_dtype(da), _dt.from_numpy_dtype(db))
+            # PyTorch: a 0-d tensor only decides the dtype when its category (bool < int <
+            # float) is higher than the other operand's: float16 x + float64 0-d -> float16
+            if a.data.ndim == 0 and b.data.ndim and _CATEGORY[da.kind] <= _CATEGORY[db.kind]:
+                r = _dt.from_numpy_dtype(db)
+            elif b.data.ndim == 0 and a.data.ndim and _CATEGORY[db.kind] <= _CATEGORY[da.kind]:
+                r = _dt.from_numpy_dtype(da)
+            else:
+                r = _dt.result_type(_dt.from_numpy_dtype(da), _dt.from_numpy_dtype(db))
             if r.np != da:
                 a = apply(Astype, a, dtype=r.name)
             if r.np != db:
@@ -454,6 +473,8 @@ def _promote(a, b):
     if ta:
         if b.__class__ is float and a.data.dtype.kind in "iub":
             a = apply(Astype, a, dtype=_dt.default_float.name)
+        elif a.data.dtype.kind == "V" and isinstance(b, (int, float)):
+            b = _scalar_as(b, a)
         elif not isinstance(b, (int, float, bool)):
             b = _as_tensor_like(b, a)
             return _promote(a, b)
@@ -461,6 +482,8 @@ def _promote(a, b):
     if tb:
         if a.__class__ is float and b.data.dtype.kind in "iub":
             b = apply(Astype, b, dtype=_dt.default_float.name)
+        elif b.data.dtype.kind == "V" and isinstance(a, (int, float)):
+            a = _scalar_as(a, b)
         elif not isinstance(a, (int, float, bool)):
             a = _as_tensor_like(a, b)
             return _promote(a, b)
@@ -471,7 +494,7 @@ def _promote(a, b):
 def _binary(op):
     def fn(a, b):
         if a.__class__ is Tensor and (b.__class__ is float or b.__class__ is int):
-            if b.__class__ is float and a.data.dtype.kind in "iub":
+            if a.data.dtype.kind in "iubV":
                 a, b = _promote(a, b)
             return apply(op, a, b)
         if (a.__class__ is Tensor and b.__class__ is Tensor
@@ -527,6 +550,10 @@ bitwise_or = _binary(BitwiseOr)
 bitwise_xor = _binary(BitwiseXor)
 
 
+def _is_int(x) -> bool:
+    return x.data.dtype.kind in "iub" if isinstance(x, Tensor) else isinstance(x, int)
+
+
 def div(a, b, *, rounding_mode: str | None = None):
     """``a / b``; ``rounding_mode`` "floor" or "trunc" as in PyTorch.
 
@@ -534,6 +561,12 @@ def div(a, b, *, rounding_mode: str | None = None):
     """
     if rounding_mode == "floor":
         return floor_divide(a, b)
+    if rounding_mode == "trunc" and _is_int(a) and _is_int(b):
+        # integer division rounding toward zero stays integer: step floor's result
+        # up by one where it rounded a negative, inexact quotient down
+        q = floor_divide(a, b)
+        inexact = ne(sub(a, mul(q, b)), 0)
+        return where(logical_and(inexact, ne(lt(a, 0), lt(b, 0))), add(q, 1), q)
     if isinstance(a, Tensor) and a.data.dtype.kind in "iub" and (
         not isinstance(b, Tensor) or b.data.dtype.kind in "iub"
     ):
@@ -544,7 +577,9 @@ def div(a, b, *, rounding_mode: str | None = None):
     if rounding_mode == "trunc":
         out = trunc(out)
     elif rounding_mode is not None:
-        raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
+        raise ValueError(
+            f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}"
+        )
     return out
 
 
@@ -627,6 +662,8 @@ def clamp(x, min=None, max=None):  # noqa: A002
         if max is not None:
             out = minimum(out, max)
         return out
+    if x.data.dtype.kind in "iub" and (min.__class__ is float or max.__class__ is float):
+        x = apply(Astype, x, dtype=_dt.default_float.name)
     return apply(Clamp, x, min=min, max=max)
 
 

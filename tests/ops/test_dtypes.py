@@ -1,0 +1,95 @@
+"""Dtype coverage: every op's forward in each low-precision, integer and bool dtype it claims,
+against PyTorch in the same dtype, with PyTorch's result dtype; and the promotion table."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+import ember
+
+from .harness import (
+    ALL,
+    assert_close,
+    cast_inputs,
+    ember_np,
+    np_dtype,
+    outputs,
+    run_reference,
+    to_ember,
+    to_torch,
+    torch_dtype_name,
+)
+from .op_table import OP_TABLE
+
+OTHER_DTYPES = [d for d in ALL if d not in ("float32", "float64")]
+
+
+def _dtype_cases():
+    return [pytest.param(op, s, d, id=f"{op.name}-{s.name}-{d}")
+            for op in OP_TABLE for d in OTHER_DTYPES if d in op.dtypes
+            for s in op.sample_list()]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("op,sample,dtype", _dtype_cases())
+def test_forward_dtype(op, sample, dtype):
+    args = cast_inputs(sample, op, dtype)
+    got = outputs(op.ember(*[to_ember(a) for a in args], **sample.kwargs))
+    want, _, t_out = run_reference(op, args, sample.kwargs)
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want)):
+        want_dtype = torch_dtype_name(t_out[i]) if t_out is not None else str(w.dtype)
+        assert g.dtype.name == want_dtype, f"{op.name} output {i}: dtype {g.dtype.name}"
+        assert_close(ember_np(g), w, g.dtype.name, op.tol.get(dtype), what=f"{op.name} out {i}")
+
+
+def _operand(dtype: str, shape, lib):
+    a = np.ones(shape, dtype=np_dtype(dtype)) if dtype != "bool" else np.ones(shape, bool)
+    return to_ember(a) if lib == "ember" else to_torch(a)
+
+
+PROMOTING = {
+    "add": (ember.add, torch.add), "mul": (ember.mul, torch.mul),
+    "div": (ember.div, torch.div), "maximum": (ember.maximum, torch.maximum),
+    "where": (lambda a, b: ember.where(ember.tensor(True), a, b),
+              lambda a, b: torch.where(torch.tensor(True), a, b)),
+    "eq": (ember.eq, torch.eq), "pow": (ember.pow, torch.pow),
+}
+
+
+@pytest.mark.parametrize("op", list(PROMOTING))
+@pytest.mark.parametrize("shapes", [((2,), (2,)), ((2,), ()), ((), (2,))],
+                         ids=["nd_nd", "nd_0d", "0d_nd"])
+def test_promotion_matches_torch(op, shapes):
+    fe, ft = PROMOTING[op]
+    wrong = []
+    for da, db in itertools.product(ALL, ALL):
+        if op == "pow" and "bool" in (da, db) or op in ("maximum", "where") and (
+                {da, db} == {"float16", "bfloat16"}):
+            continue
+        want = torch_dtype_name(ft(_operand(da, shapes[0], "t"), _operand(db, shapes[1], "t")))
+        got = fe(_operand(da, shapes[0], "ember"), _operand(db, shapes[1], "ember")).dtype.name
+        if got != want:
+            wrong.append(f"{da} {op} {db}: {got}, torch {want}")
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("scalar", [2, 2.5, True])
+@pytest.mark.parametrize("op", ["add", "mul", "div", "pow"])
+def test_python_scalars_are_weak(op, scalar):
+    fe, ft = PROMOTING[op]
+    wrong = []
+    for d in ALL:
+        if op == "pow" and (d == "bool" or isinstance(scalar, bool)):
+            continue
+        for args_e, args_t in (((_operand(d, (2,), "ember"), scalar),
+                                (_operand(d, (2,), "t"), scalar)),):
+            want = torch_dtype_name(ft(*args_t))
+            got = fe(*args_e).dtype.name
+            if got != want:
+                wrong.append(f"{d} {op} {scalar!r}: {got}, torch {want}")
+    assert not wrong, "\n".join(wrong)
