@@ -104,7 +104,7 @@ def apply(op, *args, **attrs):
         _raise_forward_error(op, exc, args)
     record = grad and op.differentiable and state.grad_enabled
     if op.n_outputs == 1:
-        if out.__class__ is not backend.array_type:
+        if out.__class__ not in _BY_TYPE:  # NumPy returns scalars for 0-d results
             out = backend.xp.asarray(out)
         result = Tensor(out, record)
         if op.is_view and isinstance(args[0], Tensor):
@@ -118,7 +118,7 @@ def apply(op, *args, **attrs):
             node.out = ((out, result._version, result._version[0]),)
         result._node = node
         return result
-    outs = tuple(Tensor(o if o.__class__ is backend.array_type else backend.xp.asarray(o),
+    outs = tuple(Tensor(o if o.__class__ in _BY_TYPE else backend.xp.asarray(o),
                         record) for o in out)
     if not record:
         return outs

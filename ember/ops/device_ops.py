@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..autograd.node import apply
 from ..backend import backend_of, get_backend
 from ..device import device as _device
+from ..tensor import Tensor
 from .registry import Op, register
 
 
@@ -21,7 +22,8 @@ class ToDevice(Op):
         return target.xp.asarray(x)
 
     def vjp(F, g, out, x, device):
-        return (F.to_device(g, device=str(backend_of(getattr(x, "data", x)).device)),)
+        source = x.device if isinstance(x, Tensor) else backend_of(x).device
+        return (F.to_device(g, device=str(source)),)
 
 
 def to_device(x, device):
