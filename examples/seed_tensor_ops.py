@@ -40,7 +40,7 @@ print("eig values:", sorted(round(float(ev), 6) for ev in eigvals.tolist()))
 print("svd rebuilds m:", bool(ember.allclose(u @ ember.diag(sv) @ vh, m)))
 
 # --- math: tf.add_n, abs, negative, sign, sqrt, log, exp, square, round, pow, cos
-a = ember.tensor([-2.25, 0.5, 4.0])
+a = ember.tensor([-2.25, 0.5, 4.0], dtype=ember.float64)
 print("add_n:", ember.add_n([a, a, a]).tolist())
 print("abs:", ember.abs(a).tolist(), "negative:", ember.negative(a).tolist())
 print("sign:", ember.sign(a).tolist(), "sqrt:", ember.sqrt(ember.abs(a)).tolist())

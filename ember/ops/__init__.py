@@ -64,3 +64,14 @@ def clamp_min(x, min):  # noqa: A002
 def clamp_max(x, max):  # noqa: A002
     """``min(x, max)``."""
     return clamp(x, max=max)
+
+
+def _public_names():
+    import types
+
+    return [n for n, v in globals().items()
+            if not n.startswith("_") and not isinstance(v, types.ModuleType)
+            and n not in ("annotations", "Op", "register", "REGISTRY", "diff")]
+
+
+__all__ = _public_names()
