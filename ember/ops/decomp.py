@@ -328,17 +328,17 @@ def _matrix(name: str, a, square: bool = True) -> None:
                        args=[a], hint="convert with .float() or .double()")
 
 
-def _run(name: str, op, args, problem: str, hint: str, **attrs):
+def _run(name: str, op, args, problem: str, hint: str, shown=None):
     """apply, turning NumPy's LinAlgError (and non-finite results) into a clear error."""
     try:
-        out = apply(op, *args, **attrs)
+        out = apply(op, *args)
     except LinAlgError as exc:
-        raise op_error(LinAlgError, name, problem, args=args, hint=hint) from exc
+        raise op_error(LinAlgError, name, problem, args=shown or args, hint=hint) from exc
     xp = backend_of(out.data).xp
     if not bool(xp.isfinite(out.data).all()) and all(
             bool(xp.isfinite(a.data).all()) for a in args):
-        raise op_error(LinAlgError, name, problem + " (to working precision)", args=args,
-                       hint=hint)
+        raise op_error(LinAlgError, name, problem + " (to working precision)",
+                       args=shown or args, hint=hint)
     return out
 
 
@@ -409,8 +409,15 @@ def solve(A: Tensor, B: Tensor) -> Tensor:
         raise op_error(ShapeError, "linalg.solve", f"B must have {n} rows to match A "
                        "(B: (..., n, k) matrices or (..., n) vectors)", args=[A, B],
                        hint="check which operand is A; transpose B if its columns are rows")
+    batch_a, batch_b = A.shape[:-2], B.shape[:-1 if vector else -2]
+    for p, q in zip(reversed(batch_a), reversed(batch_b)):
+        if p != q and 1 not in (p, q):
+            raise op_error(ShapeError, "linalg.solve", f"the batch dimensions {batch_a} of A "
+                           f"and {batch_b} of B do not broadcast", args=[A, B],
+                           hint="make the leading dimensions equal or 1")
     b = unsqueeze(B, -1) if vector else B
-    x = _run("linalg.solve", Solve, (A, b), "the matrix A is singular", _SINGULAR_HINT)
+    x = _run("linalg.solve", Solve, (A, b), "the matrix A is singular", _SINGULAR_HINT,
+             shown=(A, B))
     return x.squeeze(-1) if vector else x
 
 

@@ -100,6 +100,11 @@ def _normalize(equation: str, shapes: tuple):
     for s, shape in zip(subs, shapes):
         n = len(shape) - len(s.replace("...", ""))
         full.append(s.replace("...", ell[n_ell - n:]) if "..." in s else s)
+    for s, shape in zip(full, shapes):
+        for c in set(s):
+            if len({n for d, n in zip(s, shape) if d == c}) > 1:
+                raise ShapeError(f"einsum: subscript {c!r} repeats in {s!r} over dimensions "
+                                 f"of different sizes {shape}; a diagonal needs equal sizes")
     sizes: dict = {}
     for s, shape in zip(full, shapes):
         for c, n in zip(s, shape):
@@ -120,11 +125,6 @@ def _normalize(equation: str, shapes: tuple):
         out = ell + "".join(sorted(c for c in set(letters) if c not in ell
                                    and letters.count(c) == 1))
     targets = tuple(tuple(sizes[c] for c in s) for s in full)
-    for s, shape in zip(full, shapes):
-        for c in set(s):
-            if len({n for d, n in zip(s, shape) if d == c}) > 1:
-                raise ShapeError(f"einsum: subscript {c!r} repeats in {s!r} over dimensions "
-                                 f"of different sizes {shape}; a diagonal needs equal sizes")
     return ",".join(full) + "->" + out, targets
 
 
