@@ -21,6 +21,7 @@ import numpy as np
 
 from . import dtypes as _dt
 from .autograd import node as _node_mod
+from .autograd.grad_mode import state as _state
 from .backend import backend_of, get_backend
 from .errors import AutogradError, op_error
 
@@ -203,6 +204,8 @@ class Tensor:
         Raises for tensors that require grad (call ``.detach().numpy()``), like PyTorch,
         unless ``force=True``.
         """
+        if _state.tracer is not None:
+            _state.tracer.check_concrete(self, "numpy()")
         if self._rg and not force:
             raise AutogradError(
                 "numpy: the tensor requires grad; call tensor.detach().numpy() to get its values"
@@ -212,6 +215,8 @@ class Tensor:
         return self.data.get()
 
     def __array__(self, dtype=None, copy=None):
+        if _state.tracer is not None:
+            _state.tracer.check_concrete(self, "conversion to a NumPy array")
         arr = self.data if isinstance(self.data, np.ndarray) else self.data.get()
         if dtype is not None:
             arr = arr.astype(dtype, copy=False)
@@ -219,6 +224,8 @@ class Tensor:
 
     def item(self):
         """The value of a one-element tensor as a Python number."""
+        if _state.tracer is not None:
+            _state.tracer.check_concrete(self, "item()")
         if self.data.size != 1:
             raise op_error(
                 ValueError, "item", f"only a one-element tensor converts to a Python number, "
@@ -229,6 +236,8 @@ class Tensor:
 
     def tolist(self):
         """The data as (nested) Python lists."""
+        if _state.tracer is not None:
+            _state.tracer.check_concrete(self, "tolist()")
         return np.asarray(self.data).tolist()
 
     def __float__(self) -> float:
@@ -238,6 +247,8 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self) -> bool:
+        if _state.tracer is not None:
+            _state.tracer.check_concrete(self, "bool() (an `if` or `while` on a tensor)")
         if self.data.size != 1:
             raise ValueError(
                 f"the truth value of a tensor with {self.data.size} elements is ambiguous; "

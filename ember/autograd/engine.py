@@ -74,7 +74,8 @@ def run_backward(roots, grads, *, retain_graph=False, create_graph=False, captur
     reaching those keys are stored in the dict instead and no ``.grad`` is touched.
     """
     Tensor = _node_mod.Tensor
-    raw = not create_graph
+    # while tracing (ember.graph), vjps run through recorded ops so the graph sees them
+    raw = not create_graph and state.tracer is None
     buffers = {}
     root_nodes = []
     for t, g in zip(roots, grads):
@@ -92,7 +93,7 @@ def run_backward(roots, grads, *, retain_graph=False, create_graph=False, captur
     anomaly = state.anomaly
     seen_leaf_arrays = set()
     # NaN/Inf in gradients is the user's business (detect_anomaly reports it), as in PyTorch
-    with (no_grad() if raw else enable_grad()), np.errstate(all="ignore"):
+    with (enable_grad() if create_graph else no_grad()), np.errstate(all="ignore"):
         for node in _topo_order(root_nodes):
             gs = buffers.pop(node, None)
             if gs is None:

@@ -21,6 +21,7 @@ import threading
 class _State(threading.local):
     grad_enabled = True
     anomaly = False
+    tracer = None  # set by ember.graph while tracing: sees every op, in-place write and read
 
 
 state = _State()

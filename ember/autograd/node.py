@@ -111,6 +111,8 @@ def apply(op, *args, **attrs):
             base = args[0]
             result._version = base._version
             result._base = base if base._base is None else base._base
+        if state.tracer is not None:
+            state.tracer.record(op, args, attrs, (result,))
         if not record:
             return result
         node = Node(op, args, attrs, edges, versions)
@@ -120,6 +122,8 @@ def apply(op, *args, **attrs):
         return result
     outs = tuple(Tensor(o if o.__class__ in _BY_TYPE else backend.xp.asarray(o),
                         record) for o in out)
+    if state.tracer is not None:
+        state.tracer.record(op, args, attrs, outs)
     if not record:
         return outs
     node = Node(op, args, attrs, edges, versions)

@@ -136,6 +136,8 @@ def _commit(t: Tensor, out: Tensor) -> Tensor:
         )
     t.data[...] = out.data
     t._version[0] += 1
+    if state.tracer is not None:
+        state.tracer.assign(t, out)
     node = out._node
     if node is not None:  # node.out keeps out's own array, which later changes of t don't touch
         t._node, t._idx, t._rg = node, out._idx, True
@@ -160,7 +162,7 @@ def _inplace(fn, ufunc_name: str | None = None):
             snap = _snapshot(self)
             return _commit(self, fn(snap, other, *args, **kwargs) if other is not None
                            else fn(snap, *args, **kwargs))
-        if ufunc_name is not None and not args and not kwargs:
+        if ufunc_name is not None and not args and not kwargs and state.tracer is None:
             from ..backend import backend_of
 
             xp = backend_of(self.data).xp
@@ -233,6 +235,8 @@ def _fill_(self, value):
         snap = _snapshot(self)
         return _commit(self, ew.where(creation.ones(*self.shape, dtype="bool",
                                                     device=self.device), value, snap * 0))
+    if state.tracer is not None:
+        return _commit(self, creation.full_like(self, 0) + value)
     self.data[...] = value.data if isinstance(value, Tensor) else value
     self._version[0] += 1
     return self
@@ -247,6 +251,8 @@ def _copy_(self, src):
         _check_inplace(self, "copy_")
         return _commit(self, sh.broadcast_to(src.to(self.dtype, device=self.device),
                                              self.shape) + 0.0 * _snapshot(self))
+    if state.tracer is not None:
+        return _commit(self, sh.broadcast_to(src.to(self.dtype, device=self.device), self.shape))
     self.data[...] = src.to(self.dtype, device=self.device).data
     self._version[0] += 1
     return self
@@ -269,6 +275,8 @@ def _setitem(self, index, value):
     if _records(self, value):
         _check_inplace(self, "setitem")
         return _commit(self, ix.index_put(_snapshot(self), index_n, value))
+    if state.tracer is not None:
+        return _commit(self, ix.index_put(self, index_n, value))
     self.data[index_n] = value.to(self.dtype, device=self.device).data if isinstance(
         value, Tensor) else value
     self._version[0] += 1
