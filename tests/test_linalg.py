@@ -35,7 +35,8 @@ def sym(batch, n):
     """Symmetric matrices with distinct eigenvalues in [-2, 3]."""
     def make(rng):
         q = _orth(rng, batch, n)
-        return (q * rng.permutation(np.linspace(-2.0, 3.0, n))[..., None, :]) @ np.swapaxes(q, -1, -2)
+        w = rng.permutation(np.linspace(-2.0, 3.0, n))
+        return (q * w[..., None, :]) @ np.swapaxes(q, -1, -2)
     return make
 
 
