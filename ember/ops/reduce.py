@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 
+from .. import dtypes as _dt
 from ..autograd.node import apply
 from ..errors import ShapeError
 from ..tensor import Tensor
@@ -87,15 +88,36 @@ class Prod(Op):
 
     def vjp(F, g, out, x, axis=None, keepdims=False):
         shape = tuple(x.shape)
-        ok = out if keepdims else F.reshape(out, shape=_kept_shape(shape, axis))
-        zero = x == 0
-        nonzero = F.where(zero, 1.0, x)
-        # product of the other elements: out / x where x != 0; where x == 0 it is the product
-        # of the non-zero elements if x is the only zero of its slice, else 0
-        nz_prod = F.prod(nonzero, axis=axis, keepdims=True)
-        n_zero = F.sum(zero, axis=axis, keepdims=True)
-        others = F.where(zero, F.where(n_zero == 1, nz_prod, 0.0), ok / nonzero)
-        return (_expand(F, g, shape, axis, keepdims) * others,)
+        ge = _expand(F, g, shape, axis, keepdims)
+        if not bool((x == 0).any()):
+            ok = out if keepdims else F.reshape(out, shape=_kept_shape(shape, axis))
+            return (ge * (ok / x),)
+        return (ge * _product_of_others(F, x, axis),)
+
+
+def _product_of_others(F, x, axis):
+    """For each element, the product of the other elements of its slice over ``axis``.
+
+    Exclusive prefix times exclusive suffix products along the reduced axes (moved last and
+    flattened): exact with any number of zeros, and differentiable again (unlike out / x).
+    """
+    axes = tuple(range(x.ndim)) if axis is None else axis
+    perm = tuple(i for i in range(x.ndim) if i not in axes) + axes
+    xm = F.permute(x, axes=perm)
+    lead = tuple(xm.shape[:x.ndim - len(axes)])
+    n = _count(x.shape, axes)
+    flat = F.reshape(xm, shape=lead + (n,))
+    width = ((0, 0),) * len(lead) + ((1, 0),)
+    first = (slice(None),) * len(lead) + (slice(0, n),)
+
+    def exclusive(v):
+        return F.get_item(F.cumprod(F.pad(v, pad_width=width, mode="constant", value=1.0),
+                                    axis=len(lead)), index=first)
+
+    rev = (len(lead),)
+    others = exclusive(flat) * F.flip(exclusive(F.flip(flat, axis=rev)), axis=rev)
+    inverse = tuple(sorted(range(x.ndim), key=perm.__getitem__))
+    return F.permute(F.reshape(others, shape=tuple(xm.shape)), axes=inverse)
 
 
 class _Extremum(Op):
@@ -245,7 +267,9 @@ class VectorNorm(Op):
             return xp.sum(a, axis=axis, keepdims=keepdims)
         if ord == 2:
             return xp.sqrt(xp.sum(x * x, axis=axis, keepdims=keepdims))
-        return xp.sum(a**ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)
+        # a Python-float power widens bfloat16 (ml_dtypes) to float32
+        p = xp.sum(a**ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)
+        return p.astype(x.dtype, copy=False)
 
     def vjp(F, g, out, x, ord=2.0, axis=None, keepdims=False):
         shape = tuple(x.shape)
@@ -310,9 +334,28 @@ mean = _reducer(Mean, "mean", "Mean over ``dim`` (all dimensions by default).")
 _prod = _reducer(Prod, "prod", "Product over ``dim`` (all dimensions by default).")
 amax = _reducer(Amax, "amax", "Largest value over ``dim``; ties share the gradient.")
 amin = _reducer(Amin, "amin", "Smallest value over ``dim``; ties share the gradient.")
-logsumexp = _reducer(Logsumexp, "logsumexp", "``log(sum(exp(x)))`` over ``dim``, stably.")
+_logsumexp = _reducer(Logsumexp, "logsumexp", "``log(sum(exp(x)))`` over ``dim``, stably.")
 all = _reducer(All, "all", "True where every element over ``dim`` is true.")  # noqa: A001
 any = _reducer(Any, "any", "True where some element over ``dim`` is true.")  # noqa: A001
+
+
+def _int64(x):
+    """Integer and bool x as int64: PyTorch accumulates sums and products of them in int64."""
+    kind, size = x.data.dtype.kind, x.data.dtype.itemsize
+    return x.to("int64") if kind in "bu" or (kind == "i" and size < 8) else x
+
+
+def logsumexp(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+    """``log(sum(exp(x)))`` over ``dim``, stably; integer input gives the default float.
+
+    Example:
+        >>> import ember
+        >>> ember.logsumexp(ember.zeros(2, 2), dim=1)
+        tensor([0.6931, 0.6931])
+    """
+    if x.data.dtype.kind in "iub":
+        x = x.to(_dt.default_float)
+    return _logsumexp(x, dim, keepdim, axis=axis, keepdims=keepdims)
 
 
 def sum(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None):  # noqa: A001
@@ -323,19 +366,13 @@ def sum(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=N
         >>> ember.sum(ember.tensor([[1.0, 2.0], [3.0, 4.0]]), dim=0)
         tensor([4., 6.])
     """
-    if dtype is not None:
-        x = x.to(dtype)
-    elif x.data.dtype.kind in "bu" or (x.data.dtype.kind == "i" and x.data.dtype.itemsize < 8):
-        x = x.to("int64")
+    x = x.to(dtype) if dtype is not None else _int64(x)
     return _sum(x, dim, keepdim, axis=axis, keepdims=keepdims)
 
 
 def prod(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None):
     """Product over ``dim`` (all dimensions by default)."""
-    if dtype is not None:
-        x = x.to(dtype)
-    elif x.data.dtype.kind in "bu" or (x.data.dtype.kind == "i" and x.data.dtype.itemsize < 8):
-        x = x.to("int64")
+    x = x.to(dtype) if dtype is not None else _int64(x)
     return _prod(x, dim, keepdim, axis=axis, keepdims=keepdims)
 
 
@@ -346,7 +383,7 @@ def _arg(op, name):
         if keepdims is not None:
             keepdim = keepdims
         if dim is None:
-            return apply(op, x, axis=None, keepdims=False)
+            return apply(op, x, axis=None, keepdims=bool(keepdim))
         (d,) = normalize_axis(dim, x.ndim, name) or (0,)
         return apply(op, x, axis=d, keepdims=bool(keepdim))
 
@@ -402,6 +439,7 @@ def min(x, dim=None, keepdim: bool = False):  # noqa: A001
 def cumsum(x, dim: int, *, axis=None):
     """Cumulative sum along ``dim``."""
     (d,) = normalize_axis(dim if axis is None else axis, x.ndim, "cumsum") or (0,)
+    x = _int64(x)
     if x.ndim == 0:
         return x.clone()
     return apply(Cumsum, x, axis=d)
@@ -410,6 +448,7 @@ def cumsum(x, dim: int, *, axis=None):
 def cumprod(x, dim: int, *, axis=None):
     """Cumulative product along ``dim`` (the gradient handles zeros exactly)."""
     (d,) = normalize_axis(dim if axis is None else axis, x.ndim, "cumprod") or (0,)
+    x = _int64(x)
     if x.ndim == 0:
         return x.clone()
     return apply(Cumprod, x, axis=d)

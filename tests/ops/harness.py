@@ -38,12 +38,13 @@ class Sample:
     kwargs: dict
     name: str
     grad: bool = True  # False: a forward-only sample (a kink, NaN, ties that break gradcheck)
+    gradgrad: bool = True  # False: the first derivative has a kink here
 
 
-def S(*args, name: str, grad: bool = True, **kwargs) -> Sample:
+def S(*args, name: str, grad: bool = True, gradgrad: bool = True, **kwargs) -> Sample:
     """A sample: positional arguments, keyword arguments, an id for the test name."""
     args = tuple(np.asarray(a) if isinstance(a, np.generic) else a for a in args)
-    return Sample(args, kwargs, name, grad)
+    return Sample(args, kwargs, name, grad, gradgrad)
 
 
 def _round_ints(arrays, dtype):
@@ -67,6 +68,7 @@ class OpInfo:
     dtypes: tuple = FLOAT
     grad: bool = True
     gradgrad: bool = True
+    gradcheck: bool = True  # False: finite differences are meaningless (ties of 3 or more)
     int_inputs: Callable = _round_ints  # float64 sample arrays -> integer-valued arrays
     tol: dict = field(default_factory=dict)  # per-dtype (rtol, atol) overrides
 

@@ -8,8 +8,9 @@ non-contiguous inputs, double backward, and dtype coverage.
 from __future__ import annotations
 
 from .table_elementwise import ELEMENTWISE
+from .table_reduce import REDUCE
 
-OP_TABLE = ELEMENTWISE
+OP_TABLE = ELEMENTWISE + REDUCE
 
 _names = [op.name for op in OP_TABLE]
 assert len(_names) == len(set(_names)), "op table names must be unique"

@@ -61,7 +61,7 @@ def _grad_cases():
     return cases(lambda op, s: op.grad and s.grad and _diff_positions(s))
 
 
-@pytest.mark.parametrize("op,sample", _grad_cases())
+@pytest.mark.parametrize("op,sample", [c for c in _grad_cases() if c.values[0].gradcheck])
 def test_gradcheck(op, sample):
     tensors = [to_ember(a, is_diff(a)) for a in sample.args]
     fn, inputs = _partial(op, sample, tensors)
@@ -69,7 +69,7 @@ def test_gradcheck(op, sample):
 
 
 @pytest.mark.parametrize("op,sample", cases(
-    lambda op, s: op.grad and op.gradgrad and s.grad and _diff_positions(s)))
+    lambda op, s: op.grad and op.gradgrad and s.grad and s.gradgrad and _diff_positions(s)))
 def test_gradgradcheck(op, sample):
     tensors = [to_ember(a, is_diff(a)) for a in sample.args]
     fn, inputs = _partial(op, sample, tensors)
