@@ -130,8 +130,8 @@ REDUCE = [
     OpInfo("var", ember.var, _var_torch(torch.var), _var_samples, dtypes=FLOAT),
     OpInfo("std", ember.std, _var_torch(torch.std), _var_samples, dtypes=FLOAT),
     OpInfo("var_unbiased_false", lambda x, dim, keepdim: ember.var(x, dim, unbiased=False),
-           lambda x, dim, keepdim: torch.var(x, dim, unbiased=False), reduce_samples([("d1", 1, False)],
-                                                                     zero_d=False)),
+           lambda x, dim, keepdim: torch.var(x, dim, unbiased=False),
+           reduce_samples([("d1", 1, False)], zero_d=False)),
     OpInfo("prod", ember.prod, _prod_torch, reduce_samples(extra=(
         lambda rng: S(_with_zeros(rng, SHAPE), name="zeros_d1", dim=1, keepdim=False),
         lambda rng: S(_with_zeros(rng, SHAPE), name="zeros_all", dim=None, keepdim=False),
