@@ -318,14 +318,14 @@ def _matrix(name: str, a, square: bool = True) -> None:
         raise TypeError(f"{name}: expected an ember.Tensor, got {type(a).__name__}")
     if a.ndim < 2:
         raise op_error(ShapeError, name, "expected a matrix or a batch of matrices (..., m, n)",
-                       args=[a], hint="reshape a vector to (n, 1) or (1, n)")
+                       args=[a], hint="Reshape a vector to (n, 1) or (1, n)")
     if square and a.shape[-1] != a.shape[-2]:
         raise op_error(ShapeError, name, "expected square matrices (..., n, n), got "
                        f"{a.shape[-2]}x{a.shape[-1]}", args=[a],
-                       hint="use ember.linalg.pinv or svd for rectangular matrices")
+                       hint="Use ember.linalg.pinv or svd for rectangular matrices")
     if a.dtype.name not in ("float32", "float64"):
         raise op_error(DTypeError, name, f"expected float32 or float64, got {a.dtype.name}",
-                       args=[a], hint="convert with .float() or .double()")
+                       args=[a], hint="Convert with .float() or .double()")
 
 
 def _run(name: str, op, args, problem: str, hint: str, shown=None):
@@ -342,7 +342,7 @@ def _run(name: str, op, args, problem: str, hint: str, shown=None):
     return out
 
 
-_SINGULAR_HINT = ("use ember.linalg.pinv (pinv(A) @ B is the least-squares, lstsq, solution) "
+_SINGULAR_HINT = ("Use ember.linalg.pinv (pinv(A) @ B is the least-squares, lstsq, solution) "
                   "or check the rank of A")
 
 
@@ -363,7 +363,10 @@ def inv(A: Tensor) -> Tensor:
 
 
 def det(A: Tensor) -> Tensor:
-    """Determinant of square matrices ``(..., n, n)`` -> ``(...)``; differentiable everywhere.
+    """Determinant of square matrices ``(..., n, n)`` -> ``(...)``.
+
+    The gradient (the cofactor matrix) is defined for singular matrices too; second
+    derivatives need an invertible matrix.
 
     Example:
         >>> import ember
@@ -408,13 +411,13 @@ def solve(A: Tensor, B: Tensor) -> Tensor:
     if B.ndim == 0 or B.shape[-1 if vector else -2] != n:
         raise op_error(ShapeError, "linalg.solve", f"B must have {n} rows to match A "
                        "(B: (..., n, k) matrices or (..., n) vectors)", args=[A, B],
-                       hint="check which operand is A; transpose B if its columns are rows")
+                       hint="Check which operand is A; transpose B if its columns are rows")
     batch_a, batch_b = A.shape[:-2], B.shape[:-1 if vector else -2]
     for p, q in zip(reversed(batch_a), reversed(batch_b)):
         if p != q and 1 not in (p, q):
             raise op_error(ShapeError, "linalg.solve", f"the batch dimensions {batch_a} of A "
                            f"and {batch_b} of B do not broadcast", args=[A, B],
-                           hint="make the leading dimensions equal or 1")
+                           hint="Make the leading dimensions equal or 1")
     b = unsqueeze(B, -1) if vector else B
     x = _run("linalg.solve", Solve, (A, b), "the matrix A is singular", _SINGULAR_HINT,
              shown=(A, B))
@@ -435,7 +438,7 @@ def cholesky(A: Tensor, *, upper: bool = False) -> Tensor:
     """
     _matrix("linalg.cholesky", A)
     lower = _run("linalg.cholesky", Cholesky, (A,), "the matrix is not positive-definite",
-                 "it must be symmetric with positive eigenvalues; add a small multiple of "
+                 "It must be symmetric with positive eigenvalues; add a small multiple of "
                  "the identity (A + eps * I) or use ember.linalg.eigh")
     return lower.mT if upper else lower
 
@@ -568,9 +571,9 @@ def matrix_power(A: Tensor, n: int) -> Tensor:
     """
     _matrix("linalg.matrix_power", A)
     if n == 0:
-        from .creation import eye
+        from .creation import eye, zeros_like
 
-        return A.detach() * 0.0 + eye(A.shape[-1], dtype=A.dtype, device=A.device)
+        return zeros_like(A) + eye(A.shape[-1], dtype=A.dtype, device=A.device)
     if n < 0:
         A, n = inv(A), -n
     result = None
@@ -599,7 +602,7 @@ def matrix_norm(A: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False) -> Te
     dims = normalize_axis(dim, A.ndim, "linalg.matrix_norm")
     if not isinstance(dim, (tuple, list)) or len(dim) != 2 or len(dims) != 2:
         raise op_error(ShapeError, "linalg.matrix_norm", f"dim must be two distinct dims, got "
-                       f"{dim!r}", args=[A], hint="pass dim=(-2, -1)")
+                       f"{dim!r}", args=[A], hint="Pass dim=(-2, -1)")
     d0, d1 = (int(d) % A.ndim for d in dim)
     if ord == "fro":
         return vector_norm(A, 2, (d0, d1), keepdim)
@@ -647,7 +650,7 @@ def norm(x: Tensor, ord=None, dim=None, keepdim: bool = False) -> Tensor:
     if x.ndim == 2:
         return matrix_norm(x, ord, (-2, -1), keepdim)
     raise op_error(ShapeError, "linalg.norm", "with ord given and dim=None the input must be "
-                   "1-D or 2-D", args=[x], hint="pass dim (an int for vectors, a pair for "
+                   "1-D or 2-D", args=[x], hint="Pass dim (an int for vectors, a pair for "
                    "matrices)")
 
 
