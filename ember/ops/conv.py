@@ -1,5 +1,463 @@
-"""(being written)"""
+"""Convolution primitives: ``conv2d``, ``conv_transpose2d`` and ``conv2d_weight``.
+
+The three ops are the same contraction seen from its three operands, so each one's vjp is
+written with the other two and the set is closed under differentiation (double backward
+works): ``conv2d``'s input gradient is ``conv_transpose2d``, its weight gradient is
+``conv2d_weight``, and so on. ``conv1d`` and the 1-d transpose are 2-d ops on ``H = 1``.
+
+NumPy forward: im2col with one strided copy (``as_strided``, no Python loop) and one batched
+matmul over the groups. Activations are NCHW tensors stored channels-last in memory (the
+logical shape is PyTorch's; the strides are those of an ``(N, H, W, C)`` array): then the
+matmul writes its ``(N*H*W, C_out)`` result without a transpose, the next layer's im2col
+copies runs of ``kw * C`` contiguous values, and the col2im of the backward adds whole
+``W * C`` rows per kernel offset. Pooling and elementwise ops keep that layout. Inputs with
+few channels in NCHW memory (a network's first layer) use the transposed column layout,
+whose copies run along image rows instead.
+
+Attributes reaching the primitives are normalised: ``stride``/``dilation`` are pairs,
+``padding`` is ``((top, bottom), (left, right))``.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from ..autograd.node import apply
+from ..errors import DTypeError, ShapeError, op_error
+from ..tensor import Tensor
+from .registry import Op, register
+
+__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
+
+# ----------------------------------------------------------------------------- kernels
+
+
+def _nhwc(xp, x, padding, fill=0):
+    """``x`` (N, C, H, W) as a contiguous (N, H + pads, W + pads, C) array."""
+    xh = x.transpose(0, 2, 3, 1)
+    (pt, pb), (pl, pr) = padding
+    if not (pt or pb or pl or pr):
+        return xh if xh.flags.c_contiguous else xp.ascontiguousarray(xh)
+    n, h, w, c = xh.shape
+    buf = xp.full((n, h + pt + pb, w + pl + pr, c), fill, dtype=x.dtype)
+    buf[:, pt:pt + h, pl:pl + w] = xh
+    return buf
+
+
+def _nchw(xp, x, padding):
+    """``x`` (N, C, H, W) zero-padded, as a contiguous NCHW array."""
+    (pt, pb), (pl, pr) = padding
+    if not (pt or pb or pl or pr):
+        return x if x.flags.c_contiguous else xp.ascontiguousarray(x)
+    n, c, h, w = x.shape
+    buf = xp.zeros((n, c, h + pt + pb, w + pl + pr), dtype=x.dtype)
+    buf[:, :, pt:pt + h, pl:pl + w] = x
+    return buf
+
+
+def _rows_layout(x, kw, groups, wo) -> bool:
+    """Columns as (N*Ho*Wo, K) rows (channels-last input) or transposed (few NCHW channels)."""
+    return x.transpose(0, 2, 3, 1).flags.c_contiguous or kw * x.shape[1] // groups >= wo
+
+
+def _columns(xp, x, kernel, stride, padding, dilation, groups, out_hw):
+    """im2col of ``x``: a (G, N*Ho*Wo, K/G) view and the order of K ("hwc" or "chw")."""
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
+    n, c = x.shape[:2]
+    cg = c // groups
+    strided = xp.lib.stride_tricks.as_strided
+    if _rows_layout(x, kw, groups, wo):
+        xh = _nhwc(xp, x, padding)
+        s0, s1, s2, s3 = xh.strides
+        view = strided(xh, (n, ho, wo, groups, kh, kw, cg),
+                       (s0, s1 * sh, s2 * sw, s3 * cg, s1 * dh, s2 * dw, s3))
+        cols = xp.ascontiguousarray(view).reshape(n * ho * wo, groups, kh * kw * cg)
+        return cols.transpose(1, 0, 2), "hwc"
+    xc = _nchw(xp, x, padding)
+    s0, s1, s2, s3 = xc.strides
+    view = strided(xc, (groups, cg, kh, kw, n, ho, wo),
+                   (s1 * cg, s1, s2 * dh, s3 * dw, s0, s2 * sh, s3 * sw))
+    cols = xp.ascontiguousarray(view).reshape(groups, cg * kh * kw, n * ho * wo)
+    return cols.transpose(0, 2, 1), "chw"
+
+
+def _weight_matrix(xp, w, groups, order):
+    """Weights (O, C/G, kh, kw) as (G, K/G, O/G) matching the column order."""
+    o, cg, kh, kw = w.shape
+    if order == "chw":
+        return w.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1)
+    wk = w.reshape(groups, o // groups, cg, kh, kw).transpose(0, 3, 4, 2, 1)
+    return xp.ascontiguousarray(wk).reshape(groups, kh * kw * cg, o // groups)
+
+
+def _channels_last_matrix(xp, g):
+    """(N, C, H, W) as an (N*H*W, C) matrix (a view when ``g`` is stored channels-last)."""
+    gh = g.transpose(0, 2, 3, 1)
+    if not gh.flags.c_contiguous:
+        gh = xp.ascontiguousarray(gh)
+    return gh.reshape(-1, g.shape[1])
+
+
+def _out_size(size, kernel, stride, pad, dilation):
+    return (size + pad[0] + pad[1] - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _conv2d_forward(xp, x, w, b, stride, padding, dilation, groups):
+    n = x.shape[0]
+    o, _, kh, kw = w.shape
+    ho = _out_size(x.shape[2], kh, stride[0], padding[0], dilation[0])
+    wo = _out_size(x.shape[3], kw, stride[1], padding[1], dilation[1])
+    if kh == kw == 1 and stride == (1, 1) and not any(padding[0] + padding[1]) \
+            and x.transpose(0, 2, 3, 1).flags.c_contiguous:
+        cols, order = x.transpose(0, 2, 3, 1).reshape(-1, groups, x.shape[1] // groups), "hwc"
+        cols = cols.transpose(1, 0, 2)
+    else:
+        cols, order = _columns(xp, x, (kh, kw), stride, padding, dilation, groups, (ho, wo))
+    y = xp.empty((n * ho * wo, o), dtype=x.dtype)
+    xp.matmul(cols, _weight_matrix(xp, w, groups, order),
+              out=y.reshape(-1, groups, o // groups).transpose(1, 0, 2))
+    if b is not None:
+        y += b
+    return y.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)
+
+
+def _conv_transpose2d_forward(xp, x, w, b, stride, padding, output_padding, dilation, groups):
+    n, cin, hi, wi = x.shape
+    _, cog, kh, kw = w.shape
+    cig = cin // groups
+    cout = cog * groups
+    m = n * hi * wi
+    wt = w.reshape(groups, cig, cog, kh, kw).transpose(3, 4, 0, 1, 2)
+    wt = xp.ascontiguousarray(wt).reshape(kh * kw, groups, cig, cog)
+    xm = _channels_last_matrix(xp, x).reshape(m, groups, cig).transpose(1, 0, 2)
+    parts = xp.empty((kh * kw, m, groups, cog), dtype=x.dtype)
+    xp.matmul(xm[None], wt, out=parts.transpose(0, 2, 1, 3))
+    (sh, sw), (dh, dw) = stride, dilation
+    hf = (hi - 1) * sh + dh * (kh - 1) + 1 + output_padding[0]
+    wf = (wi - 1) * sw + dw * (kw - 1) + 1 + output_padding[1]
+    full = xp.zeros((n, hf, wf, cout), dtype=x.dtype)
+    parts = parts.reshape(kh, kw, n, hi, wi, cout)
+    for i in range(kh):  # col2im: one strided add per kernel offset
+        for j in range(kw):
+            full[:, i * dh:i * dh + (hi - 1) * sh + 1:sh,
+                 j * dw:j * dw + (wi - 1) * sw + 1:sw] += parts[i, j]
+    (pt, pb), (pl, pr) = padding
+    y = full[:, pt:hf - pb, pl:wf - pr]
+    if b is not None:
+        y += b
+    return y.transpose(0, 3, 1, 2)
+
+
+def _conv2d_weight_forward(xp, x, g, kernel_size, stride, padding, dilation, groups):
+    o = g.shape[1]
+    cols, order = _columns(xp, x, kernel_size, stride, padding, dilation, groups, g.shape[2:])
+    gt = _channels_last_matrix(xp, g).reshape(-1, groups, o // groups).transpose(1, 2, 0)
+    dw = xp.matmul(gt, cols)  # (G, O/G, K/G)
+    kh, kw = kernel_size
+    cg = x.shape[1] // groups
+    if order == "chw":
+        return dw.reshape(o, cg, kh, kw)
+    dw = dw.reshape(o, kh, kw, cg).transpose(0, 3, 1, 2)
+    return xp.ascontiguousarray(dw)
+
+
+def _output_padding(in_hw, out_hw, kernel, stride, padding, dilation):
+    """The output padding that makes conv_transpose2d map ``out_hw`` back to ``in_hw``."""
+    return tuple(
+        in_hw[d] + padding[d][0] + padding[d][1]
+        - ((out_hw[d] - 1) * stride[d] + dilation[d] * (kernel[d] - 1) + 1)
+        for d in range(2)
+    )
+
+
+# ----------------------------------------------------------------------------- primitives
+
+
+@register
+class Conv2d(Op):
+    """2-d cross-correlation of ``x`` (N, C, H, W) with ``w`` (O, C/G, kh, kw), plus ``b``."""
+
+    def forward(xp, x, w, b, stride, padding, dilation, groups):
+        return _conv2d_forward(xp, x, w, b, stride, padding, dilation, groups)
+
+    def vjp(F, g, out, x, w, b, stride, padding, dilation, groups):
+        kernel = tuple(w.shape[2:])
+        op = _output_padding(tuple(x.shape[2:]), tuple(g.shape[2:]), kernel, stride, padding,
+                             dilation)
+        gx = F.conv_transpose2d(g, w, None, stride=stride, padding=padding, output_padding=op,
+                                dilation=dilation, groups=groups)
+        gw = F.conv2d_weight(x, g, kernel_size=kernel, stride=stride, padding=padding,
+                             dilation=dilation, groups=groups)
+        gb = None if b is None else F.sum(g, axis=(0, 2, 3))
+        return gx, gw, gb
+
+
+@register
+class ConvTranspose2d(Op):
+    """The transpose (adjoint) of conv2d in its input: the gradient of conv2d's input."""
+
+    def forward(xp, x, w, b, stride, padding, output_padding, dilation, groups):
+        return _conv_transpose2d_forward(xp, x, w, b, stride, padding, output_padding,
+                                         dilation, groups)
+
+    def vjp(F, g, out, x, w, b, stride, padding, output_padding, dilation, groups):
+        gx = F.conv2d(g, w, None, stride=stride, padding=padding, dilation=dilation,
+                      groups=groups)
+        gw = F.conv2d_weight(g, x, kernel_size=tuple(w.shape[2:]), stride=stride,
+                             padding=padding, dilation=dilation, groups=groups)
+        gb = None if b is None else F.sum(g, axis=(0, 2, 3))
+        return gx, gw, gb
+
+
+@register
+class Conv2dWeight(Op):
+    """The weight gradient of conv2d: ``x`` (N, C, H, W) against ``g`` (N, O, Ho, Wo)."""
+
+    def forward(xp, x, g, kernel_size, stride, padding, dilation, groups):
+        return _conv2d_weight_forward(xp, x, g, kernel_size, stride, padding, dilation, groups)
+
+    def vjp(F, gw, out, x, g, kernel_size, stride, padding, dilation, groups):
+        op = _output_padding(tuple(x.shape[2:]), tuple(g.shape[2:]), kernel_size, stride,
+                             padding, dilation)
+        gx = F.conv_transpose2d(g, gw, None, stride=stride, padding=padding, output_padding=op,
+                                dilation=dilation, groups=groups)
+        gg = F.conv2d(x, gw, None, stride=stride, padding=padding, dilation=dilation,
+                      groups=groups)
+        return gx, gg
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def _tuple(value, n: int, name: str, op: str) -> tuple:
+    if isinstance(value, int):
+        return (value,) * n
+    value = tuple(value)
+    if len(value) != n or not all(isinstance(v, int) for v in value):
+        raise ValueError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+    return value
+
+
+def _check_operands(op, x, w, b, nd: int):
+    for name, t in (("input", x), ("weight", w)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+    if x.ndim not in (nd + 1, nd + 2):
+        shape = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
+        raise op_error(ShapeError, op, f"expected a {nd + 2}-d input {shape} (or {nd + 1}-d "
+                       f"without the batch), got {x.ndim}-d", args=[x])
+    if w.ndim != nd + 2:
+        raise op_error(ShapeError, op, f"expected a {nd + 2}-d weight, got {x.ndim}-d",
+                       args=[w])
+    if not x.dtype.is_floating_point:
+        raise op_error(DTypeError, op, "expects floating-point tensors", args=[x, w],
+                       hint="convert with .float()")
+    for name, t in (("weight", w), ("bias", b)):
+        if t is not None and t.dtype != x.dtype:
+            raise op_error(DTypeError, op, f"input and {name} dtypes differ", args=[x, t],
+                           hint=f"convert one of them, e.g. {name}.to(input.dtype)")
+
+
+def _conv_padding(padding, kernel, dilation, stride, op) -> tuple:
+    """Normalise ``padding`` (int, tuple, 'same', 'valid') to per-dimension (before, after)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return tuple((0, 0) for _ in kernel)
+        if padding != "same":
+            raise ValueError(f"{op}: padding must be an int, a tuple, 'same' or 'valid', "
+                             f"got {padding!r}")
+        if any(s != 1 for s in stride):
+            raise ValueError(f"{op}: padding='same' is not supported for strided "
+                             f"convolutions (stride {stride}); give the padding explicitly")
+        total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return tuple((t // 2, t - t // 2) for t in total)
+    pads = _tuple(padding, len(kernel), "padding", op)
+    if any(p < 0 for p in pads):
+        raise ValueError(f"{op}: padding must be non-negative, got {padding!r}")
+    return tuple((p, p) for p in pads)
+
+
+def _check_geometry(op, x, w, groups, channels_dim_name, stride, dilation):
+    c = x.shape[1]
+    if groups < 1 or not isinstance(groups, int):
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    if any(s < 1 for s in stride) or any(d < 1 for d in dilation):
+        raise ValueError(f"{op}: stride and dilation must be positive, got stride {stride}, "
+                         f"dilation {dilation}")
+    if channels_dim_name == "conv":
+        if c != w.shape[1] * groups:
+            raise op_error(ShapeError, op, f"expected input with {w.shape[1] * groups} channels "
+                           f"(weight {tuple(w.shape)}, groups {groups}), got {c}", args=[x, w])
+        if w.shape[0] % groups:
+            raise op_error(ShapeError, op, f"out_channels {w.shape[0]} is not divisible by "
+                           f"groups {groups}", args=[w])
+    else:
+        if c != w.shape[0]:
+            raise op_error(ShapeError, op, f"expected input with {w.shape[0]} channels "
+                           f"(weight {tuple(w.shape)}), got {c}", args=[x, w])
+        if c % groups:
+            raise op_error(ShapeError, op, f"in_channels {c} is not divisible by groups "
+                           f"{groups}", args=[w])
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+           dilation=1, groups: int = 1) -> Tensor:
+    """2-d convolution (cross-correlation) over an (N, C, H, W) input, as PyTorch's.
+
+    Args:
+        input: (N, C, H, W), or (C, H, W) without a batch.
+        weight: (out_channels, C / groups, kh, kw).
+        bias: (out_channels,) or None.
+        stride, dilation: an int or a pair.
+        padding: an int, a pair, ``'valid'`` (none) or ``'same'`` (output size = input size,
+            stride 1 only; odd totals put the extra row/column after).
+        groups: split the channels into this many independent convolutions.
+
+    Shape:
+        output (N, out_channels, Ho, Wo) with ``Ho = (H + 2p - d(kh - 1) - 1) // s + 1``.
+
+    Example:
+        >>> import ember
+        >>> import ember.nn.functional as F
+        >>> F.conv2d(ember.ones(1, 1, 4, 4), ember.ones(2, 1, 3, 3), padding=1).shape
+        (1, 2, 4, 4)
+    """
+    _check_operands("conv2d", input, weight, bias, 2)
+    stride = _tuple(stride, 2, "stride", "conv2d")
+    dilation = _tuple(dilation, 2, "dilation", "conv2d")
+    pads = _conv_padding(padding, tuple(weight.shape[2:]), dilation, stride, "conv2d")
+    unbatched = input.ndim == 3
+    x = input.reshape((1,) + tuple(input.shape)) if unbatched else input
+    _check_geometry("conv2d", x, weight, groups, "conv", stride, dilation)
+    _check_bias("conv2d", bias, weight.shape[0])
+    _check_output(x, weight.shape[2:], stride, pads, dilation, "conv2d")
+    out = apply(Conv2d, x, weight, bias, stride=stride, padding=pads, dilation=dilation,
+                groups=groups)
+    return out.reshape(tuple(out.shape[1:])) if unbatched else out
+
+
+def _check_bias(op, bias, channels):
+    if bias is not None and (not isinstance(bias, Tensor) or tuple(bias.shape) != (channels,)):
+        got = tuple(bias.shape) if isinstance(bias, Tensor) else type(bias).__name__
+        raise ShapeError(f"{op}: bias must be a tensor of shape ({channels},), got {got}")
+
+
+def _check_output(x, kernel, stride, pads, dilation, op):
+    hw = tuple(x.shape[2:])
+    padded = tuple(s + p[0] + p[1] for s, p in zip(hw, pads))
+    span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    if any(s > p for s, p in zip(span, padded)):
+        raise op_error(ShapeError, op, f"the kernel {tuple(kernel)} (dilated extent {span}) is "
+                       f"larger than the padded input {padded}", args=[x],
+                       hint="use a smaller kernel or dilation, or more padding")
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+           dilation=1, groups: int = 1) -> Tensor:
+    """1-d convolution over an (N, C, L) input (a conv2d on a height-1 image).
+
+    Args:
+        input: (N, C, L), or (C, L) without a batch.
+        weight: (out_channels, C / groups, k).
+        bias, stride, padding ('same'/'valid' too), dilation, groups: as in ``conv2d``.
+
+    Example:
+        >>> import ember
+        >>> import ember.nn.functional as F
+        >>> F.conv1d(ember.ones(2, 3, 10), ember.ones(4, 3, 3)).shape
+        (2, 4, 8)
+    """
+    _check_operands("conv1d", input, weight, bias, 1)
+    stride = _tuple(stride, 1, "stride", "conv1d")
+    dilation = _tuple(dilation, 1, "dilation", "conv1d")
+    pads = _conv_padding(padding, tuple(weight.shape[2:]), dilation, stride, "conv1d")
+    unbatched = input.ndim == 2
+    x = input.reshape((1,) + tuple(input.shape)) if unbatched else input
+    _check_geometry("conv1d", x, weight, groups, "conv", stride, dilation)
+    _check_bias("conv1d", bias, weight.shape[0])
+    _check_output(x, weight.shape[2:], stride, pads, dilation, "conv1d")
+    n, c, length = x.shape
+    w2 = weight.reshape(tuple(weight.shape[:2]) + (1, weight.shape[2]))
+    out = apply(Conv2d, x.reshape(n, c, 1, length), w2, bias, stride=(1,) + stride,
+                padding=((0, 0),) + pads, dilation=(1,) + dilation, groups=groups)
+    out = out.reshape(n, out.shape[1], out.shape[3])
+    return out.reshape(tuple(out.shape[1:])) if unbatched else out
+
+
+def _transpose_args(op, x, w, stride, padding, output_padding, dilation, nd):
+    stride = _tuple(stride, nd, "stride", op)
+    dilation = _tuple(dilation, nd, "dilation", op)
+    pads = _tuple(padding, nd, "padding", op)
+    out_pad = _tuple(output_padding, nd, "output_padding", op)
+    for p, s, d in zip(out_pad, stride, dilation):
+        if not 0 <= p < max(s, d):
+            raise ValueError(f"{op}: output_padding {out_pad} must be smaller than stride "
+                             f"{stride} or dilation {dilation}")
+    if any(p < 0 for p in pads):
+        raise ValueError(f"{op}: padding must be non-negative, got {padding!r}")
+    size = [(i - 1) * s - 2 * p + d * (k - 1) + o + 1 for i, s, p, d, k, o in
+            zip(x.shape[2:], stride, pads, dilation, w.shape[2:], out_pad)]
+    if any(s < 1 for s in size):
+        raise op_error(ShapeError, op, f"the output size {tuple(size)} is not positive; "
+                       "reduce the padding", args=[x, w])
+    return stride, tuple((p, p) for p in pads), out_pad, dilation
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
+                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """2-d transposed convolution ("deconvolution"), the adjoint of ``conv2d``, as PyTorch's.
+
+    Args:
+        input: (N, C_in, H, W), or (C_in, H, W) without a batch.
+        weight: (C_in, out_channels / groups, kh, kw).
+        bias: (out_channels,) or None.
+        stride, padding, dilation: ints or pairs, as for the conv2d being transposed.
+        output_padding: extra rows/columns added at the bottom/right of the output
+            (smaller than stride or dilation).
+        groups: as in conv2d.
+
+    Shape:
+        output (N, out_channels, Ho, Wo) with ``Ho = (H - 1)s - 2p + d(kh - 1) + op + 1``.
+
+    Example:
+        >>> import ember
+        >>> import ember.nn.functional as F
+        >>> F.conv_transpose2d(ember.ones(1, 2, 3, 3), ember.ones(2, 1, 3, 3), stride=2).shape
+        (1, 1, 7, 7)
+    """
+    op = "conv_transpose2d"
+    _check_operands(op, input, weight, bias, 2)
+    unbatched = input.ndim == 3
+    x = input.reshape((1,) + tuple(input.shape)) if unbatched else input
+    stride, pads, out_pad, dilation = _transpose_args(op, x, weight, stride, padding,
+                                                      output_padding, dilation, 2)
+    _check_geometry(op, x, weight, groups, "transpose", stride, dilation)
+    _check_bias(op, bias, weight.shape[1] * groups)
+    out = apply(ConvTranspose2d, x, weight, bias, stride=stride, padding=pads,
+                output_padding=out_pad, dilation=dilation, groups=groups)
+    return out.reshape(tuple(out.shape[1:])) if unbatched else out
+
+
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
+                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """1-d transposed convolution over (N, C_in, L); weight (C_in, out_channels / groups, k).
+
+    Example:
+        >>> import ember
+        >>> import ember.nn.functional as F
+        >>> F.conv_transpose1d(ember.ones(1, 2, 5), ember.ones(2, 3, 3)).shape
+        (1, 3, 7)
+    """
+    op = "conv_transpose1d"
+    _check_operands(op, input, weight, bias, 1)
+    unbatched = input.ndim == 2
+    x = input.reshape((1,) + tuple(input.shape)) if unbatched else input
+    stride, pads, out_pad, dilation = _transpose_args(op, x, weight, stride, padding,
+                                                      output_padding, dilation, 1)
+    _check_geometry(op, x, weight, groups, "transpose", stride, dilation)
+    _check_bias(op, bias, weight.shape[1] * groups)
+    n, c, length = x.shape
+    w2 = weight.reshape(tuple(weight.shape[:2]) + (1, weight.shape[2]))
+    out = apply(ConvTranspose2d, x.reshape(n, c, 1, length), w2, bias, stride=(1,) + stride,
+                padding=((0, 0),) + pads, output_padding=(0,) + out_pad,
+                dilation=(1,) + dilation, groups=groups)
+    out = out.reshape(n, out.shape[1], out.shape[3])
+    return out.reshape(tuple(out.shape[1:])) if unbatched else out
