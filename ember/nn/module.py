@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 
 from .. import dtypes as _dt
 from ..autograd.grad_mode import no_grad
-from ..errors import DTypeError, EmberError
+from ..errors import DTypeError, EmberError, ShapeError
 from ..tensor import Tensor
 from .parameter import Buffer, Parameter
 
@@ -72,6 +72,13 @@ def _addindent(text: str, spaces: int) -> str:
     if len(lines) == 1:
         return text
     return lines[0] + "\n" + "\n".join(" " * spaces + line for line in lines[1:])
+
+
+def layer_error(module: Module, problem: str, hint: str = "") -> ShapeError:
+    """A ``ShapeError`` that names the layer with its settings, e.g. ``Linear(in_features=4,
+    out_features=2, bias=True): expected input with last dimension 4, got shape (3, 5)``."""
+    msg = f"{module._get_name()}({module.extra_repr()}): {problem}"
+    return ShapeError(msg + (". " + hint if hint else ""))
 
 
 def _check_name(module: Module, name, kind: str, table: dict) -> None:
