@@ -186,6 +186,15 @@ def test_symmetric_gradients_match_torch_without_symmetrising():
         np.testing.assert_allclose(x.grad.data, x.grad.data.T, atol=1e-12)
 
 
+def test_cholesky_and_eigh_read_the_lower_triangle_like_torch():
+    a = spd((), 3)(np.random.default_rng(12))
+    a[0, 2] += 5.0  # only the upper triangle changes
+    for name in ("cholesky", "eigvalsh"):
+        np.testing.assert_allclose(getattr(LA, name)(ember.from_numpy(a)).data,
+                                   getattr(torch.linalg, name)(torch.tensor(a)).numpy(),
+                                   atol=1e-12)
+
+
 def test_det_gradient_of_singular_matrix_is_the_cofactor_matrix():
     a = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [5.0, 7.0, 9.0]])  # row 3 = row 1 + row 2
     x = ember.from_numpy(a.copy()).requires_grad_()
