@@ -105,7 +105,7 @@ def cast_inputs(sample: Sample, op: OpInfo, dtype: str) -> list:
 
 def noncontiguous(a: np.ndarray) -> np.ndarray:
     """Same values as ``a`` in a strided, axis-permuted view of a larger buffer."""
-    if a.ndim == 0:
+    if a.size <= 1:
         return a
     t = np.moveaxis(a, -1, 0)
     buf = np.zeros(t.shape + (2,), a.dtype)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from .table_elementwise import ELEMENTWISE
 from .table_reduce import REDUCE
+from .table_shape import SHAPE
 
-OP_TABLE = ELEMENTWISE + REDUCE
+OP_TABLE = ELEMENTWISE + REDUCE + SHAPE
 
 _names = [op.name for op in OP_TABLE]
 assert len(_names) == len(set(_names)), "op table names must be unique"
