@@ -14,7 +14,9 @@ import traceback
 import numpy as np
 
 from ..backend import _BY_TYPE
-from ..errors import DeviceError, EmberIndexError, LinAlgError, ShapeError, op_error
+from ..errors import (
+    DeviceError, EmberError, EmberIndexError, LinAlgError, ShapeError, op_error,
+)
 from .grad_mode import state
 
 Tensor = None  # set by ember.tensor (import cycle: a Tensor's operators call ops)
@@ -55,6 +57,8 @@ _ERRORS = (ValueError, IndexError, TypeError, np.linalg.LinAlgError)
 
 def _raise_forward_error(op, exc, args):
     msg = str(exc)
+    if isinstance(exc, EmberError):  # already one of ours: keep its class and message
+        raise exc
     if isinstance(exc, np.linalg.LinAlgError):
         cls, hint = LinAlgError, "the matrix must be invertible (non-singular); check its rank"
     elif isinstance(exc, IndexError):
