@@ -57,8 +57,10 @@ _ERRORS = (ValueError, IndexError, TypeError, np.linalg.LinAlgError)
 
 def _raise_forward_error(op, exc, args):
     msg = str(exc)
-    if isinstance(exc, EmberError):  # already one of ours: keep its class and message
-        raise exc
+    if isinstance(exc, EmberError):  # already one of ours: keep its class, name the op
+        if msg.startswith(op.name + ":"):
+            raise exc
+        raise type(exc)(f"{op.name}: {msg}") from exc
     if isinstance(exc, np.linalg.LinAlgError):
         cls, hint = LinAlgError, "the matrix must be invertible (non-singular); check its rank"
     elif isinstance(exc, IndexError):
