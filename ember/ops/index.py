@@ -101,7 +101,12 @@ class ScatterAdd(Op):
         return out
 
     def vjp(F, g, out, x, index, src, axis):
-        return g, None, F.gather(g, index, axis=axis)
+        if tuple(index.shape) != tuple(g.shape):  # index covers only part of x
+            g_src = F.get_item(g, index=tuple(slice(None) if i == axis else slice(0, n)
+                                              for i, n in enumerate(index.shape)))
+        else:
+            g_src = g
+        return g, None, F.gather(g_src, index, axis=axis)
 
 
 @register

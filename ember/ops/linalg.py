@@ -19,7 +19,8 @@ def _mT(F, x):
 @register
 class Matmul(Op):
     def forward(xp, a, b):
-        return xp.matmul(a, b)
+        # NumPy multiplies bfloat16 (ml_dtypes) in float32 and returns float32
+        return xp.matmul(a, b).astype(a.dtype, copy=False)
 
     def vjp(F, g, out, a, b):
         if a.ndim == 1 and b.ndim == 1:

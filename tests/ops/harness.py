@@ -39,12 +39,14 @@ class Sample:
     name: str
     grad: bool = True  # False: a forward-only sample (a kink, NaN, ties that break gradcheck)
     gradgrad: bool = True  # False: the first derivative has a kink here
+    torch_grad: bool = True  # False: PyTorch cannot differentiate this case
 
 
-def S(*args, name: str, grad: bool = True, gradgrad: bool = True, **kwargs) -> Sample:
+def S(*args, name: str, grad: bool = True, gradgrad: bool = True, torch_grad: bool = True,
+      **kwargs) -> Sample:
     """A sample: positional arguments, keyword arguments, an id for the test name."""
     args = tuple(np.asarray(a) if isinstance(a, np.generic) else a for a in args)
-    return Sample(args, kwargs, name, grad, gradgrad)
+    return Sample(args, kwargs, name, grad, gradgrad, torch_grad)
 
 
 def _round_ints(arrays, dtype):
