@@ -23,9 +23,11 @@ from __future__ import annotations
 from ..autograd.node import apply
 from ..errors import DTypeError, ShapeError, op_error
 from ..tensor import Tensor
+from .pool import *  # noqa: F403  (pooling lives next door; ember.nn.functional takes both)
+from .pool import __all__ as _pool_all
 from .registry import Op, register
 
-__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
+__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"] + _pool_all
 
 # ----------------------------------------------------------------------------- kernels
 
