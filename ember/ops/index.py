@@ -251,6 +251,17 @@ def index_select(x, dim: int, index) -> Tensor:
 
     _check_index_tensor("index_select", index)
     d = _axis(dim, x.ndim, "index_select")
+    if index.ndim > 1:
+        raise ShapeError(f"index_select: index must be 0-d or 1-d, got {tuple(index.shape)}")
+    if index.ndim == 0:  # PyTorch keeps the dimension: a 0-d index acts as a 1-element one
+        index = index.reshape(1)
+    n = x.shape[d]
+    if index.numel() and (int(index.data.max()) >= n or int(index.data.min()) < -n):
+        bad = int(index.data.max()) if int(index.data.max()) >= n else int(index.data.min())
+        raise EmberIndexError(
+            f"index_select: index {bad} is out of range for dim {d} of size {n} "
+            f"(input {tuple(x.shape)})"
+        )
     return getitem(x, (slice(None),) * d + (index,))
 
 

@@ -118,7 +118,8 @@ def _take_along_samples(rng):
 def _index_select_samples(rng):
     return [S(_x(rng, 3, 4), 1, _I([3, 0, 3]), name="d1"),
             S(_x(rng, 3, 4), 0, _I([2]), name="d0"),
-            S(_x(rng, 3, 4), -2, _I([1, 1, 0, 2]), name="neg")]
+            S(_x(rng, 3, 4), -2, _I([1, 1, 0, 2]), name="neg"),
+            S(_x(rng, 3, 4), 1, _I(2), name="0d_index")]
 
 
 def _masked_fill_samples(rng):
