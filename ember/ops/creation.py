@@ -10,12 +10,14 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import numpy as np
 
 from .. import dtypes as _dt
 from ..backend import get_backend
+from ..errors import DTypeError
 from ..random import _gen
 from ..tensor import Tensor
 
@@ -75,6 +77,8 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
             raise TypeError(f"tensor: cannot make a tensor from data of type {arr.dtype}")
     else:
         if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in data):
+            if dtype is None and all(isinstance(d, Tensor) for d in data):  # keep their dtype
+                dtype = functools.reduce(_dt.result_type, (d.dtype for d in data))
             data = [d.tolist() if isinstance(d, Tensor) else d for d in data]
         arr = np.array(data)
         if dtype is None:
@@ -200,7 +204,12 @@ def eye(n: int, m: int | None = None, *, dtype=None, device=None,
 # ----------------------------------------------------------------------------- random
 
 
-def _random(sample, size, dtype, device, requires_grad):
+def _random(sample, size, dtype, device, requires_grad, op):
+    if dtype is not None and not _dt.to_dtype(dtype).is_floating_point:
+        raise DTypeError(
+            f"{op}: samples real numbers, so dtype must be floating point, got "
+            f"{_dt.to_dtype(dtype).name}; use randint for integers"
+        )
     arr = sample(_shape(size))
     return _finish(np.asarray(arr).astype(_np_dtype(dtype), copy=False), dtype, device,
                    requires_grad)
@@ -209,13 +218,14 @@ def _random(sample, size, dtype, device, requires_grad):
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform samples in [0, 1)."""
     g = _gen(generator)
-    return _random(lambda s: g.random(s, dtype=np.float64), size, dtype, device, requires_grad)
+    return _random(lambda s: g.random(s, dtype=np.float64), size, dtype, device, requires_grad,
+                   "rand")
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal samples."""
     g = _gen(generator)
-    return _random(lambda s: g.standard_normal(s), size, dtype, device, requires_grad)
+    return _random(lambda s: g.standard_normal(s), size, dtype, device, requires_grad, "randn")
 
 
 def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None) -> Tensor:
@@ -234,12 +244,29 @@ def randperm(n: int, *, generator=None, dtype=None, device=None) -> Tensor:
     return _finish(arr.astype(_np_dtype(dtype, _dt.default_int)), dtype, device, False)
 
 
-def normal(mean=0.0, std=1.0, size=(), *, generator=None, dtype=None, device=None,
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None,
            requires_grad=False) -> Tensor:
-    """Normal samples with the given mean and standard deviation."""
+    """Normal samples with the given mean and standard deviation.
+
+    ``mean`` and ``std`` may be tensors: then each sample has its own mean/std and the result
+    has their (broadcast) shape and dtype, as in PyTorch.
+
+    Example:
+        >>> import ember
+        >>> ember.normal(ember.zeros(2, 3), 1.0).shape
+        (2, 3)
+    """
     g = _gen(generator)
-    return _random(lambda s: g.normal(mean, std, s), (tuple(size),), dtype, device,
-                   requires_grad)
+    like = mean if isinstance(mean, Tensor) else std if isinstance(std, Tensor) else None
+    if like is not None:
+        m = np.asarray(mean.data) if isinstance(mean, Tensor) else mean
+        sd = np.asarray(std.data) if isinstance(std, Tensor) else std
+        size = np.broadcast_shapes(np.shape(m), np.shape(sd)) if size is None else size
+        dtype = like.dtype if dtype is None else dtype
+        device = like.device if device is None else device
+        mean, std = m, sd
+    return _random(lambda s: g.normal(mean, std, s), (tuple(size or ()),), dtype, device,
+                   requires_grad, "normal")
 
 
 def uniform(low=0.0, high=1.0, size=(), *, generator=None, dtype=None, device=None,
@@ -247,7 +274,7 @@ def uniform(low=0.0, high=1.0, size=(), *, generator=None, dtype=None, device=No
     """Uniform samples in ``[low, high)``."""
     g = _gen(generator)
     return _random(lambda s: g.uniform(low, high, s), (tuple(size),), dtype, device,
-                   requires_grad)
+                   requires_grad, "uniform")
 
 
 def bernoulli(p, *, generator=None) -> Tensor:
