@@ -142,7 +142,9 @@ def normalize_index(index, like) -> tuple:
         if isinstance(item, Tensor):
             item = item.data
         elif isinstance(item, (list, np.ndarray)) and not isinstance(item, xp_cls):
-            item = np.asarray(item)
+            # an empty list selects nothing (NumPy would read it as float64)
+            empty = isinstance(item, list) and not item
+            item = np.zeros(0, dtype=np.int64) if empty else np.asarray(item)
             if xp_cls is not np.ndarray:
                 from ..backend import backend_of
 
@@ -218,10 +220,13 @@ def gather(x, dim: int, index) -> Tensor:
     return apply(Gather, x, index, axis=d)
 
 
-def take_along_dim(x, indices, dim: int) -> Tensor:
-    """Pick values along ``dim`` at ``indices`` (NumPy's ``take_along_axis``)."""
-    from .shape import _axis, broadcast_to
+def take_along_dim(x, indices, dim: int | None = None) -> Tensor:
+    """Pick values along ``dim`` at ``indices`` (NumPy's ``take_along_axis``); with
+    ``dim=None``, from the flattened ``x`` at the flattened ``indices``."""
+    from .shape import _axis, broadcast_to, reshape
 
+    if dim is None:
+        return gather(reshape(x, -1), 0, reshape(indices, -1))
     d = _axis(dim, x.ndim, "take_along_dim")
     shape = list(np.broadcast_shapes(
         tuple(s for j, s in enumerate(x.shape) if j != d),

@@ -13,7 +13,12 @@ from .. import dtypes as _dt
 from ..autograd.grad_mode import state
 from ..errors import AutogradError, ShapeError
 from ..tensor import Tensor
-from . import creation, elementwise as ew, index as ix, linalg as la, reduce as rd, shape as sh
+from . import creation
+from . import elementwise as ew
+from . import index as ix
+from . import linalg as la
+from . import reduce as rd
+from . import shape as sh
 
 
 def _r(fn):

@@ -112,6 +112,7 @@ def _take_along_samples(rng):
         S(_x(rng, 3, 4), _I([[0, 3], [1, 1], [2, 2]]), name="d1", dim=1),
         S(_x(rng, 3, 4), _I([[2, 0, 1, 1]]), name="bcast_index", dim=0),
         S(_x(rng, 3, 1), _I([[0], [0], [0]]), name="same", dim=-1),
+        S(_x(rng, 2, 3), _I([[5, 0], [2, 2]]), name="flat", dim=None),
     ]
 
 
