@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from contextlib import nullcontext
 
 from ...backend import backend_of
 from ...ops.creation import tensor
@@ -96,9 +97,12 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float,
             "anyway, pass error_if_nonfinite=False"
         )
     coef = min(max_norm / (float(total) + 1e-6), 1.0)
-    for g in grads:
-        xp.multiply(g.data, coef, out=g.data, casting="unsafe")
-        g._version[0] += 1
+    # a non-finite norm gives coef 0 and inf * 0 = nan, as in PyTorch: no warning for that
+    quiet = xp.errstate(invalid="ignore") if hasattr(xp, "errstate") else nullcontext()
+    with quiet:
+        for g in grads:
+            xp.multiply(g.data, coef, out=g.data, casting="unsafe")
+            g._version[0] += 1
     return Tensor(xp.asarray(total))
 
 
