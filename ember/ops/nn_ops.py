@@ -27,7 +27,7 @@ from ..autograd.grad_mode import no_grad
 from ..autograd.node import apply
 from ..backend import backend_of
 from ..backend.special import erf as _erf
-from ..errors import DTypeError, EmberIndexError, ShapeError, op_error
+from ..errors import DTypeError, ShapeError, op_error
 from ..random import _gen
 from ..tensor import Tensor
 from . import elementwise as ew
@@ -1130,17 +1130,22 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     return sh.reshape(loss, ()) if unbatched and reduction == "none" else loss
 
 
+_BCE_EPS = float(np.float32(1e-12))  # PyTorch's floor of p (1 - p), a float32 constant
+
+
 @register
 class BinaryCrossEntropy(Op):
     """``-w (y log p + (1 - y) log(1 - p))`` with the logs clamped at -100, as in PyTorch."""
 
     def forward(xp, p, y, weight):
-        loss = -(y * xp.maximum(xp.log(p), -100.0) + (1.0 - y) * xp.maximum(xp.log1p(-p), -100.0))
+        with np.errstate(divide="ignore"):  # log(0) = -inf, clamped to -100
+            loss = -(y * xp.maximum(xp.log(p), -100.0)
+                     + (1.0 - y) * xp.maximum(xp.log1p(-p), -100.0))
         return loss if weight is None else loss * weight
 
     def vjp(F, g, out, p, y, weight):
         w = g if weight is None else g * weight
-        gp = w * (p - y) / F.maximum(p * (1.0 - p), 1e-12)
+        gp = w * (p - y) / F.maximum(p * (1.0 - p), _BCE_EPS)
         gy = w * (F.maximum(F.log1p(-p), -100.0) - F.maximum(F.log(p), -100.0))
         return gp, gy, None
 
