@@ -953,7 +953,8 @@ class CrossEntropy(Op):
                 loss = loss * (1.0 - smoothing) + smooth * keep * (smoothing / c)
             denom = wt.sum()
         if reduction == "mean":
-            loss = xp.asarray(loss.sum() / denom, dtype=x.dtype)
+            with np.errstate(invalid="ignore"):  # every target ignored: NaN, as PyTorch
+                loss = xp.asarray(loss.sum() / denom, dtype=x.dtype)
         elif reduction == "sum":
             loss = xp.asarray(loss.sum(), dtype=x.dtype)
         return loss.astype(x.dtype, copy=False), lse + m
@@ -1005,7 +1006,8 @@ class NllLoss(Op):
         wt = keep.astype(x.dtype) if weight is None else xp.take(weight, t) * keep
         loss = -xp.take_along_axis(x, t[:, None], axis=1)[:, 0] * wt
         if reduction == "mean":
-            return xp.asarray(loss.sum() / wt.sum(), dtype=x.dtype)
+            with np.errstate(invalid="ignore"):  # every target ignored: NaN, as PyTorch
+                return xp.asarray(loss.sum() / wt.sum(), dtype=x.dtype)
         if reduction == "sum":
             return xp.asarray(loss.sum(), dtype=x.dtype)
         return loss
