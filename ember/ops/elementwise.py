@@ -111,6 +111,17 @@ class Remainder(Op):
 
 
 @register
+class Fmod(Op):
+    """C's remainder: the sign of the dividend (``remainder`` takes the divisor's)."""
+
+    def forward(xp, a, b):
+        return xp.fmod(a, b)
+
+    def vjp(F, g, out, a, b):
+        return g, -g * F.trunc(a / b)
+
+
+@register
 class FloorDivide(Op):
     differentiable = False
 
@@ -535,6 +546,7 @@ pow = _binary(Pow)  # noqa: A001 - PyTorch's name
 maximum = _binary(Maximum)
 minimum = _binary(Minimum)
 remainder = _binary(Remainder)
+fmod = _binary(Fmod)
 floor_divide = _binary(FloorDivide)
 eq = _binary(Eq)
 ne = _binary(Ne)

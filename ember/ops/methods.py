@@ -48,7 +48,7 @@ _METHODS = {
     # elementwise
     "add": ew.add, "sub": ew.sub, "mul": ew.mul, "div": ew.div, "pow": ew.pow,
     "multiply": ew.mul, "subtract": ew.sub, "divide": ew.div, "true_divide": ew.div,
-    "floor_divide": ew.floor_divide, "remainder": ew.remainder, "fmod": ew.remainder,
+    "floor_divide": ew.floor_divide, "remainder": ew.remainder, "fmod": ew.fmod,
     "maximum": ew.maximum, "minimum": ew.minimum, "neg": ew.neg, "negative": ew.neg,
     "abs": ew.abs, "sign": ew.sign, "sqrt": ew.sqrt, "rsqrt": ew.rsqrt, "exp": ew.exp,
     "expm1": ew.expm1, "log": ew.log, "log1p": ew.log1p, "log2": ew.log2, "log10": ew.log10,
