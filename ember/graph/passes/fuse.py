@@ -1,0 +1,127 @@
+"""Elementwise fusion: runs of elementwise nodes become one ``fused`` node.
+
+On NumPy a fused node runs its body as a chain of ufunc calls writing into preallocated
+buffers (``out=``), chosen by the memory planner: no allocation per step, results written in
+place where the planner proves it safe. (numexpr was measured as the alternative and lost:
+see docs/static_graphs.md.) The lowering table maps each elementwise op to the ufunc calls
+that compute exactly what its forward computes, bit for bit; tests check every entry.
+
+Example:
+    >>> import ember
+    >>> from ember.graph import trace
+    >>> from ember.graph.passes import fuse_elementwise
+    >>> g = trace(lambda x: (x * 2.0 + 1.0).exp() @ x.T, ember.ones(2, 2))
+    >>> fuse_elementwise(g)["fused_nodes"], [n.op.name for n in g.nodes]
+    (3, ['fused', 'permute', 'matmul'])
+"""
+
+from __future__ import annotations
+
+from ..ir import Graph, Node
+
+_BINARY = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide",
+           "maximum": "maximum", "minimum": "minimum", "remainder": "remainder",
+           "floor_divide": "floor_divide", "eq": "equal", "ne": "not_equal", "lt": "less",
+           "le": "less_equal", "gt": "greater", "ge": "greater_equal",
+           "logical_and": "logical_and", "logical_or": "logical_or",
+           "logical_xor": "logical_xor"}
+_UNARY = {"neg": "negative", "abs": "absolute", "exp": "exp", "expm1": "expm1", "log": "log",
+          "log1p": "log1p", "log2": "log2", "log10": "log10", "sqrt": "sqrt",
+          "reciprocal": "reciprocal", "sin": "sin", "cos": "cos", "tan": "tan", "tanh": "tanh",
+          "sign": "sign", "floor": "floor", "ceil": "ceil", "trunc": "trunc",
+          "logical_not": "logical_not", "isnan": "isnan", "isinf": "isinf",
+          "isfinite": "isfinite"}
+_POW_FAST = {2: "square", 0.5: "sqrt", 1: "positive", -1: "reciprocal"}
+
+
+class Fused:
+    """The pseudo-op of a fused node: ``attrs["body"]`` holds the elementwise nodes it runs."""
+
+    name = "fused"
+    n_outputs = 0
+    differentiable = False
+
+
+def lower(n: Node, a: list, out: str, const) -> list[str] | None:
+    """Source lines computing elementwise node ``n`` into ``out`` from argument expressions
+    ``a``; the names ``u_<ufunc>`` are the backend's ufuncs and ``const(obj)`` names a
+    constant. None if ``n`` has no lowering."""
+    name = n.op.name
+    if name in _BINARY and len(a) == 2:
+        return [f"u_{_BINARY[name]}({a[0]}, {a[1]}, out={out})"]
+    if name in _UNARY and len(a) == 1:
+        return [f"u_{_UNARY[name]}({a[0]}, out={out})"]
+    if name == "square":
+        return [f"u_multiply({a[0]}, {a[0]}, out={out})"]
+    if name == "relu":
+        return [f"u_maximum({a[0]}, 0, out={out})"]
+    if name == "rsqrt":
+        return [f"u_sqrt({a[0]}, out={out})", f"u_reciprocal({out}, out={out})"]
+    if name == "where":
+        return [f"u_copyto({out}, {a[2]})", f"u_copyto({out}, {a[1]}, where={a[0]})"]
+    if name == "astype":
+        return [f"u_copyto({out}, {a[0]}, casting='unsafe')"]
+    if name == "clamp" and n.outputs[0].dtype == _dtype(n.args[0]):
+        lo, hi = n.attrs.get("min"), n.attrs.get("max")
+        if isinstance(lo, (int, float, type(None))) and isinstance(hi, (int, float, type(None))):
+            return [f"u_clip({a[0]}, {const(lo)}, {const(hi)}, out={out})"]
+    if name == "pow" and isinstance(n.args[1], (int, float)) and not isinstance(n.args[1], bool):
+        fast = _POW_FAST.get(n.args[1])
+        if fast is not None:
+            return [f"u_{fast}({a[0]}, out={out})"]
+        return [f"u_power({a[0]}, {a[1]}, out={out})"]
+    return None
+
+
+def _dtype(x) -> str | None:
+    return getattr(x, "dtype", None)
+
+
+def fusible(n: Node) -> bool:
+    """Whether ``n`` is an elementwise node the fused executor can run."""
+    if len(n.outputs) != 1 or n.op is Fused:
+        return False
+    shape = n.outputs[0].shape
+    if any(not isinstance(d, int) for d in shape):
+        return False
+    names = [f"a{i}" for i in range(len(n.args))]
+    return lower(n, names, "o", repr) is not None
+
+
+def fuse_elementwise(graph: Graph) -> dict:
+    """Group maximal runs of consecutive elementwise nodes into fused nodes, in place.
+
+    Returns ``{"fused_nodes": elementwise nodes absorbed, "groups": fused nodes made}``.
+    """
+    out: list[Node] = []
+    run: list[Node] = []
+    absorbed = groups = 0
+
+    def close():
+        nonlocal absorbed, groups
+        if run:
+            out.append(_make_group(list(run)))
+            absorbed += len(run)
+            groups += 1
+            run.clear()
+
+    for n in graph.nodes:
+        if fusible(n):
+            run.append(n)
+        else:
+            close()
+            out.append(n)
+    close()
+    graph.nodes = out
+    return {"fused_nodes": absorbed, "groups": groups}
+
+
+def _make_group(body: list[Node]) -> Node:
+    made = {v for n in body for v in n.outputs}
+    ins = []
+    for n in body:
+        for v in n.inputs():
+            if v not in made and v not in ins:
+                ins.append(v)
+    outs = tuple(v for n in body for v in n.outputs)
+    return Node(Fused, tuple(ins), {"body": body}, outs)

@@ -1,0 +1,301 @@
+"""Tracing: run a Python function once on real tensors and record every op into a ``Graph``.
+
+The tracer is installed in ``ember.autograd.grad_mode.state.tracer`` for the duration of the
+call. ``apply`` reports each op (``record``), in-place writes report ``assign`` and reading a
+tensor's value in Python (``if``, ``item()``, ``numpy()``) calls ``check_concrete``, which
+refuses values that depend on the inputs or on state: that would bake one branch of
+data-dependent control flow into the graph. Everything runs eagerly, so the traced call is
+also a real call (a traced training step really trains).
+
+Tensors the function reads without computing them are classified once: tensors that existed
+before the call are *states*, read live at every run (parameters, optimiser state, captured
+data); tensors created during the call by non-op code (``ember.zeros``) are *constants*.
+
+Example:
+    >>> import ember
+    >>> from ember.graph import trace
+    >>> w = ember.ones(2, requires_grad=True)
+    >>> g = trace(lambda x: (x * w).sum(), ember.tensor([1.0, 2.0]))
+    >>> [v.kind for v in g.inputs + g.states]
+    ['input', 'state']
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+
+from ..autograd.grad_mode import state as _state
+from ..tensor import Tensor
+from .ir import Graph, TraceError, Value
+
+_EMBER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def user_frame() -> str:
+    """``file:line: source`` of the innermost caller outside the ember package."""
+    f = sys._getframe(1)
+    while f is not None and f.f_code.co_filename.startswith(_EMBER_DIR):
+        f = f.f_back
+    if f is None:
+        return "<unknown>"
+    import linecache
+
+    src = linecache.getline(f.f_code.co_filename, f.f_lineno).strip()
+    return f"{f.f_code.co_filename}:{f.f_lineno}" + (f": {src}" if src else "")
+
+
+def flatten(obj, leaves: list):
+    """The tree of a returned structure, with tensors and scalars appended to ``leaves``."""
+    if isinstance(obj, Tensor):
+        leaves.append(obj)
+        return "T"
+    if isinstance(obj, (tuple, list)):
+        return ["tuple" if isinstance(obj, tuple) else "list", [flatten(o, leaves) for o in obj]]
+    if isinstance(obj, dict):
+        return ["dict", list(obj.keys()), [flatten(o, leaves) for o in obj.values()]]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return ["lit", obj]
+    raise TraceError(f"jit: the traced function returned a {type(obj).__name__}; return "
+                     "tensors, Python scalars, None, or tuples/lists/dicts of them")
+
+
+def unflatten(tree, leaves):
+    """Rebuild a structure from ``flatten``'s tree and an iterator of leaves."""
+    if tree == "T":
+        return next(leaves)
+    kind = tree[0]
+    if kind == "lit":
+        return tree[1]
+    if kind == "dict":
+        return {k: unflatten(t, leaves) for k, t in zip(tree[1], tree[2])}
+    items = [unflatten(t, leaves) for t in tree[1]]
+    return tuple(items) if kind == "tuple" else items
+
+
+def _may_share(a, b) -> bool:
+    from ..backend import backend_of
+
+    return bool(backend_of(a).xp.may_share_memory(a, b))
+
+
+def _live_tensors() -> dict:
+    """Every tensor alive now, by id (the tensors a traced function may read as state)."""
+    return {id(o): o for o in gc.get_objects() if isinstance(o, Tensor)}
+
+
+class Tracer:
+    """Records ops into a graph while installed as ``state.tracer``."""
+
+    def __init__(self, graph: Graph | None = None, before: dict | None = None) -> None:
+        self.graph = graph if graph is not None else Graph()
+        self.vals: dict[int, tuple[Tensor, Value]] = {}  # id(tensor) -> (tensor, value)
+        self.arrays: dict[int, tuple[object, Value]] = {}  # id(array) -> (array, value)
+        self.before = _live_tensors() if before is None else before
+        # the .grad of every parameter when the call starts (the engine sets .grad directly)
+        self.grad_at_start = {k: t.grad for k, t in self.before.items() if t._rg}
+        self.state_of: dict[Value, Tensor] = {}  # state value -> the tensor it reads
+        self.grad_owner: dict[int, Tensor] = {}  # id(p.grad at capture) -> p
+        self.grad_reads: dict[Value, Tensor] = {}  # value reading p.grad at run time -> p
+        self.updates: dict[int, tuple[Tensor, Value]] = {}  # id(target) -> (target, value)
+        self.guards: list = []  # (tensor, shape, dtype, grad_is_none)
+        self.keep: list = []
+        self.input_ids: set[int] = set()
+
+    # ------------------------------------------------------------------ values
+    def bind(self, t: Tensor, v: Value) -> None:
+        self.vals[id(t)] = (t, v)
+        self.arrays[id(t.data)] = (t.data, v)
+
+    def add_input(self, t: Tensor, name: str) -> Value:
+        v = self.graph.new_value("input", t.data.shape, t.data.dtype.name, name)
+        self.graph.inputs.append(v)
+        self.input_ids.add(id(t))
+        self.bind(t, v)
+        return v
+
+    def value(self, t: Tensor) -> Value:
+        entry = self.vals.get(id(t))
+        if entry is not None and entry[0] is t:
+            return entry[1]
+        return self._capture(t)
+
+    def _capture(self, t: Tensor) -> Value:
+        g = self.graph
+        if t._node is not None:  # a snapshot taken by an in-place op: same history
+            for other, v in list(self.vals.values()):
+                if other._node is t._node and other._idx == t._idx:
+                    self.bind(t, v)
+                    self.keep.append(t)
+                    return v
+        owner = self.grad_owner.get(id(t))
+        if owner is not None and self.grad_at_start.get(id(owner)) is t:
+            v = g.new_value("state", t.data.shape, t.data.dtype.name, f"grad{len(g.states)}")
+            g.states.append(v)
+            g.state_tensors.append(None)
+            self.grad_reads[v] = owner
+        elif id(t) in self.before:
+            v = g.new_value("state", t.data.shape, t.data.dtype.name, f"state{len(g.states)}")
+            g.states.append(v)
+            g.state_tensors.append(t)
+            self.state_of[v] = t
+            grad = self.grad_at_start.get(id(t))
+            self.guards.append((t, t.data.shape, t.data.dtype, grad is None))
+            if grad is not None:
+                self.grad_owner[id(grad)] = t
+        else:  # created during the call by code outside the ops: a constant
+            v = g.new_value("const", t.data.shape, t.data.dtype.name, dynamic=False)
+            g.consts[v] = t.data.copy()
+        self.bind(t, v)
+        self.keep.append(t)
+        return v
+
+    def _attr(self, obj):
+        if isinstance(obj, tuple):
+            return tuple(self._attr(o) for o in obj)
+        if isinstance(obj, list):
+            return [self._attr(o) for o in obj]
+        if hasattr(obj, "shape") and hasattr(obj, "dtype") and not isinstance(obj, Tensor):
+            if getattr(obj, "ndim", 0) == 0 and not hasattr(obj, "__array_interface__"):
+                return obj.item()  # a NumPy scalar
+            entry = self.arrays.get(id(obj))
+            if entry is not None and entry[0] is obj:
+                return entry[1]
+            v = self.graph.new_value("const", obj.shape, obj.dtype.name, dynamic=False)
+            self.graph.consts[v] = obj.copy()
+            self.keep.append(obj)
+            self.arrays[id(obj)] = (obj, v)
+            return v
+        if isinstance(obj, Tensor):
+            return self.value(obj)
+        return obj
+
+    # ------------------------------------------------------------------ hooks
+    def record(self, op, args, attrs, outputs) -> None:
+        """Called by ``apply`` after each op."""
+        vargs = tuple(self.value(a) if isinstance(a, Tensor) else self._attr(a) for a in args)
+        vattrs = {k: self._attr(v) for k, v in attrs.items()}
+        specs = [(o.data.shape, o.data.dtype.name) for o in outputs]
+        alias = None
+        first = outputs[0].data
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor) and _may_share(first, a.data):
+                alias = i
+                break
+        node = self.graph.add_node(op, vargs, vattrs, specs, alias)
+        for o, v in zip(outputs, node.outputs):
+            self.bind(o, v)
+            self.keep.append(o)
+
+    def assign(self, target: Tensor, value: Tensor) -> None:
+        """Called after an in-place write: ``target``'s buffer now holds ``value``."""
+        if id(target) not in self.vals:
+            self._capture(target)
+        v = self.value(value)
+        self.updates[id(target)] = (target, v)
+        self.bind(target, v)
+
+    def check_concrete(self, t: Tensor, what: str) -> None:
+        """Refuse to read, in Python, a value that depends on the inputs or on state."""
+        entry = self.vals.get(id(t))
+        if entry is not None and entry[0] is t:
+            dynamic = entry[1].dynamic
+        else:
+            dynamic = id(t) in self.before and t._rg
+        if not dynamic:
+            return
+        raise TraceError(
+            f"jit: {what} reads the value of a traced tensor {tuple(t.shape)} at "
+            f"{user_frame()}. A static graph cannot hold Python control flow that depends on "
+            "tensor values (it would bake in one branch). Use tensor ops instead (ember.where, "
+            "masks, clamp), return the tensor and inspect it outside the jit function, or "
+            "run this function eagerly"
+        )
+
+
+def trace(fn, *args, **kwargs) -> Graph:
+    """Trace ``fn(*args, **kwargs)`` into a graph whose inputs are the tensor arguments.
+
+    Args:
+        fn: a Python function of tensors (and other values, which are specialised on).
+        *args, **kwargs: example arguments; tensors among them (in lists, tuples and dicts
+            too) become the graph's inputs in order.
+
+    Example:
+        >>> import ember
+        >>> from ember.graph import trace
+        >>> g = trace(lambda a, b: a @ b + 1.0, ember.ones(2, 3), ember.ones(3, 4))
+        >>> [n.op.name for n in g.nodes], g.outputs[0].shape
+        (['matmul', 'add'], (2, 4))
+    """
+    return trace_with(Tracer(), fn, args, kwargs)[0]
+
+
+def trace_with(tracer: Tracer, fn, args, kwargs):
+    """Trace with a given tracer; returns ``(graph, eager result)``."""
+    leaves: list = []
+    collect_tensors((args, kwargs), leaves)
+    for i, t in enumerate(leaves):
+        tracer.add_input(t, f"input{i}")
+    prev = _state.tracer
+    _state.tracer = tracer
+    try:
+        result = fn(*args, **kwargs)
+        finish(tracer, result)
+    finally:
+        _state.tracer = prev
+    return tracer.graph, result
+
+
+def collect_tensors(obj, out: list) -> list:
+    """The tensors in ``obj`` (nested tuples, lists and dicts), in order."""
+    if isinstance(obj, Tensor):
+        out.append(obj)
+    elif isinstance(obj, (tuple, list)):
+        for o in obj:
+            collect_tensors(o, out)
+    elif isinstance(obj, dict):
+        for o in obj.values():
+            collect_tensors(o, out)
+    return out
+
+
+def finish(tracer: Tracer, result) -> None:
+    """Record the outputs, state updates and gradients after the traced call returned."""
+    g = tracer.graph
+    leaves: list = []
+    g.out_tree = flatten(result, leaves)
+    g.outputs = [tracer.value(t) for t in leaves]
+    state_value = {id(t): v for v, t in tracer.state_of.items()}
+    for target, v in tracer.updates.values():
+        sv = state_value.get(id(target))
+        if sv is None:
+            if id(target) in tracer.input_ids:
+                raise TraceError(
+                    "jit: the traced function modified one of its input tensors in place "
+                    f"({tuple(target.shape)}); return the new value instead, or pass the "
+                    "tensor as captured state (a closure variable)")
+            continue  # a temporary created during the call: nothing to write back
+        if v is not sv:
+            g.updates.append((sv, v))
+    for sv, p in tracer.state_of.items():
+        if not p._rg:
+            continue
+        grad = p.grad
+        if grad is None:
+            if _had_grad(tracer, p):
+                g.grads.append((sv, None))
+            continue
+        entry = tracer.vals.get(id(grad))
+        if entry is not None and entry[0] is grad and entry[1].kind != "state":
+            g.grads.append((sv, entry[1]))
+    g.guards = tracer.guards
+    g.grad_reads = [(v, p) for v, p in tracer.grad_reads.items()]
+
+
+def _had_grad(tracer: Tracer, p: Tensor) -> bool:
+    for t, _shape, _dt, none in tracer.guards:
+        if t is p:
+            return not none
+    return False
