@@ -330,7 +330,7 @@ def _reducer(op, name, doc):
 
 
 _sum = _reducer(Sum, "sum", "Sum over ``dim`` (all dimensions by default).")
-mean = _reducer(Mean, "mean", "Mean over ``dim`` (all dimensions by default).")
+_mean = _reducer(Mean, "mean", "Mean over ``dim`` (all dimensions by default).")
 _prod = _reducer(Prod, "prod", "Product over ``dim`` (all dimensions by default).")
 amax = _reducer(Amax, "amax", "Largest value over ``dim``; ties share the gradient.")
 amin = _reducer(Amin, "amin", "Smallest value over ``dim``; ties share the gradient.")
@@ -368,6 +368,22 @@ def sum(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=N
     """
     x = x.to(dtype) if dtype is not None else _int64(x)
     return _sum(x, dim, keepdim, axis=axis, keepdims=keepdims)
+
+
+def mean(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None):
+    """Mean over ``dim`` (all dimensions by default); integer or bool input gives the
+    default float dtype (PyTorch refuses it).
+
+    Example:
+        >>> import ember
+        >>> ember.mean(ember.tensor([[1.0, 2.0], [3.0, 4.0]]), dim=1)
+        tensor([1.5, 3.5])
+    """
+    if dtype is not None:
+        x = x.to(dtype)
+    elif x.data.dtype.kind in "iub":
+        x = x.to(_dt.default_float)
+    return _mean(x, dim, keepdim, axis=axis, keepdims=keepdims)
 
 
 def prod(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None):
@@ -417,6 +433,9 @@ def _minmax(x, dim, keepdim, largest: bool):
         return maximum(x, dim) if largest else minimum(x, dim)
     if dim is None:
         return amax(x) if largest else amin(x)
+    if x.ndim == 0:  # the one element, at index 0
+        normalize_axis(dim, 0, "max" if largest else "min")
+        return _MinMax((x.clone(), (argmax if largest else argmin)(x)))
     idx = (argmax if largest else argmin)(x, dim, keepdim=True)
     (d,) = normalize_axis(dim, x.ndim)
     values = take_along_dim(x, idx, dim=d)
@@ -467,7 +486,7 @@ def var(x, dim=None, keepdim: bool = False, *, correction=1, unbiased=None, axis
     n = _count(x.shape, axes)
     centered = x - mean(x, axes, keepdim=True)
     denom = n - correction
-    scale = 1.0 / denom if denom > 0 else float("nan")
+    scale = 1.0 / denom if denom > 0 else float("inf")  # PyTorch: x / 0 (nan when x is 0)
     return _sum(centered * centered, axes, keepdim) * scale
 
 

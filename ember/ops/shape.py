@@ -305,6 +305,11 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     if x.ndim == 0:
         return reshape(x, 1)
     s, e = _axis(start_dim, x.ndim, "flatten"), _axis(end_dim, x.ndim, "flatten")
+    if s > e:
+        raise ShapeError(
+            f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape "
+            f"{tuple(x.shape)}"
+        )
     shape = x.data.shape
     return reshape(x, shape[:s] + (math.prod(shape[s:e + 1]),) + shape[e + 1:])
 
@@ -326,6 +331,11 @@ def broadcast_to(x, *shape) -> Tensor:
     if lead < 0:
         raise ShapeError(
             f"broadcast_to: cannot broadcast {tuple(x.shape)} to fewer dimensions {shape}"
+        )
+    if -1 in shape[:lead]:
+        raise ShapeError(
+            f"broadcast_to: -1 (keep the size) is not allowed in a new leading dimension: "
+            f"{tuple(x.shape)} to {shape}"
         )
     shape = tuple(x.data.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
     for i, s in enumerate(x.data.shape):

@@ -81,7 +81,8 @@ def _cum_samples(rng, zeros=False):
 
 def _max_dim_samples(rng):
     return [S(_distinct(rng, SHAPE), name=n, dim=d, keepdim=k) for n, d, k in INT_DIMS
-            if d is not None] + [S(_distinct(rng, (4,)), name="1d", dim=0, keepdim=False)]
+            if d is not None] + [S(_distinct(rng, (4,)), name="1d", dim=0, keepdim=False),
+                                 S(_distinct(rng, ()), name="0d", dim=-1, keepdim=True)]
 
 
 def _bool_samples(rng):
@@ -114,6 +115,8 @@ def _var_samples(rng):
     return base + [
         S(_distinct(rng, SHAPE), name="corr0", dim=1, keepdim=False, correction=0),
         S(_distinct(rng, SHAPE), name="corr2_tuple", dim=(0, 2), keepdim=True, correction=2),
+        S(_distinct(rng, SHAPE), name="corr_too_big", dim=0, keepdim=False, correction=2,
+          grad=False),
     ]
 
 

@@ -93,3 +93,14 @@ def test_python_scalars_are_weak(op, scalar):
             if got != want:
                 wrong.append(f"{d} {op} {scalar!r}: {got}, torch {want}")
     assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "uint8", "int32", "int64"])
+def test_mean_of_integers_is_default_float(dtype):
+    # PyTorch refuses integer means; ember returns the default float dtype (like logsumexp)
+    a = np.array([[1, 0, 1], [1, 1, 0]], dtype=dtype)
+    for dim in (None, 1):
+        got = ember.mean(ember.tensor(a), dim)
+        assert got.dtype is ember.float32
+        np.testing.assert_allclose(got.numpy(), a.mean(axis=dim), rtol=1e-6)
+    assert ember.var(ember.tensor(a)).dtype is ember.float32

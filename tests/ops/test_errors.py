@@ -130,6 +130,10 @@ def test_pad_bad_arguments():
     (lambda: ember.stack([A, B]), r"stack: all tensors must have the same shape"),
     (lambda: ember.broadcast_to(A, (3, 3)), r"broadcast_to: cannot broadcast \(2, 3\) to "
                                             r"\(3, 3\)"),
+    (lambda: ember.broadcast_to(B, (-1, 4)), r"broadcast_to: -1 \(keep the size\) is not "
+                                             r"allowed in a new leading dimension"),
+    (lambda: ember.flatten(ember.ones(2, 3, 4), 2, 1), r"flatten: start_dim 2 comes after "
+                                                        r"end_dim 1"),
     (lambda: ember.sum(A, 2), r"sum: dim 2 is out of range for a tensor with 2 dimension"),
     (lambda: ember.amax(A, (0, -3)), r"amax: dim -3 is out of range"),
     (lambda: A.transpose(0, 2), r"transpose: dim 2 is out of range"),
