@@ -76,12 +76,11 @@ class IterableDataset(Dataset):
 def _as_array(a, i: int):
     if isinstance(a, Tensor):
         return a.data
-    if hasattr(a, "shape") and hasattr(a, "dtype") and hasattr(a, "__getitem__"):
-        return a
-    arr = np.asarray(a)
-    if arr.dtype.kind in "OUS":
-        raise TypeError(f"ArrayDataset: array {i} has dtype {arr.dtype}; give numeric arrays")
-    return arr
+    if not (hasattr(a, "shape") and hasattr(a, "dtype") and hasattr(a, "__getitem__")):
+        a = np.asarray(a)
+    if np.dtype(a.dtype).kind in "OUSV":
+        raise TypeError(f"ArrayDataset: array {i} has dtype {a.dtype}; give numeric arrays")
+    return a
 
 
 class ArrayDataset(Dataset):

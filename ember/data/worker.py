@@ -136,6 +136,9 @@ class ExceptionInfo:
 class _Exhausted:
     """Answer of an iterable-dataset worker whose stream has ended."""
 
+    def __reduce__(self):
+        return "EXHAUSTED"  # unpickles as the module's single instance, so ``is`` works
+
 
 EXHAUSTED = _Exhausted()
 
