@@ -336,15 +336,14 @@ class ParameterList(Module):
     def extra_repr(self) -> str:
         return "\n".join(_param_line(k, p) for k, p in enumerate(self))
 
-    def __repr__(self) -> str:
-        return self._get_name() + "(\n" + self.extra_repr() + "\n)"
-
 
 class ParameterDict(Module):
     """An ordered dict of parameters (tensors are wrapped into ``Parameter``).
 
     Args:
-        parameters: a mapping or iterable of ``(name, tensor)`` pairs.
+        parameters: a mapping or iterable of ``(name, tensor)`` pairs. A plain ``dict`` is
+            added in sorted key order (as PyTorch does); an ``OrderedDict`` or pairs keep
+            their order.
 
     Example:
         >>> import ember
@@ -403,7 +402,12 @@ class ParameterDict(Module):
 
     def update(self, parameters) -> None:
         """Add parameters from a mapping or from ``(name, tensor)`` pairs."""
-        pairs = parameters.items() if hasattr(parameters, "items") else parameters
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            pairs = parameters.items()
+        elif isinstance(parameters, Mapping):  # a plain dict: sorted keys, as PyTorch
+            pairs = sorted(parameters.items())
+        else:
+            pairs = parameters
         for j, pair in enumerate(pairs):
             if not isinstance(pair, (tuple, list)) or len(pair) != 2:
                 raise ValueError(f"ParameterDict.update: element #{j} should be a (name, "
@@ -412,6 +416,3 @@ class ParameterDict(Module):
 
     def extra_repr(self) -> str:
         return "\n".join(_param_line(k, p) for k, p in self.items())
-
-    def __repr__(self) -> str:
-        return self._get_name() + "(\n" + self.extra_repr() + "\n)"
