@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .. import dtypes as _dt
 from ..autograd.grad_mode import state
-from ..errors import AutogradError, ShapeError
+from ..errors import AutogradError, DTypeError, ShapeError, describe, op_error
 from ..tensor import Tensor
 from . import creation
 from . import elementwise as ew
@@ -132,12 +132,17 @@ def _check_inplace(t: Tensor, what: str) -> None:
         )
 
 
-def _commit(t: Tensor, out: Tensor) -> Tensor:
+def _commit(t: Tensor, out: Tensor, what: str = "in-place op") -> Tensor:
     """Write ``out`` into ``t``'s array and move ``t`` to ``out``'s node."""
     if out.data.shape != t.data.shape:
         raise ShapeError(
-            f"in-place op: the result has shape {tuple(out.shape)} but the tensor being "
+            f"{what}: the result has shape {tuple(out.shape)} but the tensor being "
             f"modified has {tuple(t.shape)}; in-place ops cannot change the shape"
+        )
+    if ew._CATEGORY[out.data.dtype.kind] > ew._CATEGORY[t.data.dtype.kind]:
+        raise DTypeError(
+            f"{what}: the result is {out.dtype.name}, which cannot be stored in this "
+            f"{t.dtype.name} tensor in place; use the out-of-place op or convert the tensor first"
         )
     t.data[...] = out.data
     t._version[0] += 1
@@ -160,27 +165,49 @@ def _records(t: Tensor, other) -> bool:
     return state.grad_enabled and (t._rg or (isinstance(other, Tensor) and other._rg))
 
 
-def _inplace(fn, ufunc_name: str | None = None):
+def _inplace(fn, name: str, ufunc_name: str | None = None):
+    """The in-place method ``name`` (e.g. "mul_") computing ``fn(self, other, ...)``."""
+
     def method(self, other=None, *args, **kwargs):
         if _records(self, other):
-            _check_inplace(self, fn.__name__ + "_")
+            _check_inplace(self, name)
             snap = _snapshot(self)
             return _commit(self, fn(snap, other, *args, **kwargs) if other is not None
-                           else fn(snap, *args, **kwargs))
+                           else fn(snap, *args, **kwargs), name)
         if ufunc_name is not None and not args and not kwargs and state.tracer is None:
             from ..backend import backend_of
 
             xp = backend_of(self.data).xp
             o = other.data if isinstance(other, Tensor) else other
-            getattr(xp, ufunc_name)(self.data, o, out=self.data, casting="same_kind")
+            try:
+                getattr(xp, ufunc_name)(self.data, o, out=self.data, casting="same_kind")
+            except (TypeError, ValueError) as exc:
+                raise _inplace_error(name, self, other, exc) from None
             self._version[0] += 1
             return self
         with _no_record():
             out = fn(self, other, *args, **kwargs) if other is not None else fn(
                 self, *args, **kwargs)
-        return _commit(self, out)
+        return _commit(self, out, name)
 
+    method.__name__ = name
     return method
+
+
+def _inplace_error(name: str, t: Tensor, other, exc: Exception) -> Exception:
+    """A clear error for a NumPy failure of ``ufunc(t, other, out=t)``."""
+    if isinstance(exc, TypeError):
+        return DTypeError(
+            f"{name}: the result cannot be stored in this {t.dtype.name} tensor in place "
+            f"(other operand: {describe(other)}); use the out-of-place op or convert the "
+            "tensor first"
+        )
+    if "broadcast" in str(exc):
+        return ShapeError(
+            f"{name}: the result would not have this tensor's shape {tuple(t.shape)} (other "
+            f"operand: {describe(other)}); in-place ops cannot change the shape"
+        )
+    return op_error(ValueError, name, str(exc), args=[t])
 
 
 def _no_record():
@@ -189,35 +216,38 @@ def _no_record():
     return no_grad()
 
 
+_iadd = _inplace(ew.add, "add_", "add")
+_isub = _inplace(ew.sub, "sub_", "subtract")
+
+
 def _add_(self, other, *, alpha=1):
     if alpha != 1:
         other = other * alpha
-    return _inplace(ew.add, "add")(self, other)
+    return _iadd(self, other)
 
 
 def _sub_(self, other, *, alpha=1):
     if alpha != 1:
         other = other * alpha
-    return _inplace(ew.sub, "subtract")(self, other)
+    return _isub(self, other)
 
 
 Tensor.add_ = _add_
 Tensor.sub_ = _sub_
-Tensor.mul_ = _inplace(ew.mul, "multiply")
-Tensor.div_ = _inplace(ew.div, "divide")
-Tensor.pow_ = _inplace(ew.pow, "power")
-Tensor.__iadd__ = _inplace(ew.add, "add")
-Tensor.__isub__ = _inplace(ew.sub, "subtract")
-Tensor.__imul__ = _inplace(ew.mul, "multiply")
-Tensor.__itruediv__ = _inplace(ew.div, "divide")
-Tensor.__ipow__ = _inplace(ew.pow, "power")
-Tensor.maximum_ = _inplace(ew.maximum, "maximum")
-Tensor.minimum_ = _inplace(ew.minimum, "minimum")
+Tensor.mul_ = _inplace(ew.mul, "mul_", "multiply")
+Tensor.div_ = _inplace(ew.div, "div_", "divide")
+Tensor.pow_ = _inplace(ew.pow, "pow_", "power")
+Tensor.__iadd__ = _iadd
+Tensor.__isub__ = _isub
+Tensor.__imul__ = Tensor.mul_
+Tensor.__itruediv__ = Tensor.div_
+Tensor.__ipow__ = Tensor.pow_
+Tensor.maximum_ = _inplace(ew.maximum, "maximum_", "maximum")
+Tensor.minimum_ = _inplace(ew.minimum, "minimum_", "minimum")
 
 
 def _unary_inplace(fn):
-    inner = _inplace(lambda x: fn(x))
-    inner.__name__ = fn.__name__ + "_"
+    inner = _inplace(lambda x: fn(x), fn.__name__ + "_")
     return lambda self: inner(self)
 
 
@@ -226,12 +256,16 @@ for _name in ("neg", "abs", "sqrt", "exp", "log", "sigmoid", "tanh", "relu", "fl
     setattr(Tensor, _name + "_", _unary_inplace(getattr(ew, _name)))
 
 
+_iclamp = _inplace(lambda x, bounds: ew.clamp(x, *bounds), "clamp_")
+_imasked_fill = _inplace(lambda x, mask, value: ix.masked_fill(x, mask, value), "masked_fill_")
+
+
 def _clamp_(self, min=None, max=None):  # noqa: A002
-    return _inplace(lambda x: ew.clamp(x, min, max))(self)
+    return _iclamp(self, (min, max))
 
 
 def _masked_fill_(self, mask, value):
-    return _inplace(lambda x, m: ix.masked_fill(x, m, value))(self, mask)
+    return _imasked_fill(self, mask, value)
 
 
 def _fill_(self, value):

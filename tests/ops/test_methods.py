@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import ember
+from ember.errors import AutogradError, DTypeError, ShapeError
 
 A = np.random.default_rng(0).standard_normal((2, 3))
 
@@ -106,3 +107,67 @@ def test_properties_and_queries():
     assert (x & ember.tensor([True, True])).tolist() == [True, False]
     assert (ember.tensor([1, 6]) | 2).tolist() == [3, 6]
     assert (ember.tensor([1, 6]) ^ ember.tensor([3, 3])).tolist() == [2, 5]
+
+
+INPLACE = {  # name -> f(y, w, lib) modifying y in place
+    "add_": lambda y, w: y.add_(w), "add_alpha": lambda y, w: y.add_(w, alpha=2),
+    "sub_": lambda y, w: y.sub_(w, alpha=0.5), "mul_": lambda y, w: y.mul_(w),
+    "div_": lambda y, w: y.div_(w), "pow_": lambda y, w: y.abs_().pow_(w),
+    "iadd": lambda y, w: y.__iadd__(w), "imul": lambda y, w: y.__imul__(3.0),
+    "itruediv": lambda y, w: y.__itruediv__(w), "ipow": lambda y, w: y.__ipow__(3),
+    "clamp_": lambda y, w: y.clamp_(-0.5, 0.5), "clip_tensor": lambda y, w: y.clip_(min=w - 1),
+    "exp_": lambda y, w: y.exp_(), "sigmoid_": lambda y, w: y.sigmoid_(),
+    "relu_": lambda y, w: y.relu_(), "sqrt_": lambda y, w: y.abs_().sqrt_(),
+    "sin_cos": lambda y, w: y.sin_().cos_(), "masked_fill_": lambda y, w: y.masked_fill_(
+        y > 0, 0.25), "fill_tensor": lambda y, w: y.fill_(w.sum()),
+    "zero_": lambda y, w: y.zero_(), "copy_": lambda y, w: y.copy_(w),
+    "setitem": lambda y, w: y.__setitem__(0, w), "round_": lambda y, w: y.round_(),
+}
+
+
+@pytest.mark.parametrize("name", list(INPLACE))
+def test_inplace_methods_match_torch_with_gradients(name):
+    got = []
+    for lib in (ember, torch):
+        x = lib.tensor(A, requires_grad=True)
+        w = lib.tensor(A[0] * 0.5 + 1, requires_grad=True)
+        y = x * 1
+        r = INPLACE[name](y, w)
+        assert r is None or r is y
+        (y * lib.tensor(A + 2)).sum().backward()
+        got.append([np.asarray(t.detach().data if lib is ember else t.detach())
+                    for t in (y, x.grad, w.grad if w.grad is not None else w * 0)])
+    for e, t in zip(*got):
+        np.testing.assert_allclose(e, t, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("fn,cls,pattern", [
+    (lambda x: x.mul_(2), AutogradError, r"^mul_: a leaf tensor that requires grad"),
+    (lambda x: x.exp_(), AutogradError, r"^exp_: a leaf tensor"),
+    (lambda x: x.clamp_(0, 1), AutogradError, r"^clamp_: a leaf tensor"),
+    (lambda x: x.masked_fill_(x > 0, 1.0), AutogradError, r"^masked_fill_: a leaf tensor"),
+    (lambda x: x.__itruediv__(2), AutogradError, r"^div_: a leaf tensor"),
+    (lambda x: ember.ones(2, dtype="int64").div_(2), DTypeError,
+     r"^div_: the result cannot be stored in this int64 tensor in place"),
+    (lambda x: ember.ones(2, dtype="int64").add_(0.5), DTypeError, r"^add_: the result"),
+    (lambda x: ember.ones(2, dtype="int64").clamp_(0.5, 1.5), DTypeError,
+     r"^clamp_: the result is float32, which cannot be stored in this int64 tensor"),
+    (lambda x: ember.ones(2).add_(ember.ones(3, 2)), ShapeError,
+     r"^add_: the result would not have this tensor's shape \(2,\)"),
+])
+def test_inplace_errors_name_the_method(fn, cls, pattern):
+    with pytest.raises(cls, match=pattern):
+        fn(ember.ones(2, requires_grad=True))
+
+
+def test_inplace_without_grad_keeps_dtype_and_bumps_version():
+    for dtype in ("float16", "bfloat16", "int64", "float64"):
+        x = ember.ones(3, dtype=dtype)
+        t = torch.ones(3, dtype=getattr(torch, dtype))
+        v = x._version[0]
+        for f in (lambda z: z.add_(2), lambda z: z.mul_(3), lambda z: z.__isub__(z * 0 + 1),
+                  lambda z: z.clamp_(0, 5), lambda z: z.maximum_(z * 0 + 4)):
+            assert f(x) is x
+            f(t)
+        assert x.dtype.name == dtype and x._version[0] == v + 5
+        np.testing.assert_array_equal(np.asarray(x.data, np.float64), t.double().numpy())
