@@ -30,7 +30,7 @@ import types
 from ..autograd.grad_mode import state as _state
 from ..tensor import Tensor
 from .executor import CompiledGraph, compile_graph
-from .trace import Tracer, trace_with, unflatten
+from .trace import Tracer, flatten, trace_with, unflatten
 
 log = logging.getLogger("ember.jit")
 
@@ -68,6 +68,7 @@ class JitFunction:
         self._cache: dict = {}
         self._watched = None
         self._last: _Entry | None = None
+        self._pending: str | None = None
 
     # ------------------------------------------------------------------ calling
     def __call__(self, *args, **kwargs):
@@ -86,7 +87,8 @@ class JitFunction:
                     outs = c.run_arrays([t.data for t in tensors])
                     return unflatten(c._tree, iter(_wrap(o) for o in outs))
         if reason is None:
-            reason = self._why(key)
+            reason = self._pending or self._why(key)
+            self._pending = None
         return self._trace(key, args, kwargs, reason)
 
     def _trace(self, key, args, kwargs, reason: str):
@@ -94,9 +96,17 @@ class JitFunction:
         (log.warning if self.explain else log.info)("ember.jit(%s): tracing: %s",
                                                     getattr(self.fn, "__name__", "fn"), reason)
         graph, result = trace_with(Tracer(), self.fn, args, kwargs)
+        leaves: list = []
+        flatten(result, leaves)  # compiled calls return no autograd history: neither does this
+        result = unflatten(graph.out_tree, iter(t.detach() for t in leaves))
         entry = _Entry(graph, compile_graph(graph, passes=self.passes))
-        self._cache.setdefault(key, []).append(entry)
         self._last = entry
+        if any(r() is not None for r in graph.created_state):
+            # the call created state it modified and kept (an optimiser's first step): the
+            # graph read it as constants, so trace again next time, when it exists
+            self._pending = "the previous call created persistent state (traced again)"
+            return result
+        self._cache.setdefault(key, []).append(entry)
         return result
 
     def _why(self, key) -> str:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import weakref
 
 from ..autograd.grad_mode import state as _state
 from ..tensor import Tensor
@@ -82,7 +83,7 @@ def _may_share(a, b) -> bool:
 
 def _live_tensors() -> dict:
     """Every tensor alive now, by id (the tensors a traced function may read as state)."""
-    return {id(o): o for o in gc.get_objects() if isinstance(o, Tensor)}
+    return {id(o): o for o in gc.get_objects() if issubclass(type(o), Tensor)}
 
 
 class Tracer:
@@ -102,6 +103,7 @@ class Tracer:
         self.guards: list = []  # (tensor, shape, dtype, grad_is_none)
         self.keep: list = []
         self.input_ids: set[int] = set()
+        self.versions: dict[int, list] = {}  # id(state) -> [tensor, expected version]
 
     # ------------------------------------------------------------------ values
     def bind(self, t: Tensor, v: Value) -> None:
@@ -129,6 +131,22 @@ class Tracer:
                     self.bind(t, v)
                     self.keep.append(t)
                     return v
+        entry = self.arrays.get(id(t.data))
+        if entry is not None and entry[0] is t.data:  # t.detach(), Tensor(x.data): same array
+            self.bind(t, entry[1])
+            self.keep.append(t)
+            return entry[1]
+        base = getattr(t.data, "base", None)
+        entry = self.arrays.get(id(base)) if base is not None else None
+        if (entry is not None and entry[0] is base and base.size == t.data.size
+                and base.flags.c_contiguous and t.data.flags.c_contiguous):
+            from ..ops.shape import Reshape  # Tensor(x.data.reshape(...)): a reshape
+
+            node = g.add_node(Reshape, (entry[1],), {"shape": tuple(t.data.shape)},
+                              [(t.data.shape, t.data.dtype.name)], alias=0)
+            self.bind(t, node.outputs[0])
+            self.keep.append(t)
+            return node.outputs[0]
         owner = self.grad_owner.get(id(t))
         if owner is not None and self.grad_at_start.get(id(owner)) is t:
             v = g.new_value("state", t.data.shape, t.data.dtype.name, f"grad{len(g.states)}")
@@ -142,6 +160,7 @@ class Tracer:
             self.state_of[v] = t
             grad = self.grad_at_start.get(id(t))
             self.guards.append((t, t.data.shape, t.data.dtype, grad is None))
+            self.versions[id(t)] = [t, t._version[0]]
             if grad is not None:
                 self.grad_owner[id(grad)] = t
         else:  # created during the call by code outside the ops: a constant
@@ -193,6 +212,9 @@ class Tracer:
         if id(target) not in self.vals:
             self._capture(target)
         v = self.value(value)
+        entry = self.versions.get(id(target))
+        if entry is not None:
+            entry[1] = target._version[0]
         self.updates[id(target)] = (target, v)
         self.bind(target, v)
 
@@ -268,6 +290,8 @@ def finish(tracer: Tracer, result) -> None:
     g.out_tree = flatten(result, leaves)
     g.outputs = [tracer.value(t) for t in leaves]
     state_value = {id(t): v for v, t in tracer.state_of.items()}
+    returned = {id(t) for t in leaves}
+    g.created_state = []  # weak references: tensors made and modified here that may persist
     for target, v in tracer.updates.values():
         sv = state_value.get(id(target))
         if sv is None:
@@ -276,6 +300,8 @@ def finish(tracer: Tracer, result) -> None:
                     "jit: the traced function modified one of its input tensors in place "
                     f"({tuple(target.shape)}); return the new value instead, or pass the "
                     "tensor as captured state (a closure variable)")
+            if id(target) not in returned:
+                g.created_state.append(weakref.ref(target))
             continue  # a temporary created during the call: nothing to write back
         if v is not sv:
             g.updates.append((sv, v))
@@ -290,6 +316,14 @@ def finish(tracer: Tracer, result) -> None:
         entry = tracer.vals.get(id(grad))
         if entry is not None and entry[0] is grad and entry[1].kind != "state":
             g.grads.append((sv, entry[1]))
+    for t, expected in tracer.versions.values():
+        if t._version[0] != expected:
+            raise TraceError(
+                f"jit: a tensor {tuple(t.shape)} {t.dtype.name} that the traced function reads "
+                "was modified without going through ember's ops (its array was written "
+                "directly, e.g. by an optimiser updating raw arrays or a random fill_), so the "
+                "graph would not repeat the change. Use tensor in-place ops (p -= lr * p.grad "
+                "under ember.no_grad()) or run this step eagerly")
     g.guards = tracer.guards
     g.grad_reads = [(v, p) for v, p in tracer.grad_reads.items()]
 
