@@ -29,6 +29,10 @@ from .random import (
 )
 from . import linalg
 from . import nn  # noqa: E402
+from . import optim  # noqa: E402
+from . import data  # noqa: E402
+from . import io  # noqa: E402
+from .io import load, save  # noqa: E402
 
 __version__ = "0.1.0"
 
