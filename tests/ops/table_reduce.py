@@ -172,3 +172,25 @@ REDUCE = [
     OpInfo("norm", ember.norm, lambda x, p, dim, keepdim: torch.linalg.vector_norm(
         x, 2 if p == "fro" else p, _tdim(x, dim), keepdim), _norm_samples, dtypes=FLOAT),
 ]
+
+# the array API spelling (axis=, keepdims=) of the same reductions
+ARRAY_API = {
+    "sum": (lambda x: ember.sum(x, axis=(0, 2), keepdims=True),
+            lambda x: torch.sum(x, dim=(0, 2), keepdim=True)),
+    "mean": (lambda x: ember.mean(x, axis=-1), lambda x: torch.mean(x, dim=-1)),
+    "var": (lambda x: ember.var(x, axis=1, keepdims=True, correction=0),
+            lambda x: torch.var(x, dim=1, keepdim=True, correction=0)),
+    "std": (lambda x: ember.std(x, axis=(1, 2)), lambda x: torch.std(x, dim=(1, 2))),
+    "prod": (lambda x: ember.prod(x, axis=1), lambda x: torch.prod(x, dim=1)),
+    "amax": (lambda x: ember.amax(x, axis=(0, 1)), lambda x: torch.amax(x, dim=(0, 1))),
+    "logsumexp": (lambda x: ember.logsumexp(x, axis=2, keepdims=True),
+                  lambda x: torch.logsumexp(x, dim=2, keepdim=True)),
+    "cumsum": (lambda x: ember.cumsum(x, None, axis=1), lambda x: torch.cumsum(x, dim=1)),
+    "argmax": (lambda x: ember.argmax(x, axis=1, keepdims=True),
+               lambda x: torch.argmax(x, dim=1, keepdim=True)),
+}
+REDUCE.append(OpInfo(
+    "reduce_axis_keywords", lambda x, which: ARRAY_API[which][0](x),
+    lambda x, which: ARRAY_API[which][1](x),
+    lambda rng: [S(_distinct(rng, SHAPE), name=w, which=w, grad=w != "argmax")
+                 for w in ARRAY_API]))
