@@ -78,7 +78,8 @@ class ColorJitter(RandomTransform):
         if "contrast" in names or "saturation" in names:
             F.check_rgb(batch, "ColorJitter")
         dt = F.float_dtype(batch)
-        factors = {k: F.on_device(params[k].reshape(-1, 1, 1, 1), batch).astype(dt)
+        factors = {k: (F.on_device(params[k].reshape(-1, 1, 1, 1), batch).astype(dt),
+                       F.on_device(1.0 - params[k].reshape(-1, 1, 1, 1), batch).astype(dt))
                    for k in names}
         order = params["order"]
         out = batch

@@ -251,9 +251,14 @@ def bound(x: Tensor) -> float:
     return 1.0 if x.dtype.is_floating_point else 255.0
 
 
-def blend(x: Tensor, other, ratio: Tensor) -> Tensor:
-    """torchvision's ``_blend``: ``ratio * x + (1 - ratio) * other``, clamped, in x's dtype."""
-    out = ratio * x + (1.0 - ratio) * other if other is not None else ratio * x
+def blend(x: Tensor, other, ratio: tuple) -> Tensor:
+    """torchvision's ``_blend``: ``r * x + (1 - r) * other``, clamped, in x's dtype.
+
+    ``ratio`` is ``(r, 1 - r)`` as two tensors, the second computed in float64 on the host
+    as Python computes ``1.0 - ratio`` in torchvision.
+    """
+    r, rest = ratio
+    out = r * x + rest * other if other is not None else r * x
     return ops.clamp(out, 0.0, bound(x)).astype(x.dtype)
 
 
@@ -271,16 +276,16 @@ def check_rgb(x: Tensor, name: str) -> None:
                          f"(shape {tuple(x.shape)})")
 
 
-def adjust_brightness(x: Tensor, factors: Tensor) -> Tensor:
+def adjust_brightness(x: Tensor, factors: tuple) -> Tensor:
     return blend(x, None, factors)
 
 
-def adjust_contrast(x: Tensor, factors: Tensor) -> Tensor:
+def adjust_contrast(x: Tensor, factors: tuple) -> Tensor:
     mean = ops.mean(grayscale(x).astype(float_dtype(x)), dim=(1, 2, 3), keepdim=True)
     return blend(x, mean, factors)
 
 
-def adjust_saturation(x: Tensor, factors: Tensor) -> Tensor:
+def adjust_saturation(x: Tensor, factors: tuple) -> Tensor:
     if x.shape[1] == 1:
         return x
     return blend(x, grayscale(x), factors)
