@@ -579,45 +579,95 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,
 # ----------------------------------------------------------------------------- normalisation
 
 
+def _bn_shapes(x):
+    """(N, C, L) view shape, the kept-dims shape of per-channel values, and M = N * L."""
+    n, c = x.shape[0], x.shape[1]
+    m = math.prod(x.shape) // c
+    return (n, c, m // n), (1, c) + (1,) * (len(x.shape) - 2), m
+
+
 @register
 class BatchNorm(Op):
     """Training-mode batch norm over every axis but 1; outputs (y, batch mean, biased var).
 
-    The statistics (kept-dims shape) feed the running averages; the vjp also takes their
-    gradients, folded into per-channel coefficients at no extra pass over x.
+    The statistics (shape (C,)) feed the running averages; they are bookkeeping outputs
+    whose gradients are not propagated. Reductions run as einsums on an (N, C, L) view, so
+    NCHW and channels-last memory both avoid copies, and y keeps x's memory layout.
     """
 
     n_outputs = 3
     needs_output = True
 
-    def forward(xp, x, weight, bias, eps, axes):
-        mean = x.mean(axis=axes, keepdims=True)
-        y = x - mean
-        var = (y * y).mean(axis=axes, keepdims=True)
+    def forward(xp, x, weight, bias, eps):
+        view, kshape, m = _bn_shapes(x)
+        mean = xp.einsum("ncl->c", x.reshape(view)) / m
+        y = x - mean.reshape(kshape)
+        yv = y.reshape(view)
+        var = xp.einsum("ncl,ncl->c", yv, yv) / m
         scale = 1.0 / xp.sqrt(var + eps)
         if weight is not None:
-            scale = scale * weight.reshape(mean.shape)
-        y *= scale
+            scale = scale * weight
+        y *= scale.reshape(kshape)
         if bias is not None:
-            y += bias.reshape(mean.shape)
+            y += bias.reshape(kshape)
         return y, mean, var
 
-    def vjp(F, g, out, x, weight, bias, eps, axes):
-        gy, gmean, gvar = g
+    def vjp(F, g, out, x, weight, bias, eps):
         _, mean, var = out
-        kshape = tuple(mean.shape)
-        inv_m = 1.0 / (x.shape[0] * math.prod(x.shape[2:]))
-        r = F.rsqrt(var + eps)
-        xhat = (x - mean) * r
-        gb = F.sum(gy, axis=axes, keepdims=True)
-        gw = F.sum(gy * xhat, axis=axes, keepdims=True)
-        k = r if weight is None else r * F.reshape(weight, shape=kshape)
-        shift = (gmean - k * gb) * inv_m
-        slope = (gvar * 2.0 / r - k * gw) * inv_m
-        gx = gy * k + xhat * slope + shift
-        c = (kshape[1],)
-        return (gx, None if weight is None else F.reshape(gw, shape=c),
-                None if bias is None else F.reshape(gb, shape=c))
+        gx, gw, gb = F.batch_norm_backward(g[0], x, weight, mean, var, eps=eps)
+        return gx, None if weight is None else gw, None if bias is None else gb
+
+
+@register
+class BatchNormBackward(Op):
+    """The gradients (x, weight, bias) of training-mode batch norm, fused in place.
+
+    ``mean`` and ``var`` are x's batch statistics; the vjp (for double backward) treats them
+    as the functions of x they are.
+    """
+
+    n_outputs = 3
+
+    def forward(xp, g, x, weight, mean, var, eps):
+        view, kshape, m = _bn_shapes(x)
+        r = 1.0 / xp.sqrt(var + eps)
+        xc = x - mean.reshape(kshape)
+        gv = g.reshape(view)
+        gb = xp.einsum("ncl->c", gv)
+        gw = xp.einsum("ncl,ncl->c", gv, xc.reshape(view)) * r
+        k = r if weight is None else r * weight
+        xc *= (k * r * gw * (-1.0 / m)).reshape(kshape)
+        gx = g * k.reshape(kshape)
+        gx += xc
+        gx += (k * gb * (-1.0 / m)).reshape(kshape)
+        return gx, gw, gb
+
+    def vjp(F, gg, out, g, x, weight, mean, var, eps):
+        u, a, c = gg
+        _, kshape, m = _bn_shapes(x)
+        axes = (0,) + tuple(range(2, len(x.shape)))
+        inv_m = 1.0 / m
+
+        def csum(t):
+            return F.sum(t, axis=axes, keepdims=True)
+
+        a, c = F.reshape(a, shape=kshape), F.reshape(c, shape=kshape)
+        r = F.reshape(F.rsqrt(var + eps), shape=kshape)
+        xc = x - F.reshape(mean, shape=kshape)
+        xhat = xc * r
+        w = None if weight is None else F.reshape(weight, shape=kshape)
+        k = r if w is None else r * w
+        gb, gw = csum(g), csum(g * xhat)
+        su, sux = csum(u), csum(u * xhat)
+        coef = a - k * sux * inv_m
+        dg = k * u + (c - k * su * inv_m) + xhat * coef
+        dxhat = u * (k * gw * -inv_m) + g * coef
+        sk = csum(u * (g - gb * inv_m - xhat * gw * inv_m))
+        dr = csum(dxhat * xc) + (sk if w is None else sk * w)
+        dv = dr * (r * r * r * -0.5)
+        dx = dxhat * r - csum(dxhat) * r * inv_m + xc * (dv * 2.0 * inv_m)
+        dw = None if w is None else F.reshape(sk * r, shape=(kshape[1],))
+        return dg, dx, dw, None, None
 
 
 def _channel_shape(x: Tensor) -> tuple:
@@ -658,16 +708,14 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if count <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when "
                              f"training, got input of shape {tuple(input.shape)}")
-        axes = (0,) + tuple(range(2, input.ndim))
-        y, mean, var = apply(BatchNorm, input, weight, bias, eps=float(eps), axes=axes)
+        y, mean, var = apply(BatchNorm, input, weight, bias, eps=float(eps))
         if running_mean is not None or running_var is not None:
             m = float(momentum)
             with no_grad():
                 if running_mean is not None:
-                    running_mean.mul_(1.0 - m).add_(Tensor(mean.data.reshape(c)) * m)
+                    running_mean.mul_(1.0 - m).add_(Tensor(mean.data * m))
                 if running_var is not None:
-                    unbiased = var.data.reshape(c) * (m * count / (count - 1))
-                    running_var.mul_(1.0 - m).add_(Tensor(unbiased))
+                    running_var.mul_(1.0 - m).add_(Tensor(var.data * (m * count / (count - 1))))
         return y
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: running_mean and running_var are needed when not "

@@ -225,3 +225,21 @@ def test_transformer_layer_dropout_is_reproducible():
     assert bool((a == b).all()) and not bool((a == c).all())
     layer.eval()
     assert bool((layer(x) == layer(x)).all())
+
+
+def test_batchnorm_on_channels_last_memory_keeps_layout_and_matches_torch():
+    x = np.ascontiguousarray(randn(3, 5, 4, 6).transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    g = np.ascontiguousarray(randn(3, 5, 4, 6).transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    e_mod, t_mod = nn.BatchNorm2d(5).double(), torch.nn.BatchNorm2d(5).double()
+    ex, tx = ember.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ex.data = x.copy(order="K")  # keep the channels-last strides
+    assert not ex.data.flags["C_CONTIGUOUS"]
+    ey, ty = e_mod(ex), t_mod(tx)
+    assert ey.data.strides == ex.data.strides  # the next convolution reads it without a copy
+    ey.backward(ember.Tensor(g))
+    ty.backward(torch.tensor(g))
+    np.testing.assert_allclose(ey.detach().numpy(), ty.detach().numpy(), rtol=1e-10,
+                               atol=1e-12)
+    np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(e_mod.weight.grad.numpy(), t_mod.weight.grad.numpy(),
+                               rtol=1e-10)
