@@ -40,6 +40,8 @@ def _run_direction(mode, steps, h, c, w_hh, b_hh, reverse):
     hidden states (in time order) and the final (h, c)."""
     outs = [None] * len(steps)
     order = range(len(steps) - 1, -1, -1) if reverse else range(len(steps))
+    if h is None and len(steps) == 1:  # keep PyTorch's zero (not None) gradient of w_hh
+        h = creation.zeros(*steps[0].shape[:-1], w_hh.shape[1], dtype=steps[0].dtype)
     for t in order:
         xg = steps[t]
         if mode == "LSTM":
@@ -363,11 +365,9 @@ class RNNCell(RNNCellBase):
 
     def forward(self, input, hx=None):
         x, (h,), batched = self._prepare(input, [("hx", hx)])
-        pre = _linear(x, self.weight_ih, self.bias_ih)
-        if h is not None:
-            pre = pre + _linear(h, self.weight_hh, self.bias_hh)
-        elif self.bias_hh is not None:
-            pre = pre + self.bias_hh
+        if h is None:  # zeros, as PyTorch: weight_hh then gets a zero gradient, not None
+            h = creation.zeros(x.shape[0], self.hidden_size, dtype=x.dtype)
+        pre = _linear(x, self.weight_ih, self.bias_ih) + _linear(h, self.weight_hh, self.bias_hh)
         h = E.tanh(pre) if self.nonlinearity == "tanh" else E.relu(pre)
         return h if batched else S.squeeze(h, 0)
 
@@ -391,12 +391,10 @@ class LSTMCell(RNNCellBase):
             raise layer_error(self, "expected hx to be a tuple (h, c)")
         h, c = hx if hx is not None else (None, None)
         x, (h, c), batched = self._prepare(input, [("h", h), ("c", c)])
-        xg = _linear(x, self.weight_ih, self.bias_ih)
-        if h is None:
-            hg = None if self.bias_hh is None else S.broadcast_to(self.bias_hh, xg.shape)
-        else:
-            hg = _linear(h, self.weight_hh, self.bias_hh)
-        h, c = R.lstm_cell(xg, hg, c)
+        if h is None:  # zeros, as PyTorch: weight_hh then gets a zero gradient, not None
+            h = c = creation.zeros(x.shape[0], self.hidden_size, dtype=x.dtype)
+        h, c = R.lstm_cell(_linear(x, self.weight_ih, self.bias_ih),
+                           _linear(h, self.weight_hh, self.bias_hh), c)
         return (h, c) if batched else (S.squeeze(h, 0), S.squeeze(c, 0))
 
 
