@@ -141,6 +141,11 @@ class NumpyDataset(ArrayDataset):
 
     def __init__(self, path, keys: list | None = None, mmap_mode: str | None = None) -> None:
         path = _exists("NumpyDataset", path)
+        with open(path, "rb") as f:
+            magic = f.read(6)
+        if magic != b"\x93NUMPY" and magic[:4] != b"PK\x03\x04":
+            raise DatasetFormatError(f"NumpyDataset: {path} is not a .npy or .npz file (it "
+                                     f"starts with {magic!r})")
         try:
             loaded = np.load(path, allow_pickle=False, mmap_mode=mmap_mode)
         except ValueError as exc:
