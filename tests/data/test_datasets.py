@@ -13,8 +13,17 @@ import ember
 from ember.data import DataLoader, default_collate
 from ember.data import transforms as T
 from ember.data.datasets import (
-    CIFAR10, CIFAR100, MNIST, CSVDataset, DatasetFormatError, DatasetNotFoundError,
-    FashionMNIST, ImageFolder, NumpyDataset, digits, read_idx,
+    CIFAR10,
+    CIFAR100,
+    MNIST,
+    CSVDataset,
+    DatasetFormatError,
+    DatasetNotFoundError,
+    FashionMNIST,
+    ImageFolder,
+    NumpyDataset,
+    digits,
+    read_idx,
 )
 
 RNG = np.random.default_rng(0)
