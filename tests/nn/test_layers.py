@@ -108,7 +108,7 @@ def test_batchnorm_running_stats_over_steps():
     torch.manual_seed(0)
     t_mod, e_mod = torch.nn.BatchNorm2d(3, momentum=None).double(), nn.BatchNorm2d(
         3, momentum=None).double()
-    for step in range(4):
+    for _ in range(4):
         x = randn(5, 3, 2, 3)
         t_mod(torch.tensor(x))
         e_mod(ember.tensor(x))

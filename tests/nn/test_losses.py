@@ -4,6 +4,7 @@ fused primitives, and the bad-input errors."""
 from __future__ import annotations
 
 import itertools
+from functools import partial
 
 import numpy as np
 import pytest
@@ -46,16 +47,14 @@ def test_regression_losses(reduction, dtype):
     x, y = R.standard_normal((4, 5)) * 2, R.standard_normal((4, 5))
     y[0, 0] = x[0, 0]  # a zero difference (the kink of l1)
     for e, t in [(F.mse_loss, TF.mse_loss), (F.l1_loss, TF.l1_loss)]:
-        _check(lambda a, b: e(a, b, reduction=reduction),
-               lambda a, b: t(a, b, reduction=reduction), [x, y], dtype=dtype)
+        _check(partial(e, reduction=reduction), partial(t, reduction=reduction), [x, y],
+               dtype=dtype)
     for beta in [0.0, 0.5, 1.0, 3.0]:
-        _check(lambda a, b: F.smooth_l1_loss(a, b, reduction, beta),
-               lambda a, b: TF.smooth_l1_loss(a, b, reduction=reduction, beta=beta), [x, y],
-               dtype=dtype)
+        _check(partial(F.smooth_l1_loss, reduction=reduction, beta=beta),
+               partial(TF.smooth_l1_loss, reduction=reduction, beta=beta), [x, y], dtype=dtype)
     for delta in [0.5, 1.0, 2.5]:
-        _check(lambda a, b: F.huber_loss(a, b, reduction, delta),
-               lambda a, b: TF.huber_loss(a, b, reduction=reduction, delta=delta), [x, y],
-               dtype=dtype)
+        _check(partial(F.huber_loss, reduction=reduction, delta=delta),
+               partial(TF.huber_loss, reduction=reduction, delta=delta), [x, y], dtype=dtype)
 
 
 CE_OPTIONS = list(itertools.product(REDUCTIONS, [0.0, 0.25], [False, True], [False, True]))
@@ -142,10 +141,9 @@ def test_nll_loss(reduction):
     w = R.random(5) + 0.3
     for weight, ignore in [(None, -100), (w, 1)]:
         kw = dict(reduction=reduction, ignore_index=ignore)
-        _check(lambda x, t: F.nll_loss(x, t, None if weight is None else ember.tensor(weight),
-                                       **kw),
-               lambda x, t: TF.nll_loss(x, t, None if weight is None else torch.tensor(weight),
-                                        **kw), [logp], [target])
+        _check(partial(F.nll_loss, weight=None if weight is None else ember.tensor(weight), **kw),
+               partial(TF.nll_loss, weight=None if weight is None else torch.tensor(weight),
+                       **kw), [logp], [target])
     x = ember.tensor(logp, requires_grad=True)
     assert gradcheck(lambda x: F.nll_loss(x, ember.tensor(target), ember.tensor(w),
                                           reduction=reduction), [x])
@@ -177,12 +175,12 @@ def test_binary_cross_entropy_with_logits(reduction):
     w = R.random((5, 3))
     pw = R.random(3) * 3
     for weight, pos in [(None, None), (w, None), (None, pw), (w, pw)]:
-        _check(lambda a, b: F.binary_cross_entropy_with_logits(
-                   a, b, None if weight is None else ember.tensor(weight), reduction=reduction,
-                   pos_weight=None if pos is None else ember.tensor(pos)),
-               lambda a, b: TF.binary_cross_entropy_with_logits(
-                   a, b, None if weight is None else torch.tensor(weight), reduction=reduction,
-                   pos_weight=None if pos is None else torch.tensor(pos)), [x, y])
+        _check(partial(F.binary_cross_entropy_with_logits, reduction=reduction,
+                       weight=None if weight is None else ember.tensor(weight),
+                       pos_weight=None if pos is None else ember.tensor(pos)),
+               partial(TF.binary_cross_entropy_with_logits, reduction=reduction,
+                       weight=None if weight is None else torch.tensor(weight),
+                       pos_weight=None if pos is None else torch.tensor(pos)), [x, y])
 
 
 @pytest.mark.filterwarnings("ignore:reduction. 'mean' divides")  # PyTorch's kl_div notice
