@@ -36,7 +36,7 @@ from . import shape as sh
 from .registry import Op, register
 
 __all__ = [
-    "gelu", "silu", "mish", "softplus", "leaky_relu", "elu", "selu", "celu", "hardtanh",
+    "relu", "sigmoid", "tanh", "threshold", "prelu", "gelu", "silu", "mish", "softplus", "leaky_relu", "elu", "selu", "celu", "hardtanh",
     "relu6", "hardsigmoid", "hardswish", "logsigmoid", "softsign", "tanhshrink", "softmax",
     "log_softmax", "softmin", "dropout", "dropout1d", "dropout2d", "dropout3d", "embedding",
     "linear", "bilinear", "batch_norm", "layer_norm", "group_norm", "normalize",
@@ -132,6 +132,39 @@ class Hardtanh(Op):
 
     def vjp(F, g, out, x, min_val=-1.0, max_val=1.0):
         return (F.where((x > min_val) & (x < max_val), g, 0.0),)
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """``max(x, 0)``; ``inplace=True`` writes the result into ``input`` as PyTorch does.
+
+    Example:
+        >>> import ember
+        >>> ember.nn.functional.relu(ember.tensor([-1.0, 2.0]))
+        tensor([0., 2.])
+    """
+    return input.relu_() if inplace else ew.relu(input)
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    """``1 / (1 + exp(-x))``, without overflow."""
+    return ew.sigmoid(input)
+
+
+def tanh(input: Tensor) -> Tensor:
+    """The hyperbolic tangent."""
+    return ew.tanh(input)
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """``x`` where ``x > threshold``, else ``value``."""
+    return ew.where(input > threshold, input, value)
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """``x`` where positive, ``weight * x`` elsewhere; ``weight`` has 1 or C (dim 1) entries."""
+    if weight.numel() != 1 and input.ndim >= 2:
+        weight = sh.reshape(weight, (1, -1) + (1,) * (input.ndim - 2))
+    return ew.where(input > 0, input, input * weight)
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:

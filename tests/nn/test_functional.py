@@ -21,6 +21,10 @@ def rn(*shape, scale=1.5):
 
 # id, ember fn, torch fn, list of float inputs, double-backward check
 FUNCS = [
+    ("relu", F.relu, TF.relu, [rn(3, 4)], True),
+    ("threshold", lambda x: F.threshold(x, 0.1, 2.0), lambda x: TF.threshold(x, 0.1, 2.0),
+     [rn(3, 4)], True),
+    ("prelu", F.prelu, TF.prelu, [rn(2, 3, 4), rn(3)], True),
     ("gelu", F.gelu, TF.gelu, [rn(3, 4)], True),
     ("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"),
      lambda x: TF.gelu(x, approximate="tanh"), [rn(3, 4)], True),
@@ -113,6 +117,12 @@ def test_activation_values_at_kinks_match_torch():
         efn(e).sum().backward()
         tfn(t).sum().backward()
         np.testing.assert_allclose(e.grad.numpy(), t.grad.numpy(), rtol=1e-7, atol=1e-8)
+
+
+def test_relu_inplace_writes_the_input():
+    x = ember.tensor([-1.0, 2.0])
+    y = F.relu(x, inplace=True)
+    assert y is x and x.tolist() == [0.0, 2.0]
 
 
 def test_softmax_stays_finite_for_huge_logits():
