@@ -19,9 +19,12 @@ from .registry import Op, register
 __all__ = ["gru_cell", "lstm_cell", "unstack"]
 
 
-@register
 class Unstack(Op):
-    """The ``n`` slices of ``x`` along ``axis``, as views, from one op (its vjp stacks)."""
+    """The ``n`` slices of ``x`` along ``axis``, as views, from one op (its vjp stacks).
+
+    An op's number of outputs is fixed per class, so ``unstack_op(n)`` registers one
+    subclass per slice count (``unstack_20`` for 20 time steps) the first time it is needed.
+    """
 
     def forward(xp, x, axis):
         return tuple(x[(slice(None),) * axis + (i,)] for i in range(x.shape[axis]))
@@ -29,6 +32,18 @@ class Unstack(Op):
     def vjp(F, g, out, x, axis):
         shape = tuple(x.shape[:axis]) + (1,) + tuple(x.shape[axis + 1:])
         return (F.concat(*[F.reshape(gi, shape=shape) for gi in g], axis=axis),)
+
+
+_UNSTACK: dict[int, type] = {}
+
+
+def unstack_op(n: int) -> type:
+    """The registered ``Unstack`` op with ``n`` outputs."""
+    op = _UNSTACK.get(n)
+    if op is None:
+        op = _UNSTACK[n] = register(type(f"Unstack{n}", (Unstack,),
+                                         {"name": f"unstack_{n}", "n_outputs": n}))
+    return op
 
 
 def _lstm_forward(xp, xg, hg, c):
@@ -142,7 +157,7 @@ def unstack(x: Tensor, dim: int = 0) -> tuple:
     dim %= x.ndim
     if x.shape[dim] == 1:
         return (x.reshape(tuple(x.shape[:dim]) + tuple(x.shape[dim + 1:])),)
-    return apply(Unstack, x, axis=dim)
+    return apply(unstack_op(x.shape[dim]), x, axis=dim)
 
 
 def lstm_cell(xg: Tensor, hg: Tensor | None, c: Tensor | None) -> tuple:
