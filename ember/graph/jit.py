@@ -30,7 +30,7 @@ import types
 from ..autograd.grad_mode import state as _state
 from ..tensor import Tensor
 from .executor import CompiledGraph, compile_graph
-from .trace import Tracer, flatten, trace_with, unflatten
+from .trace import Tracer, collect_tensors, flatten, trace_with, unflatten
 
 log = logging.getLogger("ember.jit")
 
@@ -95,7 +95,11 @@ class JitFunction:
         self.retrace_reasons.append(reason)
         (log.warning if self.explain else log.info)("ember.jit(%s): tracing: %s",
                                                     getattr(self.fn, "__name__", "fn"), reason)
-        graph, result = trace_with(Tracer(), self.fn, args, kwargs)
+        params = [p for _, m in self._watched[0] for p in m.parameters()]
+        params += [p for _, o in self._watched[1] for g in o.param_groups for p in g["params"]]
+        leaves = collect_tensors((args, kwargs), [])
+        params += [t for t in leaves if t._rg]
+        graph, result = trace_with(Tracer(params=params), self.fn, args, kwargs)
         leaves: list = []
         flatten(result, leaves)  # compiled calls return no autograd history: neither does this
         result = unflatten(graph.out_tree, iter(t.detach() for t in leaves))

@@ -37,14 +37,20 @@ _EMBER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def user_frame() -> str:
     """``file:line: source`` of the innermost caller outside the ember package."""
     f = sys._getframe(1)
+    inner = None
     while f is not None and f.f_code.co_filename.startswith(_EMBER_DIR):
+        code = f.f_code
+        skip = (os.path.join(_EMBER_DIR, "graph"), os.path.join(_EMBER_DIR, "tensor.py"))
+        if inner is None and not code.co_filename.startswith(skip):
+            rel = os.path.relpath(code.co_filename, os.path.dirname(_EMBER_DIR))
+            inner = f" (inside ember, {rel}:{f.f_lineno} in {code.co_name})"
         f = f.f_back
     if f is None:
         return "<unknown>"
     import linecache
 
     src = linecache.getline(f.f_code.co_filename, f.f_lineno).strip()
-    return f"{f.f_code.co_filename}:{f.f_lineno}" + (f": {src}" if src else "")
+    return f"{f.f_code.co_filename}:{f.f_lineno}" + (f": {src}" if src else "") + (inner or "")
 
 
 def flatten(obj, leaves: list):
@@ -81,21 +87,62 @@ def _may_share(a, b) -> bool:
     return bool(backend_of(a).xp.may_share_memory(a, b))
 
 
-def _live_tensors() -> dict:
-    """Every tensor alive now, by id (the tensors a traced function may read as state)."""
-    return {id(o): o for o in gc.get_objects() if issubclass(type(o), Tensor)}
+def _tensor_types() -> set:
+    out, todo = set(), [Tensor]
+    while todo:
+        c = todo.pop()
+        out.add(c)
+        todo.extend(c.__subclasses__())
+    return out
+
+
+def _tensors_in(objects) -> dict:
+    kinds = _tensor_types()
+    return {id(o): o for o in objects if type(o) in kinds}
+
+
+class _Age:
+    """Tells tensors made during the trace from older ones.
+
+    At the start every object the garbage collector tracks is frozen (``gc.freeze``), so
+    the generations hold only objects made since: a tensor found there is young. Where the
+    program froze objects itself, every live tensor is listed at the start instead.
+    """
+
+    def __init__(self) -> None:
+        self.frozen = gc.get_freeze_count() == 0
+        self.old = None
+        if self.frozen:
+            gc.freeze()
+        else:
+            self.old = _tensors_in(gc.get_objects())
+        self.young: dict = {}
+
+    def is_young(self, t: Tensor) -> bool:
+        if self.old is not None:
+            return self.old.get(id(t)) is not t
+        if self.young.get(id(t)) is t:
+            return True
+        self.young = _tensors_in(o for g in range(3) for o in gc.get_objects(generation=g))
+        return self.young.get(id(t)) is t
+
+    def close(self) -> None:
+        if self.frozen:
+            gc.unfreeze()
+            self.frozen = False
 
 
 class Tracer:
     """Records ops into a graph while installed as ``state.tracer``."""
 
-    def __init__(self, graph: Graph | None = None, before: dict | None = None) -> None:
+    def __init__(self, graph: Graph | None = None, params=()) -> None:
         self.graph = graph if graph is not None else Graph()
         self.vals: dict[int, tuple[Tensor, Value]] = {}  # id(tensor) -> (tensor, value)
         self.arrays: dict[int, tuple[object, Value]] = {}  # id(array) -> (array, value)
-        self.before = _live_tensors() if before is None else before
-        # the .grad of every parameter when the call starts (the engine sets .grad directly)
-        self.grad_at_start = {k: t.grad for k, t in self.before.items() if t._rg}
+        self.age: _Age | None = None  # set while tracing
+        # the .grad of the parameters we know of when the call starts (the engine sets .grad
+        # directly, so a later zero_grad() is invisible; others are read when first seen)
+        self.grad_at_start = {id(p): p.grad for p in params}
         self.state_of: dict[Value, Tensor] = {}  # state value -> the tensor it reads
         self.grad_owner: dict[int, Tensor] = {}  # id(p.grad at capture) -> p
         self.grad_reads: dict[Value, Tensor] = {}  # value reading p.grad at run time -> p
@@ -153,12 +200,12 @@ class Tracer:
             g.states.append(v)
             g.state_tensors.append(None)
             self.grad_reads[v] = owner
-        elif id(t) in self.before:
+        elif not self.age.is_young(t):
             v = g.new_value("state", t.data.shape, t.data.dtype.name, f"state{len(g.states)}")
             g.states.append(v)
             g.state_tensors.append(t)
             self.state_of[v] = t
-            grad = self.grad_at_start.get(id(t))
+            grad = self.grad_at_start.setdefault(id(t), t.grad) if t._rg else None
             self.guards.append((t, t.data.shape, t.data.dtype, grad is None))
             self.versions[id(t)] = [t, t._version[0]]
             if grad is not None:
@@ -224,7 +271,7 @@ class Tracer:
         if entry is not None and entry[0] is t:
             dynamic = entry[1].dynamic
         else:
-            dynamic = id(t) in self.before and t._rg
+            dynamic = t._rg and not self.age.is_young(t)
         if not dynamic:
             return
         raise TraceError(
@@ -261,12 +308,14 @@ def trace_with(tracer: Tracer, fn, args, kwargs):
     for i, t in enumerate(leaves):
         tracer.add_input(t, f"input{i}")
     prev = _state.tracer
+    tracer.age = _Age()
     _state.tracer = tracer
     try:
         result = fn(*args, **kwargs)
         finish(tracer, result)
     finally:
         _state.tracer = prev
+        tracer.age.close()
     return tracer.graph, result
 
 
