@@ -993,6 +993,42 @@ def _class_coefficients(F, x, target, weight, ignore_index, smoothing, dname):
     return coef, csum, F.sum(wt, axis=None, keepdims=False)
 
 
+def _class_targets(xp, x, target, weight, ignore_index, check=True):
+    """Safe class indices, the mask of counted targets (None: all count) and the weight of
+    each sample's target class (None: all 1); raises for labels outside [0, C)."""
+    c = x.shape[1]
+    keep = target != ignore_index
+    if keep.all():
+        keep, t = None, target
+    else:
+        t = xp.where(keep, target, 0)
+    if check and t.size and (t.min() < 0 or t.max() >= c):
+        bad = t[(t < 0) | (t >= c)].reshape(-1)[0]
+        raise IndexError(f"target {int(bad)} is out of bounds: class labels must lie in "
+                         f"[0, {c}) or equal ignore_index ({ignore_index})")
+    if weight is None:
+        wt = None if keep is None else keep.astype(x.dtype)
+    else:
+        wt = xp.take(weight, t) if keep is None else xp.take(weight, t) * keep
+    return t, keep, wt
+
+
+def _ce_scale(F, gl, x, reduction, denom):
+    """The loss cotangent per sample, broadcastable against (N, C, *)."""
+    if reduction == "none":
+        return F.reshape(gl, shape=(x.shape[0], 1) + tuple(x.shape[2:]))
+    return gl / denom if reduction == "mean" else gl
+
+
+def _ce_prob_coefficients(F, x, target, weight, smoothing):
+    """``coef`` = the smoothed, weighted target distribution, its sums over C, the count."""
+    c = x.shape[1]
+    coef = target * (1.0 - smoothing) + smoothing / c if smoothing else target
+    if weight is not None:
+        coef = coef * F.reshape(weight, shape=(1, c) + (1,) * (len(x.shape) - 2))
+    return coef, F.sum(coef, axis=(1,), keepdims=True), math.prod(x.shape) // c
+
+
 @register
 class CrossEntropy(Op):
     """Fused log-softmax over axis 1 and negative log-likelihood; outputs (loss, logsumexp).
@@ -1009,30 +1045,26 @@ class CrossEntropy(Op):
         m = x.max(axis=1, keepdims=True)
         shifted = x - m
         lse = xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+        lse0 = lse[:, 0]
         w_k = None if weight is None else weight.reshape((1, c) + (1,) * (x.ndim - 2))
         if probs:
             q = target * (1.0 - smoothing) + smoothing / c if smoothing else target
             if w_k is not None:
                 q = q * w_k
-            loss = lse[:, 0] * q.sum(axis=1) - (q * shifted).sum(axis=1)
+            loss = lse0 * q.sum(axis=1) - (q * shifted).sum(axis=1)
             denom = x.size // c
         else:
-            keep = target != ignore_index
-            t = xp.where(keep, target, 0)
-            bad = (t < 0) | (t >= c)
-            if bad.any():
-                raise IndexError(f"target {int(t[bad].reshape(-1)[0])} is out of bounds: class "
-                                 f"labels must lie in [0, {c}) or equal ignore_index "
-                                 f"({ignore_index})")
-            nll = lse[:, 0] - xp.take_along_axis(shifted, t[:, None], axis=1)[:, 0]
-            wt = keep.astype(x.dtype) if weight is None else xp.take(weight, t) * keep
-            loss = nll * wt
+            t, keep, wt = _class_targets(xp, x, target, weight, ignore_index)
+            loss = lse0 - xp.take_along_axis(shifted, t[:, None], axis=1)[:, 0]
+            if wt is not None:
+                loss *= wt
             if smoothing:
-                wsum = c if weight is None else weight.sum()
-                smooth = lse[:, 0] * wsum - (shifted.sum(axis=1) if w_k is None
-                                             else (shifted * w_k).sum(axis=1))
-                loss = loss * (1.0 - smoothing) + smooth * keep * (smoothing / c)
-            denom = wt.sum()
+                smooth = lse0 * (c if weight is None else weight.sum()) - (
+                    shifted.sum(axis=1) if w_k is None else (shifted * w_k).sum(axis=1))
+                if keep is not None:
+                    smooth *= keep
+                loss = loss * (1.0 - smoothing) + smooth * (smoothing / c)
+            denom = t.size if wt is None else wt.sum()
         if reduction == "mean":
             with np.errstate(invalid="ignore"):  # every target ignored: NaN, as PyTorch
                 loss = xp.asarray(loss.sum() / denom, dtype=x.dtype)
@@ -1043,32 +1075,82 @@ class CrossEntropy(Op):
     def vjp(F, g, out, x, target, weight, ignore_index, smoothing, reduction, probs):
         gl, glse = g
         lse = out[1]
-        nd = len(x.shape)
-        c = x.shape[1]
-        dname = x.dtype.name
-        if probs:
-            coef = target * (1.0 - smoothing) + smoothing / c if smoothing else target
-            if weight is not None:
-                coef = coef * F.reshape(weight, shape=(1, c) + (1,) * (nd - 2))
-            csum = F.sum(coef, axis=(1,), keepdims=True)
-            denom = math.prod(x.shape) // c
-        else:
-            coef, csum, denom = _class_coefficients(F, x, target, weight, ignore_index,
-                                                    smoothing, dname)
-        if reduction == "none":
-            s = F.reshape(gl, shape=(x.shape[0], 1) + tuple(x.shape[2:]))
-        elif reduction == "mean":
-            s = gl / denom
-        else:
-            s = gl
-        logp = x - lse
-        gx = F.exp(logp) * (csum * s + glse) - coef * s
+        gx = F.cross_entropy_backward(gl, glse, x, target, weight, lse,
+                                      ignore_index=ignore_index, smoothing=smoothing,
+                                      reduction=reduction, probs=probs)
         gt = None
         if probs:
-            gt = -logp * s * (1.0 - smoothing)
+            c = x.shape[1]
+            s = _ce_scale(F, gl, x, reduction, math.prod(x.shape) // c)
+            gt = (lse - x) * s * (1.0 - smoothing)
             if weight is not None:
-                gt = gt * F.reshape(weight, shape=(1, c) + (1,) * (nd - 2))
+                gt = gt * F.reshape(weight, shape=(1, c) + (1,) * (len(x.shape) - 2))
         return gx, gt, None
+
+
+@register
+class CrossEntropyBackward(Op):
+    """The input gradient of ``cross_entropy``: ``softmax(x) * (sum(coef) s + g_lse) -
+    coef s``, with ``coef`` the (weighted, smoothed) target distribution and ``s`` the
+    loss cotangent per sample. In place on one buffer for class indices."""
+
+    def forward(xp, gl, glse, x, target, weight, lse, ignore_index, smoothing, reduction,
+                probs):
+        n, c = x.shape[0], x.shape[1]
+        kshape = (n, 1) + x.shape[2:]
+        w_k = None if weight is None else weight.reshape((1, c) + (1,) * (x.ndim - 2))
+        p = xp.exp(x - lse)
+        if probs:
+            coef = target * (1.0 - smoothing) + smoothing / c if smoothing else target
+            if w_k is not None:
+                coef = coef * w_k
+            denom = x.size // c
+        else:
+            t, keep, wt = _class_targets(xp, x, target, weight, ignore_index, check=False)
+            denom = t.size if wt is None else wt.sum()
+        s = gl.reshape(kshape) if reduction == "none" else (
+            gl / denom if reduction == "mean" else gl)
+        if probs:
+            p *= coef.sum(axis=1, keepdims=True) * s + glse
+            p -= coef * s
+            return p
+        ws = s if wt is None else wt.reshape(kshape) * s  # the target class's share
+        if smoothing:
+            kept = s if keep is None else keep.reshape(kshape) * s
+            wsum = c if weight is None else weight.sum()
+            p *= ws * (1.0 - smoothing) + kept * (wsum * smoothing / c) + glse
+            p -= kept * (smoothing / c) if w_k is None else kept * (smoothing / c) * w_k
+            ws = ws * (1.0 - smoothing)
+        else:
+            p *= ws + glse
+        idx = t[:, None]
+        ws = xp.broadcast_to(ws, idx.shape)
+        xp.put_along_axis(p, idx, xp.take_along_axis(p, idx, axis=1) - ws, axis=1)
+        return p
+
+    def vjp(F, u, out, gl, glse, x, target, weight, lse, ignore_index, smoothing, reduction,
+            probs):
+        p = F.exp(x - lse)
+        up = F.sum(u * p, axis=(1,), keepdims=True)
+        if probs:
+            coef, csum, denom = _ce_prob_coefficients(F, x, target, weight, smoothing)
+        else:
+            coef, csum, denom = _class_coefficients(F, x, target, weight, ignore_index,
+                                                    smoothing, x.dtype.name)
+        s = _ce_scale(F, gl, x, reduction, denom)
+        ds = csum * up - F.sum(u * coef, axis=(1,), keepdims=True)
+        if reduction == "none":
+            dgl = F.reshape(ds, shape=tuple(gl.shape))
+        else:
+            dgl = F.sum(ds, axis=None, keepdims=False)
+            if reduction == "mean":
+                dgl = dgl / denom
+        dt = None
+        if probs:
+            dt = (up - u) * s * (1.0 - smoothing)
+            if weight is not None:
+                dt = dt * F.reshape(weight, shape=(1, x.shape[1]) + (1,) * (len(x.shape) - 2))
+        return dgl, up, (csum * s + glse) * p * (u - up), dt, None, None
 
 
 @register
