@@ -36,13 +36,13 @@ from . import shape as sh
 from .registry import Op, register
 
 __all__ = [
-    "relu", "sigmoid", "tanh", "threshold", "prelu", "gelu", "silu", "mish", "softplus", "leaky_relu", "elu", "selu", "celu", "hardtanh",
-    "relu6", "hardsigmoid", "hardswish", "logsigmoid", "softsign", "tanhshrink", "softmax",
-    "log_softmax", "softmin", "dropout", "dropout1d", "dropout2d", "dropout3d", "embedding",
-    "linear", "bilinear", "batch_norm", "layer_norm", "group_norm", "normalize",
-    "scaled_dot_product_attention", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
-    "cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
-    "kl_div",
+    "relu", "sigmoid", "tanh", "threshold", "prelu", "gelu", "silu", "mish", "softplus",
+    "leaky_relu", "elu", "selu", "celu", "hardtanh", "relu6", "hardsigmoid", "hardswish",
+    "logsigmoid", "softsign", "tanhshrink", "softmax", "log_softmax", "softmin", "dropout",
+    "dropout1d", "dropout2d", "dropout3d", "embedding", "linear", "bilinear", "batch_norm",
+    "layer_norm", "group_norm", "normalize", "scaled_dot_product_attention", "mse_loss",
+    "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
 ]
 
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
