@@ -17,12 +17,12 @@ Example:
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import numbers
 
 from ..random import Generator, default_generator
 from .collate import default_collate, default_convert
 from .dataset import IterableDataset, _has_fast_path
+from .prefetch import WorkerIter, pin_batch
 from .sampler import BatchSampler, RandomSampler, SequentialSampler
 from .worker import EXHAUSTED, Fetcher, set_batch_key, take_stream_generator
 
@@ -112,8 +112,6 @@ class DataLoader:
     def __iter__(self):
         if self.num_workers == 0:
             return _SingleProcessIter(self)
-        from .prefetch import WorkerIter
-
         if not self.persistent_workers:
             return WorkerIter(self)
         if self._iterator is None or self._iterator._shut:
@@ -214,7 +212,6 @@ class _SingleProcessIter:
         self._pin = loader._pin_fn()
         self._tid = 0
         self._stream_gen = None
-        self._len = loader.__len__ if not loader._iterable else None
 
     def __iter__(self):
         return self
@@ -240,26 +237,3 @@ class _SingleProcessIter:
         if data is EXHAUSTED:
             raise StopIteration
         return data if self._pin is None else pin_batch(data, self._pin)
-
-
-def pin_batch(data, pin):
-    """Apply ``pin`` (a backend's page-locking copy) to every tensor in a batch."""
-    from ..tensor import Tensor
-
-    if isinstance(data, Tensor):
-        return Tensor(pin(data.data)) if data.device.type == "cpu" else data
-    if isinstance(data, dict):
-        return {k: pin_batch(v, pin) for k, v in data.items()}
-    if isinstance(data, tuple) and hasattr(data, "_fields"):
-        return type(data)(*(pin_batch(v, pin) for v in data))
-    if isinstance(data, (list, tuple)):
-        return type(data)(pin_batch(v, pin) for v in data)
-    return data
-
-
-def _context(spec):
-    if spec is None:
-        return mp.get_context("spawn")
-    if isinstance(spec, str):
-        return mp.get_context(spec)
-    return spec

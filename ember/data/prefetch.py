@@ -12,6 +12,7 @@ reference is enough.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import multiprocessing.connection as mpc
 import pickle
 import queue
@@ -19,6 +20,7 @@ import signal
 import threading
 import time
 
+from ..tensor import Tensor
 from .worker import EXHAUSTED, ExceptionInfo, WorkerError, process_main, thread_main
 
 _POLL = 0.25  # seconds between liveness checks while waiting for thread workers
@@ -66,8 +68,6 @@ class WorkerIter:
             t.start()
 
     def _start_processes(self, loader, seed: int) -> None:
-        from .dataloader import _context
-
         ctx = _context(loader.multiprocessing_context)
         self._done = ctx.Event()
         self._tasks, self._conns = [], []
@@ -250,7 +250,7 @@ class WorkerIter:
                 self._put_task()
                 if type(data) is ExceptionInfo:
                     data.reraise()
-                return data if self._pin is None else _pin(data, self._pin)
+                return data if self._pin is None else pin_batch(data, self._pin)
             if self._pending == 0:
                 if not self._persistent:
                     self._shutdown_workers()
@@ -292,7 +292,22 @@ class WorkerIter:
                     "in the dataset's __getitem__; raise the timeout if loading is just slow")
 
 
-def _pin(data, pin):
-    from .dataloader import pin_batch
+def pin_batch(data, pin):
+    """Apply ``pin`` (a backend's page-locking copy) to every tensor in a batch."""
+    if isinstance(data, Tensor):
+        return Tensor(pin(data.data)) if data.device.type == "cpu" else data
+    if isinstance(data, dict):
+        return {k: pin_batch(v, pin) for k, v in data.items()}
+    if isinstance(data, tuple) and hasattr(data, "_fields"):
+        return type(data)(*(pin_batch(v, pin) for v in data))
+    if isinstance(data, (list, tuple)):
+        return type(data)(pin_batch(v, pin) for v in data)
+    return data
 
-    return pin_batch(data, pin)
+
+def _context(spec):
+    if spec is None:
+        return mp.get_context("spawn")
+    if isinstance(spec, str):
+        return mp.get_context(spec)
+    return spec

@@ -100,16 +100,21 @@ class ExceptionInfo:
 
     def __init__(self, exc: BaseException, where: str, worker_id: int, kind: str) -> None:
         self.exc_type = type(exc)
-        self.text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self.type_name = type(exc).__name__
         self.where = where
         self.worker_id = worker_id
         self.kind = kind
-        self.exc = exc if kind == "thread" else None
-        if kind == "process" and not _picklable(self.exc_type):
+        # A thread hands over the exception itself; SystemExit and the like are reported as
+        # WorkerError, so that a dataset's sys.exit() cannot end the main program.
+        self.exc = exc if kind == "thread" and isinstance(exc, Exception) else None
+        self.text = "" if self.exc is not None else "".join(
+            traceback.format_exception(type(exc), exc, exc.__traceback__))
+        if not isinstance(exc, Exception) or (kind == "process" and
+                                              not _picklable(self.exc_type)):
             self.exc_type = WorkerError
 
     def message(self) -> str:
-        return (f"Caught {self.exc_type.__name__} in DataLoader {self.kind} worker "
+        return (f"Caught {self.type_name} in DataLoader {self.kind} worker "
                 f"{self.worker_id} while loading {self.where}")
 
     def reraise(self):
@@ -168,7 +173,7 @@ class Fetcher:
                 return self.dataset._get_batch(index)
             if not self.auto_collation:
                 return self.collate_fn(self.dataset[index])
-        except Exception:
+        except BaseException:  # noted, then re-raised
             self.where = (f"the batch of sample indices {_short(index)}" if self.fast else
                           f"sample index {index!r}")
             raise
@@ -177,12 +182,12 @@ class Fetcher:
         try:
             for i in index:
                 append(dataset[i])
-        except Exception:
+        except BaseException:  # noted, then re-raised
             self.where = f"sample index {i!r}"
             raise
         try:
             return self.collate_fn(data)
-        except Exception:
+        except BaseException:  # noted, then re-raised
             self.where = f"collate_fn on the batch of sample indices {_short(index)}"
             raise
 

@@ -168,6 +168,27 @@ def test_pin_memory_is_a_no_op_without_cuda():
     assert _labels(loader) == [[0, 1], [2, 3]]
 
 
+def test_pin_memory_uses_the_cuda_backends_pinning(monkeypatch):
+    from ember import backend
+
+    pinned = []
+
+    class FakeCuda:
+        @staticmethod
+        def pin_memory(array):
+            copy = np.array(array)
+            pinned.append(copy)
+            return copy
+
+    monkeypatch.setitem(backend._BY_DEVICE_TYPE, "cuda", FakeCuda())
+    for workers in (0, 2):
+        pinned.clear()
+        batches = list(DataLoader(Items(4), batch_size=2, pin_memory=True,
+                                  num_workers=workers, timeout=30))
+        assert len(pinned) == 4  # x and y of both batches
+        assert all(any(b.data is p for p in pinned) for batch in batches for b in batch)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(batch_size=0), "batch_size must be a positive integer or None, got 0"),
     (dict(batch_size=-3), "batch_size must be a positive integer"),

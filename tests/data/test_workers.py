@@ -133,6 +133,19 @@ def test_thread_worker_exception_keeps_type_traceback_and_index():
     assert _threads_settle(baseline) == baseline
 
 
+def test_sys_exit_in_a_thread_worker_does_not_end_the_program():
+    class Exits(SeededItems):
+        def __getitem__(self, i):
+            if i == 2:
+                raise SystemExit(3)
+            return super().__getitem__(i)
+
+    loader = DataLoader(Exits(4), batch_size=1, num_workers=1, timeout=T)
+    with pytest.raises(WorkerError, match="Caught SystemExit in DataLoader thread worker 0 "
+                                          "while loading sample index 2"):
+        list(loader)
+
+
 def _frames(exc):
     import traceback
 
