@@ -3,8 +3,10 @@
 A recurrent layer computes its input projection for every time step in one matmul, splits it
 into steps with ``unstack`` (one op, not one slice op per step), and then runs one fused cell
 op per step: the gate nonlinearities and the state update happen in a single forward on
-arrays, and the vjp (written with ``F`` ops, so double backward works) recomputes the gate
-activations from the pre-activations it is given instead of storing them. Gate order and
+arrays. The vjp recomputes the gate activations from the pre-activations it is given instead
+of storing them. A plain backward runs it as one fused op on arrays (``lstm_cell_grad``,
+``gru_cell_grad``); under ``create_graph`` the same formulas run as recorded ``F`` ops, so
+double backward works. Gate order and
 formulas are PyTorch's: LSTM ``i, f, g, o``; GRU ``r, z, n`` with
 ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))`` and ``h' = (1 - z) * n + z * h``.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 from ..autograd.node import apply
 from ..errors import ShapeError
 from ..tensor import Tensor
-from .registry import Op, register
+from .registry import Op, diff, register
 
 __all__ = ["gru_cell", "lstm_cell", "unstack"]
 
@@ -46,23 +48,61 @@ def unstack_op(n: int) -> type:
     return op
 
 
-def _lstm_forward(xp, xg, hg, c):
+def _lstm_gates(xp, xg, hg):
+    """Activated gates (a new array): sigmoid i, f, o and tanh g, with one tanh call, as
+    sigmoid(a) = 0.5 * tanh(a / 2) + 0.5 (which never overflows)."""
     gates = xg + hg if hg is not None else xg.copy()
     hs = gates.shape[-1] // 4
-    sig = (gates[..., :2 * hs], gates[..., 3 * hs:])  # i, f and o
-    for s in sig:  # sigmoid(a) = 0.5 * tanh(a / 2) + 0.5: one tanh for all four gates
+    sig = (gates[..., :2 * hs], gates[..., 3 * hs:])
+    for s in sig:
         s *= 0.5
     xp.tanh(gates, out=gates)
     for s in sig:
         s *= 0.5
         s += 0.5
-    i, f, g = gates[..., :hs], gates[..., hs:2 * hs], gates[..., 2 * hs:3 * hs]
+    return gates, hs
+
+
+def _lstm_forward(xp, xg, hg, c):
+    gates, hs = _lstm_gates(xp, xg, hg)
+    i, f, g, o = (gates[..., k * hs:(k + 1) * hs] for k in range(4))
     c_new = i * g
     if c is not None:
         c_new += f * c
     h_new = xp.tanh(c_new)
-    h_new *= sig[1]
+    h_new *= o
     return h_new, c_new
+
+
+def _lstm_backward(xp, gh, gc, xg, hg, c, c_new):
+    gates, hs = _lstm_gates(xp, xg, hg)
+    i, f, g, o = (gates[..., k * hs:(k + 1) * hs] for k in range(4))
+    tc = xp.tanh(c_new)
+    do = gh * tc
+    dc = tc * tc
+    xp.subtract(1.0, dc, out=dc)
+    dc *= gh
+    dc *= o
+    dc += gc
+    dgates = xp.empty_like(gates)
+    di, df, dg, dout = (dgates[..., k * hs:(k + 1) * hs] for k in range(4))
+    one_minus = xp.subtract(1.0, gates)  # 1 - i, 1 - f, ., 1 - o
+    xp.multiply(dc, g, out=di)
+    di *= i
+    di *= one_minus[..., :hs]
+    if c is None:
+        df[...] = 0
+    else:
+        xp.multiply(dc, c, out=df)
+        df *= f
+        df *= one_minus[..., hs:2 * hs]
+    xp.multiply(g, g, out=dg)
+    xp.subtract(1.0, dg, out=dg)
+    dg *= dc
+    dg *= i
+    xp.multiply(do, o, out=dout)
+    dout *= one_minus[..., 3 * hs:]
+    return dgates, (dc * f if c is not None else None)
 
 
 @register
@@ -83,6 +123,9 @@ class LstmCell(Op):
     def vjp(F, g, out, xg, hg, c):
         gh, gc = g
         _, c_new = out
+        if F is not diff:  # a plain backward on arrays: one fused op
+            dgates, dc = F.lstm_cell_grad(gh, gc, xg, hg, c, c_new)
+            return dgates, (dgates if hg is not None else None), dc
         gates = xg + hg if hg is not None else xg
         hs = gates.shape[-1] // 4
         last = gates.ndim - 1
@@ -102,28 +145,80 @@ class LstmCell(Op):
 
 
 @register
+class LstmCellGrad(Op):
+    """The LSTM cell's vjp on arrays: ``(dgates, dc_prev)`` (a plain backward only)."""
+
+    name = "lstm_cell_grad"
+    n_outputs = 2
+    differentiable = False
+
+    def forward(xp, gh, gc, xg, hg, c, c_new):
+        return _lstm_backward(xp, gh, gc, xg, hg, c, c_new)
+
+
+def _gru_parts(xp, xg, hg, h):
+    """r, z (as one (.., 2H) array) and n of a GRU step."""
+    hs = h.shape[-1]
+    rz = xg[..., :2 * hs] + hg[..., :2 * hs]
+    rz *= 0.5  # sigmoid via tanh, as in the LSTM
+    xp.tanh(rz, out=rz)
+    rz *= 0.5
+    rz += 0.5
+    n = rz[..., :hs] * hg[..., 2 * hs:]
+    n += xg[..., 2 * hs:]
+    xp.tanh(n, out=n)
+    return rz, n, hs
+
+
+def _gru_backward(xp, g, xg, hg, h):
+    rz, n, hs = _gru_parts(xp, xg, hg, h)
+    r, z = rz[..., :hs], rz[..., hs:]
+    dxg = xp.empty(xg.shape, dtype=g.dtype)
+    dr, dz, dn = (dxg[..., k * hs:(k + 1) * hs] for k in range(3))
+    xp.multiply(n, n, out=dn)  # dn = g (1 - z)(1 - n^2)
+    xp.subtract(1.0, dn, out=dn)
+    dn *= g
+    dn -= dn * z
+    xp.multiply(dn, hg[..., 2 * hs:], out=dr)  # dr = dn * hn * r (1 - r)
+    dr *= r
+    dr -= dr * r
+    xp.subtract(h, n, out=dz)  # dz = g (h - n) z (1 - z)
+    dz *= g
+    dz *= z
+    dz -= dz * z
+    dhg = dxg.copy()
+    dhg[..., 2 * hs:] *= r
+    return dxg, dhg, g * z
+
+
+@register
+class GruCellGrad(Op):
+    """The GRU cell's vjp on arrays: ``(dxg, dhg, dh)`` (a plain backward only)."""
+
+    name = "gru_cell_grad"
+    n_outputs = 3
+    differentiable = False
+
+    def forward(xp, g, xg, hg, h):
+        return _gru_backward(xp, g, xg, hg, h)
+
+
+@register
 class GruCell(Op):
     """One GRU step: ``(xg, hg, h) -> h'`` with ``xg = W_ih x + b_ih``, ``hg = W_hh h + b_hh``."""
 
     name = "gru_cell"
 
     def forward(xp, xg, hg, h):
-        hs = h.shape[-1]
-        rz = xg[..., :2 * hs] + hg[..., :2 * hs]
-        rz *= 0.5
-        xp.tanh(rz, out=rz)
-        rz *= 0.5
-        rz += 0.5
-        r, z = rz[..., :hs], rz[..., hs:]
-        n = r * hg[..., 2 * hs:]
-        n += xg[..., 2 * hs:]
-        xp.tanh(n, out=n)
+        rz, n, hs = _gru_parts(xp, xg, hg, h)
         out = h - n
-        out *= z
+        out *= rz[..., hs:]
         out += n
         return out
 
     def vjp(F, g, out, xg, hg, h):
+        if F is not diff:  # a plain backward on arrays: one fused op
+            return F.gru_cell_grad(g, xg, hg, h)
         hs = h.shape[-1]
         last = h.ndim - 1
         lead = (slice(None),) * last
