@@ -1,8 +1,10 @@
 """The ``ember`` command.
 
-``ember demo`` trains a two-layer network on a synthetic two-spirals problem with nothing but
-tensors and autograd, printing the loss as it falls. ``ember info`` prints versions and the
-BLAS NumPy uses.
+``ember train`` trains a network described in a TOML file (by default the seed CNN on
+scikit-learn's digits) and writes a run folder; ``ember evaluate``/``predict`` use a finished
+run, ``ember summary`` prints a config's layer table, ``ember bench`` runs the benchmarks.
+``ember demo`` trains a two-layer network on two spirals with nothing but tensors and
+autograd; ``ember info`` prints versions, the BLAS NumPy uses and the devices.
 """
 
 from __future__ import annotations
@@ -72,19 +74,77 @@ def info(out=sys.stdout) -> None:
     print("devices: cpu", file=out)
 
 
-def main(argv=None) -> int:
+def bench(args: list[str]) -> int:
+    """Run the repository's benchmarks (``python -m bench``) from its root."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "bench" / "__main__.py").exists():
+        print("ember bench: the bench/ folder ships with ember's source repository, not with the "
+              "installed package; run it from a clone", file=sys.stderr)
+        return 2
+    return subprocess.call([sys.executable, "-m", "bench", *args], cwd=root)
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ember", description="ember deep-learning framework")
     sub = parser.add_subparsers(dest="command", required=True)
     p_demo = sub.add_parser("demo", help="train a small network with autograd, print the loss")
     p_demo.add_argument("--steps", type=int, default=1000)
     p_demo.add_argument("--seed", type=int, default=0)
     sub.add_parser("info", help="versions, BLAS and devices")
-    args = parser.parse_args(argv)
+    p_train = sub.add_parser(
+        "train", help="train the network a TOML config describes (default: a CNN on digits)",
+        description="Train the network described by CONFIG (a TOML file); without CONFIG, the "
+        "built-in job: the seed CNN on scikit-learn's digits. Writes a run folder with the "
+        "checkpoint, metrics.csv, curves.png and the config used. Ctrl-C saves a checkpoint; "
+        "--resume continues exactly where it stopped.")
+    p_train.add_argument("config", nargs="?", help="a TOML config file (see docs/config.md)")
+    p_train.add_argument("--resume", nargs="?", const="", metavar="RUN",
+                         help="continue an interrupted run (the latest one of CONFIG by default)")
+    p_train.add_argument("--out", help="the run folder (default: <output>/<name>[-N])")
+    p_train.add_argument("--epochs", type=int, help="override the config's epochs")
+    p_train.add_argument("--seed", type=int, help="override the config's seed")
+    p_train.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p_train.add_argument("--stop-after-steps", type=int, help=argparse.SUPPRESS)
+    p_eval = sub.add_parser("evaluate", help="test loss and metrics of a run or saved model")
+    p_eval.add_argument("path", metavar="RUN_OR_MODEL")
+    p_eval.add_argument("--config", help="the config whose data to use (a run has its own)")
+    p_pred = sub.add_parser("predict", help="predicted classes of a run or saved model")
+    p_pred.add_argument("path", metavar="RUN_OR_MODEL")
+    p_pred.add_argument("input", nargs="?", help="samples (.npy, .npz or .csv); default: the "
+                        "test split of the config's data")
+    p_pred.add_argument("--config", help="the config whose data to use (a run has its own)")
+    p_pred.add_argument("--limit", type=int, default=10, help="at most this many samples")
+    p_sum = sub.add_parser("summary", help="the layer table of a config's model")
+    p_sum.add_argument("config", nargs="?", help="a TOML config (default: the built-in one)")
+    sub.add_parser("bench", help="run the benchmarks in bench/ (arguments pass through)",
+                   add_help=False)
+    return parser
+
+
+def main(argv=None) -> int:
+    """The ``ember`` command; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:
+        return bench(argv[1:])
+    args = _parser().parse_args(argv)
     if args.command == "demo":
         demo(args.steps, args.seed)
-    elif args.command == "info":
+        return 0
+    if args.command == "info":
         info()
-    return 0
+        return 0
+    from .keras import commands
+
+    run = {"train": commands.cmd_train, "evaluate": commands.cmd_evaluate,
+           "predict": commands.cmd_predict, "summary": commands.cmd_summary}[args.command]
+    try:
+        return run(args)
+    except (*commands.ERRORS, OSError) as e:
+        print(f"ember {args.command}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

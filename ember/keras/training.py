@@ -80,6 +80,13 @@ class Trainer:
         for m in self.metrics:
             m.reset_state()
 
+    def _apply_metric_states(self) -> None:
+        pending = getattr(self, "_pending_metric_states", None)
+        if pending:
+            for m in self.metrics:
+                if m.name in pending:
+                    m.set_state(pending.pop(m.name))
+
     def _resolve_metrics(self, y, y_pred) -> None:
         if self._compiled_metrics is not None:
             return
@@ -91,6 +98,7 @@ class Trainer:
             _metrics.get(m, loss, None if y is None else tuple(y.shape),
                         None if y_pred is None else tuple(y_pred.shape))
             for m in self._metric_ids]
+        self._apply_metric_states()
 
     # ------------------------------------------------------------------ steps
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None) -> Tensor:
@@ -194,7 +202,7 @@ class Trainer:
                            verbose=1 if verbose == "auto" else verbose, epochs=epochs,
                            steps=steps, samples=getattr(data, "n", None), batch_size=bs)
         self.stop_training = self.interrupted = False
-        self._resume = None
+        self._resume = self._pending_metric_states = None
         was_training = self.training
         logs: dict = {}
         cbs.on_train_begin()
@@ -210,9 +218,8 @@ class Trainer:
                     _random.set_rng_state(epoch_rng)
                     order = data.order(shuffle)
                     _random.set_rng_state(resume["rng"])
-                    for m in self.metrics:
-                        if m.name in resume["metrics"]:
-                            m.set_state(resume["metrics"][m.name])
+                    self._pending_metric_states = dict(resume["metrics"])
+                    self._apply_metric_states()
                     resume = None
                 else:
                     epoch_rng = _random.get_rng_state()
