@@ -536,9 +536,12 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
 
 @register
 class Linear(Op):
-    """``x @ weight.T + bias`` over the last dimension of x."""
+    """``x @ weight.T + bias`` over the last dimension of x.
 
-    def forward(xp, x, weight, bias):
+    ``input_grad=False`` (x does not require grad) skips the input gradient's matmul.
+    """
+
+    def forward(xp, x, weight, bias, input_grad=True):
         if x.ndim == 2:
             y = x @ weight.T
         else:
@@ -547,13 +550,15 @@ class Linear(Op):
             y += bias
         return y
 
-    def vjp(F, g, out, x, weight, bias):
+    def vjp(F, g, out, x, weight, bias, input_grad=True):
         nd = len(x.shape)
         g2 = g if nd == 2 else F.reshape(g, shape=(-1, weight.shape[0]))
         x2 = x if nd == 2 else F.reshape(x, shape=(-1, weight.shape[1]))
-        gx = F.matmul(g2, weight)
-        if nd != 2:
-            gx = F.reshape(gx, shape=tuple(x.shape))
+        gx = None
+        if input_grad:
+            gx = F.matmul(g2, weight)
+            if nd != 2:
+                gx = F.reshape(gx, shape=tuple(x.shape))
         gw = F.matmul(F.permute(g2, axes=(1, 0)), x2)
         gb = F.sum(g2, axis=(0,), keepdims=False) if bias is not None else None
         return gx, gw, gb
@@ -589,7 +594,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
                        args=[bias])
     if input.data.dtype != weight.data.dtype:
         _check_same_dtype("linear", input, weight, bias)
-    return apply(Linear, input, weight, bias)
+    return apply(Linear, input, weight, bias, input_grad=input._rg)
 
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,

@@ -243,3 +243,9 @@ def test_batchnorm_on_channels_last_memory_keeps_layout_and_matches_torch():
     np.testing.assert_allclose(ex.grad.numpy(), tx.grad.numpy(), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(e_mod.weight.grad.numpy(), t_mod.weight.grad.numpy(),
                                rtol=1e-10)
+
+
+@pytest.mark.parametrize("shape", [(4, 7), (2, 3, 7)])
+def test_linear_on_an_input_without_grad_still_trains_its_parameters(shape):
+    torch.manual_seed(0)
+    compare(nn.Linear(7, 5), torch.nn.Linear(7, 5), [randn(*shape)], grad_inputs=False)
