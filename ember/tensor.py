@@ -281,7 +281,7 @@ class Tensor:
         if device is not None:
             out = ops.to_device(out, device)
         if dtype is not None:
-            out = ops.astype(out, dtype)
+            out = ops.astype(out, dtype, copy=False)
         if copy and out is self:
             out = ops.clone(self)
         return out

@@ -13,8 +13,8 @@ from __future__ import annotations
 from ..errors import AutogradError
 from .engine import detect_anomaly, run_backward
 from .function import Function, FunctionCtx
-from .gradcheck import gradcheck, gradgradcheck
 from .grad_mode import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from .gradcheck import gradcheck, gradgradcheck
 
 __all__ = [
     "backward", "grad", "Function", "FunctionCtx", "gradcheck", "gradgradcheck",

@@ -49,6 +49,15 @@ def _freed_error(node):
     )
 
 
+def _value_needed(node, args, a):
+    """Whether the vjp will read argument ``a``'s value, given which arguments need grads."""
+    needs = node.op.value_needed_for
+    if needs is None:
+        return True
+    i = next(j for j, b in enumerate(args) if b is a)
+    return any(node.edges[j] is not None for j in needs.get(i, range(len(args))))
+
+
 def _version_error(node, i, tensor, saved):
     return AutogradError(
         f"a tensor needed to compute the gradient of {node.op.name} (argument {i}, "
@@ -115,7 +124,7 @@ def run_backward(roots, grads, *, retain_graph=False, create_graph=False, captur
             check = op.uses_input_values
             for a, ver in zip(args, node.versions):
                 if isinstance(a, Tensor):
-                    if check and a._version[0] != ver:
+                    if check and a._version[0] != ver and _value_needed(node, args, a):
                         raise _version_error(node, args.index(a), a, ver)
                     vals.append(a.data if raw else a)
                 else:

@@ -24,19 +24,25 @@ def _outputs(fn, inputs):
 def _numerical_jacobian(fn, inputs, i, eps):
     """d(flattened outputs) / d(flattened input i), by central differences."""
     x = inputs[i]
-    flat = x.data.reshape(-1)
     cols = []
-    for k in range(flat.size):  # recording stays on: fn may itself take gradients
-        orig = flat[k]
-        flat[k] = orig + eps
-        plus = np.concatenate([np.asarray(o.data, dtype=np.float64).reshape(-1)
-                               for o in _outputs(fn, inputs)])
-        flat[k] = orig - eps
-        minus = np.concatenate([np.asarray(o.data, dtype=np.float64).reshape(-1)
-                                for o in _outputs(fn, inputs)])
-        flat[k] = orig
+    for idx in np.ndindex(x.data.shape):  # element by element: works for non-contiguous data
+        orig = x.data[idx]
+        x.data[idx] = orig + eps  # recording stays on: fn may itself take gradients
+        plus = _flat_outputs(fn, inputs)
+        x.data[idx] = orig - eps
+        minus = _flat_outputs(fn, inputs)
+        x.data[idx] = orig
         cols.append((plus - minus) / (2 * eps))
-    return np.stack(cols, axis=1) if cols else np.zeros((0, 0))
+    if not cols:
+        return np.zeros((_flat_outputs(fn, inputs).size, 0))
+    return np.stack(cols, axis=1)
+
+
+def _flat_outputs(fn, inputs):
+    outs = _outputs(fn, inputs)
+    if not outs:
+        return np.zeros(0)
+    return np.concatenate([np.asarray(o.data, dtype=np.float64).reshape(-1) for o in outs])
 
 
 def _analytical_jacobian(fn, inputs, i, create_graph=False):
@@ -57,7 +63,7 @@ def _analytical_jacobian(fn, inputs, i, create_graph=False):
                         retain_graph=True, allow_unused=True)
             rows.append(np.zeros(inputs[i].data.size) if g is None
                         else np.asarray(g.data, dtype=np.float64).reshape(-1))
-    return np.stack(rows, axis=0) if rows else np.zeros((0, 0))
+    return np.stack(rows, axis=0) if rows else np.zeros((0, inputs[i].data.size))
 
 
 def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,

@@ -15,7 +15,12 @@ import numpy as np
 
 from ..backend import _BY_TYPE
 from ..errors import (
-    DeviceError, EmberError, EmberIndexError, LinAlgError, ShapeError, op_error,
+    DeviceError,
+    EmberError,
+    EmberIndexError,
+    LinAlgError,
+    ShapeError,
+    op_error,
 )
 from .grad_mode import state
 

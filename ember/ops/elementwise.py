@@ -40,6 +40,7 @@ class Sub(Op):
 
 @register
 class Mul(Op):
+    value_needed_for = {0: (1,), 1: (0,)}  # a's value only for b's gradient, and vice versa
     def forward(xp, a, b):
         return a * b
 
@@ -49,6 +50,7 @@ class Mul(Op):
 
 @register
 class Div(Op):
+    value_needed_for = {0: (1,), 1: (0, 1)}
     def forward(xp, a, b):
         return a / b
 
@@ -701,8 +703,6 @@ def where(condition, x, y):
 def astype(x, dtype, copy: bool = True):
     """x converted to ``dtype`` (array API name; ``Tensor.to(dtype)`` is the same)."""
     d = _dt.to_dtype(dtype)
-    if d.np == x.data.dtype and not copy:
-        return x
     if d.np == x.data.dtype:
-        return x
+        return apply(Clone, x) if copy else x
     return apply(Astype, x, dtype=d.name)

@@ -36,6 +36,8 @@ class Op:
     differentiable: bool = True  # False: outputs never require grad (comparisons, argmax)
     is_view: bool = False  # the output aliases the first input's memory
     uses_input_values: bool = True  # False: in-place changes of inputs don't affect the vjp
+    # {argument index: indices of the arguments whose gradient reads its value}; None: all
+    value_needed_for: dict | None = None
 
     def forward(xp, *args, **attrs):  # pragma: no cover - every op defines it
         raise NotImplementedError
