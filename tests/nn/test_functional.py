@@ -162,6 +162,16 @@ def test_dropout_gradient_uses_the_same_mask():
     np.testing.assert_allclose(x.grad.numpy(), mask, rtol=1e-12)
 
 
+def test_dropout_gradcheck():
+    def fn(x):
+        ember.manual_seed(4)  # the same mask on every evaluation
+        return F.dropout(x, 0.4)
+
+    x = ember.randn(4, 5, dtype=ember.float64, requires_grad=True)
+    assert gradcheck(fn, [x])
+    assert gradgradcheck(fn, [x])
+
+
 def test_dropout_reproducible_under_manual_seed():
     x = ember.ones(10, 10)
     ember.manual_seed(11)
