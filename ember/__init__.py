@@ -11,28 +11,51 @@ Example:
 
 from __future__ import annotations
 
-from . import dtypes
+from . import (
+    autograd,
+    data,  # noqa: E402
+    dtypes,
+    io,  # noqa: E402
+    linalg,
+    nn,  # noqa: E402
+    ops,
+    optim,  # noqa: E402
+)
+from .autograd import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from .device import device
 from .dtypes import (
-    DType, bfloat16, float16, float32, float64, int8, int16, int32, int64, result_type, uint8,
+    DType,
+    bfloat16,
+    float16,
+    float32,
+    float64,
+    int8,
+    int16,
+    int32,
+    int64,
+    result_type,
+    uint8,
 )
 from .dtypes import bool_ as bool  # noqa: A001 - PyTorch's name
-from .tensor import Tensor
+from .io import load, save  # noqa: E402
 from .ops import *  # noqa: F403 - the op functions are ember's top-level API
 from .ops import __dict__ as _ops_dict
-from . import autograd, ops
-from .autograd import (
-    enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled,
-)
 from .random import (
-    Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state,
+    Generator,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    seed,
+    set_rng_state,
 )
-from . import linalg
-from . import nn  # noqa: E402
-from . import optim  # noqa: E402
-from . import data  # noqa: E402
-from . import io  # noqa: E402
-from .io import load, save  # noqa: E402
+from .tensor import Tensor
 
 __version__ = "0.1.0"
 

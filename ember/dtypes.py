@@ -86,7 +86,7 @@ def from_numpy_dtype(np_dtype) -> DType:
 
 
 def to_dtype(dtype) -> DType:
-    """Normalise a dtype given as ``ember.float32``, ``"float32"``, ``numpy.float32`` or ``float``."""
+    """Normalise a dtype: ``ember.float32``, ``"float32"``, ``numpy.float32`` or ``float``."""
     if isinstance(dtype, DType):
         return dtype
     if dtype is bool:

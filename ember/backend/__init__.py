@@ -83,7 +83,9 @@ def backend_of(array) -> Backend:
     try:
         return _BY_TYPE[array.__class__]
     except KeyError:
-        raise DeviceError(f"no ember backend handles arrays of type {type(array).__name__}") from None
+        raise DeviceError(
+            f"no ember backend handles arrays of type {type(array).__name__}"
+        ) from None
 
 
 def get_backend(dev) -> Backend:

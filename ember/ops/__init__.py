@@ -173,14 +173,14 @@ not_equal = ne
 concatenate = concat
 
 
-def clamp_min(x, min):  # noqa: A002
-    """``max(x, min)``."""
-    return clamp(x, min=min)
+def clamp_min(x, lower):
+    """``max(x, lower)``, elementwise."""
+    return clamp(x, min=lower)
 
 
-def clamp_max(x, max):  # noqa: A002
-    """``min(x, max)``."""
-    return clamp(x, max=max)
+def clamp_max(x, upper):
+    """``min(x, upper)``, elementwise."""
+    return clamp(x, max=upper)
 
 
 def _public_names():
