@@ -268,17 +268,40 @@ def test_process_workers_ignore_sigint_the_main_process_decides():
     assert _children_settle() == []
 
 
-def test_thread_workers_release_numpy_work_in_parallel():
-    """Two workers finish sleeping items in about half the time of one (prefetch works)."""
-    def epoch(workers):
-        loader = DataLoader(SeededItems(16, sleep=0.01), batch_size=2, num_workers=workers,
-                            timeout=T)
-        start = time.perf_counter()
-        list(loader)
-        return time.perf_counter() - start
+class Counting(SeededItems):
+    """Counts the items loaded and the most loads running at the same moment."""
 
-    epoch(1)
-    assert epoch(4) < epoch(1) * 0.75
+    def __init__(self, n, sleep):
+        super().__init__(n, sleep=sleep)
+        self.lock = threading.Lock()
+        self.loaded = self.running = self.most = 0
+
+    def __getitem__(self, i):
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            return super().__getitem__(i)
+        finally:
+            with self.lock:
+                self.running -= 1
+                self.loaded += 1
+
+
+def test_workers_load_concurrently_and_prefetch_a_bounded_number_of_batches():
+    ds = Counting(12, sleep=0.05)
+    loader = DataLoader(ds, batch_size=1, num_workers=3, prefetch_factor=2, timeout=T)
+    it = iter(loader)
+    next(it)
+    # the main process is busy: the workers load ahead -- the tasks in flight, refilled
+    # once by the first batch -- and then stop
+    deadline = time.monotonic() + 10
+    while ds.loaded < 3 * 2 + 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert ds.loaded == 3 * 2 + 1
+    assert ds.most >= 2
+    assert len(list(it)) == 11
 
 
 def test_worker_results_are_plain_tensors_with_numpy_data():
