@@ -121,13 +121,18 @@ class Module:
         return self.forward(*args, **kwargs)
 
     def _call_with_hooks(self, args: tuple, kwargs: dict):
-        for hook in tuple(self._forward_pre_hooks.values()):
-            result = hook(self, args)
-            if result is not None:
-                args = result if isinstance(result, tuple) else (result,)
+        for hook, with_kwargs in tuple(self._forward_pre_hooks.values()):
+            if with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
         out = self.forward(*args, **kwargs)
-        for hook in tuple(self._forward_hooks.values()):
-            result = hook(self, args, out)
+        for hook, with_kwargs in tuple(self._forward_hooks.values()):
+            result = hook(self, args, kwargs, out) if with_kwargs else hook(self, args, out)
             if result is not None:
                 out = result
         return out
@@ -509,19 +514,38 @@ class Module:
         return self.to("cuda" if device is None else f"cuda:{device}")
 
     # ------------------------------------------------------------------ hooks
-    def register_forward_pre_hook(self, hook: Callable, *,
-                                  prepend: bool = False) -> RemovableHandle:
-        """Call ``hook(module, args)`` before ``forward``; it may return replacement args."""
-        return self._add_hook(self._forward_pre_hooks, hook, prepend)
+    def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args)`` before ``forward``; it may return replacement args.
 
-    def register_forward_hook(self, hook: Callable, *, prepend: bool = False) -> RemovableHandle:
-        """Call ``hook(module, args, output)`` after ``forward``; it may return a new output."""
-        return self._add_hook(self._forward_hooks, hook, prepend)
+        With ``with_kwargs=True`` the hook is ``hook(module, args, kwargs)`` and may return
+        ``(args, kwargs)``. ``prepend`` runs it before the hooks already registered.
+        """
+        return self._add_hook(self._forward_pre_hooks, hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook: Callable, *, prepend: bool = False,
+                              with_kwargs: bool = False) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after ``forward``; it may return a new output.
+
+        With ``with_kwargs=True`` the hook is ``hook(module, args, kwargs, output)``.
+
+        Example:
+            >>> import ember
+            >>> lin = ember.nn.Linear(2, 2)
+            >>> shapes = []
+            >>> handle = lin.register_forward_hook(lambda m, args, out: shapes.append(out.shape))
+            >>> _ = lin(ember.ones(3, 2))
+            >>> handle.remove()
+            >>> shapes
+            [(3, 2)]
+        """
+        return self._add_hook(self._forward_hooks, hook, prepend, with_kwargs)
 
     @staticmethod
-    def _add_hook(table: OrderedDict, hook: Callable, prepend: bool) -> RemovableHandle:
+    def _add_hook(table: OrderedDict, hook: Callable, prepend: bool,
+                  with_kwargs: bool) -> RemovableHandle:
         handle = RemovableHandle(table)
-        table[handle.id] = hook
+        table[handle.id] = (hook, with_kwargs)
         if prepend:
             table.move_to_end(handle.id, last=False)
         return handle

@@ -310,9 +310,9 @@ def _softmax_dim(x: Tensor, dim, op: str) -> int:
 
 
 def _softmax_input(x, dim, dtype, op):
-    _check_float(x, op) if dtype is None else None
-    if dtype is not None:
+    if dtype is not None:  # PyTorch's dtype argument: cast first (integers included)
         x = x.to(dtype)
+    _check_float(x, op)
     if x.ndim == 0:
         x = sh.reshape(x, (1,))
         return x, 0, True

@@ -214,6 +214,18 @@ def test_forward_hooks_run_modify_and_remove():
     lin(ember.ones(1, 2))
     assert calls == ["ctx"]
 
+    class Scaled(nn.Module):
+        def forward(self, x, scale=1.0):
+            return x * scale
+
+    m = Scaled()
+    m.register_forward_pre_hook(lambda mod, args, kwargs: (args, {"scale": 3.0}),
+                                with_kwargs=True)
+    seen = []
+    m.register_forward_hook(lambda mod, args, kwargs, out: seen.append(kwargs["scale"]),
+                            with_kwargs=True)
+    assert m(ember.ones(1), scale=2.0).item() == 3.0 and seen == [3.0]
+
 
 def test_registration_rules_and_errors():
     m = nn.Module()
