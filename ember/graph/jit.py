@@ -99,7 +99,9 @@ class JitFunction:
         params += [p for _, o in self._watched[1] for g in o.param_groups for p in g["params"]]
         leaves = collect_tensors((args, kwargs), [])
         params += [t for t in leaves if t._rg]
-        graph, result = trace_with(Tracer(params=params), self.fn, args, kwargs)
+        names = _state_names(self._watched)
+        names.update(_input_names(self.fn, args, kwargs))
+        graph, result = trace_with(Tracer(params=params, names=names), self.fn, args, kwargs)
         leaves: list = []
         flatten(result, leaves)  # compiled calls return no autograd history: neither does this
         result = unflatten(graph.out_tree, iter(t.detach() for t in leaves))
@@ -290,6 +292,42 @@ def _find_watched(fn):
     mods = [v for v in found.values() if _is_module(v[1])]
     opts = [v for v in found.values() if _is_optimizer(v[1])]
     return mods, opts
+
+
+def _state_names(watched) -> dict:
+    """id(tensor) -> a readable name: module parameters and buffers, optimiser state."""
+    names: dict[int, str] = {}
+    mods, opts = watched
+    for mname, m in mods:
+        prefix = "" if mname == "the module" else mname + "."
+        for n, t in list(m.named_parameters()) + list(m.named_buffers()):
+            names.setdefault(id(t), prefix + n)
+    for oname, o in opts:
+        for gi, g in enumerate(o.param_groups):
+            for pi, p in enumerate(g["params"]):
+                pname = names.get(id(p), f"group{gi}.param{pi}")
+                for key, val in o.state.get(p, {}).items():
+                    if isinstance(val, Tensor):
+                        names.setdefault(id(val), f"{oname}.{pname}.{key}")
+    return names
+
+
+def _input_names(fn, args, kwargs) -> dict:
+    import inspect
+
+    target = type(fn).forward if _is_module(fn) else fn
+    try:
+        sig = inspect.signature(target)
+    except (TypeError, ValueError):
+        return {}
+    params = [n for n, p in sig.parameters.items()
+              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if target is not fn and params:
+        params = params[1:]  # self
+    out = {id(a): params[i] for i, a in enumerate(args)
+           if isinstance(a, Tensor) and i < len(params)}
+    out.update({id(a): k for k, a in kwargs.items() if isinstance(a, Tensor)})
+    return out
 
 
 def _names(code) -> set:

@@ -135,11 +135,12 @@ class _Age:
 class Tracer:
     """Records ops into a graph while installed as ``state.tracer``."""
 
-    def __init__(self, graph: Graph | None = None, params=()) -> None:
+    def __init__(self, graph: Graph | None = None, params=(), names=None) -> None:
         self.graph = graph if graph is not None else Graph()
         self.vals: dict[int, tuple[Tensor, Value]] = {}  # id(tensor) -> (tensor, value)
         self.arrays: dict[int, tuple[object, Value]] = {}  # id(array) -> (array, value)
         self.age: _Age | None = None  # set while tracing
+        self.names: dict[int, str] = names or {}  # id(tensor) -> name for states and inputs
         # the .grad of the parameters we know of when the call starts (the engine sets .grad
         # directly, so a later zero_grad() is invisible; others are read when first seen)
         self.grad_at_start = {id(p): p.grad for p in params}
@@ -201,7 +202,8 @@ class Tracer:
             g.state_tensors.append(None)
             self.grad_reads[v] = owner
         elif not self.age.is_young(t):
-            v = g.new_value("state", t.data.shape, t.data.dtype.name, f"state{len(g.states)}")
+            name = self.names.get(id(t)) or f"state{len(g.states)}"
+            v = g.new_value("state", t.data.shape, t.data.dtype.name, name)
             g.states.append(v)
             g.state_tensors.append(t)
             self.state_of[v] = t
@@ -306,7 +308,7 @@ def trace_with(tracer: Tracer, fn, args, kwargs):
     leaves: list = []
     collect_tensors((args, kwargs), leaves)
     for i, t in enumerate(leaves):
-        tracer.add_input(t, f"input{i}")
+        tracer.add_input(t, tracer.names.get(id(t)) or f"input{i}")
     prev = _state.tracer
     tracer.age = _Age()
     _state.tracer = tracer
