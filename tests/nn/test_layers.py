@@ -249,3 +249,30 @@ def test_batchnorm_on_channels_last_memory_keeps_layout_and_matches_torch():
 def test_linear_on_an_input_without_grad_still_trains_its_parameters(shape):
     torch.manual_seed(0)
     compare(nn.Linear(7, 5), torch.nn.Linear(7, 5), [randn(*shape)], grad_inputs=False)
+
+
+@pytest.mark.parametrize("layer,pad", [(nn.SymmetricPad1d, (2, 1)),
+                                       (nn.SymmetricPad2d, (1, 3, 2, 0)),
+                                       (nn.SymmetricPad3d, 1)])
+def test_symmetric_padding_matches_numpy_and_gradchecks(layer, pad):
+    dims = {nn.SymmetricPad1d: 1, nn.SymmetricPad2d: 2, nn.SymmetricPad3d: 3}[layer]
+    x = randn(2, *([3] * (dims + 1)))
+    m = layer(pad)
+    pads = m.padding
+    width = [(0, 0)] * (x.ndim - dims) + [(pads[2 * i], pads[2 * i + 1])
+                                          for i in reversed(range(dims))]
+    np.testing.assert_array_equal(m(ember.tensor(x)).numpy(), np.pad(x, width, "symmetric"))
+    xt = ember.tensor(x[:1, :1], requires_grad=True)
+    assert ember.autograd.gradcheck(m, [xt])
+
+
+def test_dropout_modules_in_train_and_eval():
+    ember.manual_seed(0)
+    x = ember.ones(100, 50)
+    for layer in [nn.Dropout(0.25), nn.Dropout1d(0.25)]:
+        y = layer(x.reshape(100, 50, 1) if isinstance(layer, nn.Dropout1d) else x).numpy()
+        assert abs((y != 0).mean() - 0.75) < 0.05
+        assert set(np.unique(y)) == {0.0, np.float32(1 / 0.75)}
+        layer.eval()
+        assert layer(x) is x
+    assert repr(nn.Dropout2d(0.2)) == repr(torch.nn.Dropout2d(0.2))
