@@ -73,6 +73,8 @@ def _rewrite(n, out, producer, consts):
     if name in ("astype", "reshape", "broadcast_to") and _same_spec(out, x):
         return x
     if name == "reshape" and inner is not None and inner.op.name == "reshape":
+        if _same_spec(out, inner.args[0]):
+            return inner.args[0]
         n.args = (inner.args[0],) + args[1:]
         return "changed"
     if name == "permute":

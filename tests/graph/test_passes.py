@@ -1,0 +1,219 @@
+"""Each graph pass on its own: what it rewrites, that results stay exact, and its limits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ember
+from ember.graph import compile_graph, trace
+from ember.graph.passes import cse, dce, fold_constants, fuse_elementwise, optimize, simplify
+from ember.graph.passes.fuse import fusible
+from ember.graph.passes.memory import plan_memory
+from ember.ops.registry import REGISTRY
+
+
+def _ops(g):
+    return [n.op.name for n in g.nodes]
+
+
+def _run(g, *xs, passes=None):
+    return compile_graph(g, passes=passes)(*xs)
+
+
+def test_dce_keeps_updates_and_removes_dead_work():
+    w = ember.ones(3)
+
+    def f(x):
+        (x * 5.0).exp()  # dead
+        with ember.no_grad():
+            w.add_(x)  # an update: kept
+        return x.sum()
+
+    g = trace(f, ember.ones(3))
+    assert dce(g)["removed"] == 2
+    assert _ops(g) == ["add", "sum"]
+
+
+def test_cse_merges_identical_nodes_only():
+    def f(x):
+        return x.exp() + x.exp() + x.exp().sum(0) + x.sum(1, keepdim=True)
+
+    g = trace(f, ember.ones(2, 2))
+    assert cse(g)["merged"] == 2
+    dce(g)
+    assert _ops(g).count("exp") == 1 and _ops(g).count("sum") == 2
+
+
+def test_cse_distinguishes_attributes_and_float_signs():
+    g = trace(lambda x: x * 0.0 + x * -0.0 + x.sum(0) .sum() + x.sum(1).sum(), ember.ones(2, 2))
+    assert cse(g)["merged"] == 0
+
+
+def test_constant_folding_folds_what_does_not_depend_on_inputs():
+    def f(x):
+        k = ember.arange(4, dtype=ember.float32).reshape(2, 2).exp() * 2.0
+        return x @ k
+
+    g = trace(f, ember.ones(2, 2))
+    assert fold_constants(g)["folded"] == 3
+    assert _ops(g) == ["matmul"]
+    x = ember.randn(2, 2)
+    np.testing.assert_array_equal(_run(g, x, passes=()).numpy(), f(x).numpy())
+
+
+def test_simplify_identities_and_chains():
+    def f(x):
+        y = (x * 1.0 + 0.0 - 0.0) / 1.0
+        y = y.reshape(6).reshape(3, 2).reshape(2, 3)
+        y = y.permute(1, 0).permute(1, 0)
+        return -(-y).exp()
+
+    x = ember.randn(2, 3)
+    g = trace(f, x)
+    assert simplify(g)["rewritten"] >= 7
+    dce(g)
+    assert _ops(g) == ["neg", "exp", "neg"]
+    np.testing.assert_array_equal(_run(g, x, passes=()).numpy(), f(x).numpy())
+
+
+def test_simplify_keeps_casts_and_output_identity():
+    xi = ember.ones(3, dtype=ember.int64)
+    g = trace(lambda x: x * 1.0, xi)  # a cast to float: not a no-op
+    simplify(g)
+    assert _run(g, xi, passes=()).dtype == ember.float32
+    g = trace(lambda x: x * 1.0, ember.ones(3))  # an output must not alias the input
+    assert simplify(g)["rewritten"] == 0
+
+
+def test_permute_chain_composes():
+    x = ember.randn(2, 3, 4)
+    f = lambda x: x.permute(2, 0, 1).permute(2, 0, 1).exp()  # noqa: E731
+    g = trace(f, x)
+    simplify(g)
+    dce(g)
+    assert _ops(g) == ["permute", "exp"] and g.nodes[0].attrs["axes"] == (1, 2, 0)
+    np.testing.assert_array_equal(_run(g, x, passes=()).numpy(), f(x).numpy())
+
+
+@pytest.mark.parametrize("fn", [
+    lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b, lambda a, b: a / b,
+    lambda a, b: ember.maximum(a, b), lambda a, b: ember.minimum(a, b),
+    lambda a, b: a % b, lambda a, b: a // b, lambda a, b: a == b, lambda a, b: a != b,
+    lambda a, b: a < b, lambda a, b: a <= b, lambda a, b: a > b, lambda a, b: a >= b,
+    lambda a, b: ember.logical_and(a > 0, b > 0), lambda a, b: ember.logical_or(a > 0, b > 0),
+    lambda a, b: ember.logical_xor(a > 0, b > 0), lambda a, b: ember.where(a > b, a, b),
+    lambda a, b: ember.where(a > 0, a, 0.0),
+])
+@pytest.mark.parametrize("dtype", [ember.float32, ember.float64])
+def test_fused_binary_lowering_is_bit_exact(fn, dtype):
+    rng = np.random.default_rng(1)
+    a = ember.from_numpy(rng.standard_normal((4, 5)).astype(dtype.np))
+    b = ember.from_numpy(rng.standard_normal((5,)).astype(dtype.np) + 0.5)
+    g = trace(lambda a, b: fn(a, b), a, b)
+    assert all(fusible(n) for n in g.nodes), _ops(g)
+    got = _run(g, a, b, passes=("fuse",)).numpy()
+    np.testing.assert_array_equal(got, fn(a, b).numpy())
+
+
+_UNARY = ["neg", "abs", "exp", "expm1", "log", "log1p", "log2", "log10", "sqrt", "reciprocal",
+          "sin", "cos", "tan", "tanh", "sign", "floor", "ceil", "trunc", "square", "relu",
+          "rsqrt", "isnan", "isinf", "isfinite", "logical_not"]
+
+
+@pytest.mark.parametrize("name", _UNARY)
+@pytest.mark.parametrize("dtype", [ember.float32, ember.float64])
+def test_fused_unary_lowering_is_bit_exact(name, dtype):
+    x = ember.from_numpy(np.random.default_rng(2).uniform(0.1, 3.0, (3, 7)).astype(dtype.np))
+    fn = getattr(ember, name)
+    g = trace(fn, x)
+    assert [n.op.name for n in g.nodes] == [name] and fusible(g.nodes[0])
+    np.testing.assert_array_equal(_run(g, x, passes=("fuse",)).numpy(), fn(x).numpy())
+
+
+@pytest.mark.parametrize("fn", [lambda x: x ** 2, lambda x: x ** 0.5, lambda x: x ** 1,
+                                lambda x: x ** -1, lambda x: x ** 3, lambda x: x ** 1.7,
+                                lambda x: x.clamp(0.5, 2.0), lambda x: x.clamp(min=1.0),
+                                lambda x: x.to(ember.float64), lambda x: x.to(ember.int32)])
+def test_fused_pow_clamp_cast_are_bit_exact(fn):
+    x = ember.from_numpy(np.random.default_rng(3).uniform(0.1, 3.0, (50,)).astype(np.float32))
+    g = trace(fn, x)
+    assert all(fusible(n) for n in g.nodes)
+    np.testing.assert_array_equal(_run(g, x, passes=("fuse",)).numpy(), fn(x).numpy())
+
+
+def test_every_lowered_op_is_registered():
+    from ember.graph.passes.fuse import _BINARY
+    from ember.graph.passes.fuse import _UNARY as LOWERED
+
+    assert set(_BINARY) | set(LOWERED) <= set(REGISTRY)
+
+
+def test_fusion_groups_runs_between_other_ops():
+    g = trace(lambda x: ((x * 2.0 + 1.0) @ x).exp().neg().sum(), ember.ones(3, 3))
+    stats = fuse_elementwise(g)
+    assert stats == {"fused_nodes": 4, "groups": 2}
+    assert _ops(g) == ["fused", "matmul", "fused", "sum"]
+
+
+def test_memory_plan_reuses_buffers_and_works_in_place():
+    x = ember.randn(1000)
+    f = lambda x: ((((x + 1.0) * 2.0).exp() - 3.0).tanh() * x).sum()  # noqa: E731
+    g, _ = optimize(trace(f, x))
+    plan = plan_memory(g)
+    assert plan.stats["naive_buffers"] == 6 and plan.stats["pool_buffers"] == 1
+    np.testing.assert_array_equal(_run(trace(f, x), x).numpy(), f(x).numpy())
+
+
+def test_memory_plan_keeps_views_of_buffers_alive():
+    x = ember.randn(4, 6)
+
+    def f(x):
+        a = (x * 2.0).reshape(6, 4)  # a view of a planned buffer ...
+        b = (x + 1.0).exp()  # ... must not be overwritten by this one
+        return (a.sum(0, keepdim=True) * 1.5).sum() + b.sum()
+
+    c = compile_graph(trace(f, x))
+    for _ in range(2):
+        np.testing.assert_array_equal(c(x).numpy(), f(x).numpy())
+
+
+def test_outputs_never_live_in_reused_buffers():
+    x = ember.randn(5)
+    c = compile_graph(trace(lambda x: ((x * 2.0).reshape(5, 1), (x + 1.0) * 3.0), x))
+    a1, b1 = c(x)
+    keep = (a1.numpy().copy(), b1.numpy().copy())
+    c(x * 10.0)
+    np.testing.assert_array_equal(a1.numpy(), keep[0])
+    np.testing.assert_array_equal(b1.numpy(), keep[1])
+
+
+def test_state_update_in_place_only_when_nothing_reads_the_old_value_later():
+    w = ember.ones(4)
+
+    def reads_after(x):
+        with ember.no_grad():
+            new = w * 0.5 + x
+            w.copy_(new)
+        return x * 1.0
+
+    def reads_old_later(x):
+        old = w * 1.0
+        with ember.no_grad():
+            w.mul_(0.5)
+        return old.exp().sum() + (w * x).sum()
+
+    c = compile_graph(trace(reads_after, ember.ones(4)))
+    assert c.stats["memory"]["in_place_updates"] == 1
+    w2 = ember.ones(4)
+    w.data[...] = 1.0
+    c2 = compile_graph(trace(reads_old_later, ember.ones(4)))
+    w.data[...] = 1.0
+    w2.data[...] = 1.0
+    got = [c2(ember.ones(4)).item() for _ in range(3)]
+    want = []
+    for _ in range(3):
+        old = w2 * 1.0
+        w2.mul_(0.5)
+        want.append((old.exp().sum() + (w2 * ember.ones(4)).sum()).item())
+    assert got == want
