@@ -617,6 +617,12 @@ def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,
 # ----------------------------------------------------------------------------- normalisation
 
 
+def _channel_sum(xp, v):
+    """Sum of an (N, C, L) array over N and L: batched matrix-vector products (BLAS), 2-3x
+    faster than a reduction on channels-last memory."""
+    return (v @ xp.ones(v.shape[2], dtype=v.dtype)).sum(axis=0)
+
+
 def _bn_shapes(x):
     """(N, C, L) view shape, the kept-dims shape of per-channel values, and M = N * L."""
     n, c = x.shape[0], x.shape[1]
@@ -629,8 +635,9 @@ class BatchNorm(Op):
     """Training-mode batch norm over every axis but 1; outputs (y, batch mean, biased var).
 
     The statistics (shape (C,)) feed the running averages; they are bookkeeping outputs
-    whose gradients are not propagated. Reductions run as einsums on an (N, C, L) view, so
-    NCHW and channels-last memory both avoid copies, and y keeps x's memory layout.
+    whose gradients are not propagated. Reductions run on an (N, C, L) view (batched
+    matrix-vector sums, einsum for sums of products), so NCHW and channels-last memory both
+    avoid copies, and y keeps x's memory layout.
     """
 
     n_outputs = 3
@@ -638,7 +645,7 @@ class BatchNorm(Op):
 
     def forward(xp, x, weight, bias, eps):
         view, kshape, m = _bn_shapes(x)
-        mean = xp.einsum("ncl->c", x.reshape(view)) / m
+        mean = _channel_sum(xp, x.reshape(view)) / m
         y = x - mean.reshape(kshape)
         yv = y.reshape(view)
         var = xp.einsum("ncl,ncl->c", yv, yv) / m
@@ -671,7 +678,7 @@ class BatchNormBackward(Op):
         r = 1.0 / xp.sqrt(var + eps)
         xc = x - mean.reshape(kshape)
         gv = g.reshape(view)
-        gb = xp.einsum("ncl->c", gv)
+        gb = _channel_sum(xp, gv)
         gw = xp.einsum("ncl,ncl->c", gv, xc.reshape(view)) * r
         k = r if weight is None else r * weight
         xc *= (k * r * gw * (-1.0 / m)).reshape(kshape)
