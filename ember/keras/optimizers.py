@@ -116,8 +116,7 @@ class Optimizer:
         return {}
 
     def build(self, params) -> None:
-        """Create the ``ember.optim`` optimiser over ``params`` (all of them: frozen ones have
-        no gradient and are skipped by the step)."""
+        """Create the ``ember.optim`` optimiser over ``params`` (the trainable ones)."""
         self._params = list(params)
         self.inner = self.ember_class(self._params, lr=self._lr, **self._ember_kwargs())
 

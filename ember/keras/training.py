@@ -261,9 +261,15 @@ class Trainer:
                 and not isinstance(self._loss_fn, list):
             self._check_labels(data)
         opt = self.optimizer
-        params = list(self.parameters())
+        params = [p for p in self.parameters() if p.requires_grad]
         if not opt.built or [id(p) for p in opt._params] != [id(p) for p in params]:
-            opt.build(params)
+            old = opt.inner
+            opt.build(params)  # trainable flags changed: keep the state of the ones still here
+            if old is not None:
+                kept = {id(q): state for q, state in old.state.items()}
+                for p in params:
+                    if id(p) in kept:
+                        opt.inner.state[p] = kept[id(p)]
             pending = getattr(self, "_pending_optimizer_state", None)
             if pending is not None:
                 opt.load_state_dict(pending)

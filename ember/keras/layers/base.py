@@ -9,6 +9,7 @@ that rebuild it). Called on a :class:`KerasTensor` (from :func:`Input`) a layer 
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 
@@ -201,10 +202,25 @@ class Layer(Module):
             return self._symbolic_call(*args, **kwargs)
         if not self.built:
             self._maybe_build(shape_of(inputs))
+        if self.dtype != "float32" and isinstance(inputs, Tensor) and \
+                inputs.dtype.is_floating_point and inputs.dtype.name != self.dtype:
+            args = (inputs.to(_dt.to_dtype(self.dtype)),) + args[1:]  # Keras's autocast
         try:
             return Module.__call__(self, *args, **kwargs)
         except EmberError as e:
             raise _in_context(e, self, shape_of(inputs)) from e
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "_keras_wrapped", False):
+            @functools.wraps(build)
+            def wrapped(self, input_shape=None, *args, **kw):
+                build(self, input_shape, *args, **kw)
+                self._after_build(input_shape)
+
+            wrapped._keras_wrapped = True
+            cls.build = wrapped
 
     def _maybe_build(self, input_shape) -> None:
         if self.built:
@@ -213,16 +229,18 @@ class Layer(Module):
             self.build(input_shape)
         except EmberError as e:
             raise _in_context(e, self, input_shape) from e
+        self._after_build(input_shape)
+
+    def _after_build(self, input_shape) -> None:
+        """Mark built; give new weights the layer's dtype, trainable flag and mode."""
         self.built = True
-        self._build_input_shape = input_shape
+        if self._build_input_shape is None:
+            self._build_input_shape = input_shape
         if self.dtype != "float32":
             self.to(dtype=_dt.to_dtype(self.dtype))
         if not self._trainable:
             self.requires_grad_(False)
-        if self.training:
-            self.train(True)
-        else:
-            self.eval()
+        self.train(self.training)
 
     def _symbolic_call(self, *args, **kwargs):
         inputs = args[0] if args else kwargs.pop("inputs")
