@@ -1,0 +1,312 @@
+"""Activation functions and softmax: the primitives behind ``ember.nn.functional``'s activations.
+
+Example:
+    >>> import ember
+    >>> import ember.nn.functional as F
+    >>> F.softmax(ember.tensor([[1.0, 2.0, 3.0]]), dim=1).sum().item()
+    1.0
+"""
+
+from __future__ import annotations
+
+from ..autograd.node import apply
+from ..backend.special import erf as _erf
+from ..errors import ShapeError, op_error
+from ..tensor import Tensor
+from . import elementwise as ew
+from . import shape as sh
+from ._nn_common import (  # noqa: F401
+    _INV_SQRT_2PI,
+    _SQRT1_2,
+    _SQRT_2_PI,
+    _check_float,
+    _check_same_dtype,
+    _sigmoid,
+)
+from .registry import Op, register
+
+__all__ = [
+    "relu", "sigmoid", "tanh", "threshold", "prelu", "gelu", "silu", "mish", "softplus",
+    "leaky_relu", "elu", "selu", "celu", "hardtanh", "relu6", "hardsigmoid", "hardswish",
+    "logsigmoid", "softsign", "tanhshrink", "softmax", "log_softmax", "softmin",
+]
+
+
+# ----------------------------------------------------------------------------- activations
+
+
+@register
+class Gelu(Op):
+    def forward(xp, x, approximate="none"):
+        if approximate == "tanh":
+            inner = (x + 0.044715 * (x * x * x)) * _SQRT_2_PI
+            return 0.5 * x * (1.0 + xp.tanh(inner))
+        return 0.5 * x * (1.0 + _erf(xp, x * _SQRT1_2))
+
+    def vjp(F, g, out, x, approximate="none"):
+        if approximate == "tanh":
+            x2 = x * x
+            t = F.tanh((x + 0.044715 * x2 * x) * _SQRT_2_PI)
+            d = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * _SQRT_2_PI * (1.0 + 0.134145 * x2)
+        else:
+            d = 0.5 * (1.0 + F.erf(x * _SQRT1_2)) + x * F.exp(x * x * -0.5) * _INV_SQRT_2PI
+        return (g * d,)
+
+
+@register
+class Silu(Op):
+    def forward(xp, x):
+        return x * _sigmoid(xp, x)
+
+    def vjp(F, g, out, x):
+        s = F.sigmoid(x)
+        return (g * (s * (1.0 + x * (1.0 - s))),)
+
+
+@register
+class Softplus(Op):
+    def forward(xp, x, beta=1.0, threshold=20.0):
+        z = x * beta
+        soft = (xp.log1p(xp.exp(-xp.abs(z))) + xp.maximum(z, 0)) / beta
+        return xp.where(z > threshold, x, soft)
+
+    def vjp(F, g, out, x, beta=1.0, threshold=20.0):
+        z = x * beta
+        return (F.where(z > threshold, g, g * F.sigmoid(z)),)
+
+
+@register
+class LeakyRelu(Op):
+    def forward(xp, x, negative_slope=0.01):
+        return xp.where(x > 0, x, x * negative_slope)
+
+    def vjp(F, g, out, x, negative_slope=0.01):
+        return (F.where(x > 0, g, g * negative_slope),)
+
+
+@register
+class Elu(Op):
+    def forward(xp, x, alpha=1.0):
+        return xp.where(x > 0, x, xp.expm1(xp.minimum(x, 0)) * alpha)
+
+    def vjp(F, g, out, x, alpha=1.0):
+        return (F.where(x > 0, g, g * (F.exp(F.minimum(x, 0.0)) * alpha)),)
+
+
+@register
+class Hardtanh(Op):
+    def forward(xp, x, min_val=-1.0, max_val=1.0):
+        return xp.clip(x, min_val, max_val)
+
+    def vjp(F, g, out, x, min_val=-1.0, max_val=1.0):
+        return (F.where((x > min_val) & (x < max_val), g, 0.0),)
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """``max(x, 0)``; ``inplace=True`` writes the result into ``input`` as PyTorch does.
+
+    Example:
+        >>> import ember
+        >>> ember.nn.functional.relu(ember.tensor([-1.0, 2.0]))
+        tensor([0., 2.])
+    """
+    return input.relu_() if inplace else ew.relu(input)
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    """``1 / (1 + exp(-x))``, without overflow."""
+    return ew.sigmoid(input)
+
+
+def tanh(input: Tensor) -> Tensor:
+    """The hyperbolic tangent."""
+    return ew.tanh(input)
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """``x`` where ``x > threshold``, else ``value``."""
+    return ew.where(input > threshold, input, value)
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """``x`` where positive, ``weight * x`` elsewhere; ``weight`` has 1 or C (dim 1) entries."""
+    if weight.numel() != 1 and input.ndim >= 2:
+        weight = sh.reshape(weight, (1, -1) + (1,) * (input.ndim - 2))
+    return ew.where(input > 0, input, input * weight)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit: ``x * Phi(x)`` (``approximate="tanh"``: the tanh form).
+
+    Example:
+        >>> import ember
+        >>> ember.nn.functional.gelu(ember.tensor([0.0, 1.0]))
+        tensor([0.    , 0.8413])
+    """
+    _check_float(input, "gelu")
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return apply(Gelu, input, approximate=approximate)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """Sigmoid linear unit (swish): ``x * sigmoid(x)``."""
+    _check_float(input, "silu")
+    return apply(Silu, input)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """``x * tanh(softplus(x))``."""
+    return input * ew.tanh(softplus(input))
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """``log(1 + exp(beta * x)) / beta``, linear where ``beta * x > threshold``.
+
+    Example:
+        >>> import ember
+        >>> ember.nn.functional.softplus(ember.tensor([0.0]))
+        tensor([0.6931])
+    """
+    _check_float(input, "softplus")
+    if beta == 0:
+        raise ValueError("softplus: beta must be non-zero")
+    return apply(Softplus, input, beta=float(beta), threshold=float(threshold))
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """``x`` where positive, ``negative_slope * x`` elsewhere."""
+    _check_float(input, "leaky_relu")
+    return apply(LeakyRelu, input, negative_slope=float(negative_slope))
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """``x`` where positive, ``alpha * (exp(x) - 1)`` elsewhere."""
+    _check_float(input, "elu")
+    return apply(Elu, input, alpha=float(alpha))
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """Scaled ELU with the self-normalising constants."""
+    return elu(input, 1.6732632423543772848170429916717) * 1.0507009873554804934193349852946
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
+    return elu(input / alpha, 1.0) * alpha if alpha != 1.0 else elu(input, 1.0)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
+    """Clip to ``[min_val, max_val]`` (zero gradient at and beyond the limits)."""
+    _check_float(input, "hardtanh")
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) must not exceed max_val ({max_val})")
+    return apply(Hardtanh, input, min_val=float(min_val), max_val=float(max_val))
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """``min(max(x, 0), 6)``."""
+    return hardtanh(input, 0.0, 6.0)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """``relu6(x + 3) / 6``."""
+    return hardtanh(input + 3.0, 0.0, 6.0) * (1.0 / 6.0)
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """``x * relu6(x + 3) / 6``."""
+    return input * hardsigmoid(input)
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """``log(sigmoid(x))``, computed stably as ``-softplus(-x)``."""
+    return -softplus(-input)
+
+
+def softsign(input: Tensor) -> Tensor:
+    """``x / (1 + |x|)``."""
+    return input / (ew.abs(input) + 1.0)
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    """``x - tanh(x)``."""
+    return input - ew.tanh(input)
+
+
+# ----------------------------------------------------------------------------- softmax
+
+
+@register
+class Softmax(Op):
+    needs_output = True
+    uses_input_values = False  # the vjp reads only the output
+
+    def forward(xp, x, axis):
+        e = xp.exp(x - x.max(axis=axis, keepdims=True))
+        e /= e.sum(axis=axis, keepdims=True)
+        return e
+
+    def vjp(F, g, out, x, axis):
+        go = g * out
+        return (go - out * F.sum(go, axis=(axis,), keepdims=True),)
+
+
+@register
+class LogSoftmax(Op):
+    needs_output = True
+    uses_input_values = False  # the vjp reads only the output
+
+    def forward(xp, x, axis):
+        s = x - x.max(axis=axis, keepdims=True)
+        s -= xp.log(xp.exp(s).sum(axis=axis, keepdims=True))
+        return s
+
+    def vjp(F, g, out, x, axis):
+        return (g - F.exp(out) * F.sum(g, axis=(axis,), keepdims=True),)
+
+
+def _softmax_dim(x: Tensor, dim, op: str) -> int:
+    if dim is None:  # PyTorch's legacy rule for a missing dim
+        dim = 0 if x.ndim in (0, 1, 3) else 1
+    n = max(x.ndim, 1)
+    if not -n <= dim < n:
+        raise op_error(ShapeError, op, f"dim {dim} is out of range for a tensor with {x.ndim} "
+                       "dimension(s)", args=[x])
+    return dim % n
+
+
+def _softmax_input(x, dim, dtype, op):
+    if dtype is not None:  # PyTorch's dtype argument: cast first (integers included)
+        x = x.to(dtype)
+    _check_float(x, op)
+    if x.ndim == 0:
+        x = sh.reshape(x, (1,))
+        return x, 0, True
+    return x, _softmax_dim(x, dim, op), False
+
+
+def softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
+    """``exp(x) / sum(exp(x))`` along ``dim``, computed stably (one primitive).
+
+    Example:
+        >>> import ember
+        >>> ember.nn.functional.softmax(ember.tensor([0.0, 0.0]), dim=0)
+        tensor([0.5, 0.5])
+    """
+    x, axis, scalar = _softmax_input(input, dim, dtype, "softmax")
+    out = apply(Softmax, x, axis=axis)
+    return sh.reshape(out, ()) if scalar else out
+
+
+def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
+    """``x - logsumexp(x)`` along ``dim`` (one primitive, stable for large inputs)."""
+    x, axis, scalar = _softmax_input(input, dim, dtype, "log_softmax")
+    out = apply(LogSoftmax, x, axis=axis)
+    return sh.reshape(out, ()) if scalar else out
+
+
+def softmin(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
+    """``softmax(-x)`` along ``dim``."""
+    return softmax(-input, dim, dtype)
