@@ -5,14 +5,8 @@ written with the other two and the set is closed under differentiation (double b
 works): ``conv2d``'s input gradient is ``conv_transpose2d``, its weight gradient is
 ``conv2d_weight``, and so on. ``conv1d`` and the 1-d transpose are 2-d ops on ``H = 1``.
 
-NumPy forward: im2col with one strided copy (``as_strided``, no Python loop) and one batched
-matmul over the groups. Activations are NCHW tensors stored channels-last in memory (the
-logical shape is PyTorch's; the strides are those of an ``(N, H, W, C)`` array): then the
-matmul writes its ``(N*H*W, C_out)`` result without a transpose, the next layer's im2col
-copies runs of ``kw * C`` contiguous values, and the col2im of the backward adds whole
-``W * C`` rows per kernel offset. Pooling and elementwise ops keep that layout. Inputs with
-few channels in NCHW memory (a network's first layer) use the transposed column layout,
-whose copies run along image rows instead.
+The NumPy kernels (im2col in cache-sized slabs of images, one matmul per slab, outputs
+stored channels-last) live in ``conv_kernels``.
 
 Attributes reaching the primitives are normalised: ``stride``/``dilation`` are pairs,
 ``padding`` is ``((top, bottom), (left, right))``.
@@ -23,142 +17,14 @@ from __future__ import annotations
 from ..autograd.node import apply
 from ..errors import DTypeError, ShapeError, op_error
 from ..tensor import Tensor
+from . import conv_kernels as K
 from .pool import *  # noqa: F403  (pooling lives next door; ember.nn.functional takes both)
 from .pool import __all__ as _pool_all
 from .registry import Op, register
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"] + _pool_all
 
-# ----------------------------------------------------------------------------- kernels
-
-
-def _nhwc(xp, x, padding, fill=0):
-    """``x`` (N, C, H, W) as a contiguous (N, H + pads, W + pads, C) array."""
-    xh = x.transpose(0, 2, 3, 1)
-    (pt, pb), (pl, pr) = padding
-    if not (pt or pb or pl or pr):
-        return xh if xh.flags.c_contiguous else xp.ascontiguousarray(xh)
-    n, h, w, c = xh.shape
-    buf = xp.full((n, h + pt + pb, w + pl + pr, c), fill, dtype=x.dtype)
-    buf[:, pt:pt + h, pl:pl + w] = xh
-    return buf
-
-
-def _nchw(xp, x, padding):
-    """``x`` (N, C, H, W) zero-padded, as a contiguous NCHW array."""
-    (pt, pb), (pl, pr) = padding
-    if not (pt or pb or pl or pr):
-        return x if x.flags.c_contiguous else xp.ascontiguousarray(x)
-    n, c, h, w = x.shape
-    buf = xp.zeros((n, c, h + pt + pb, w + pl + pr), dtype=x.dtype)
-    buf[:, :, pt:pt + h, pl:pl + w] = x
-    return buf
-
-
-def _rows_layout(x, kw, groups, wo) -> bool:
-    """Columns as (N*Ho*Wo, K) rows (channels-last input) or transposed (few NCHW channels)."""
-    return x.transpose(0, 2, 3, 1).flags.c_contiguous or kw * x.shape[1] // groups >= wo
-
-
-def _columns(xp, x, kernel, stride, padding, dilation, groups, out_hw):
-    """im2col of ``x``: a (G, N*Ho*Wo, K/G) view and the order of K ("hwc" or "chw")."""
-    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_hw
-    n, c = x.shape[:2]
-    cg = c // groups
-    strided = xp.lib.stride_tricks.as_strided
-    if _rows_layout(x, kw, groups, wo):
-        xh = _nhwc(xp, x, padding)
-        s0, s1, s2, s3 = xh.strides
-        view = strided(xh, (n, ho, wo, groups, kh, kw, cg),
-                       (s0, s1 * sh, s2 * sw, s3 * cg, s1 * dh, s2 * dw, s3))
-        cols = xp.ascontiguousarray(view).reshape(n * ho * wo, groups, kh * kw * cg)
-        return cols.transpose(1, 0, 2), "hwc"
-    xc = _nchw(xp, x, padding)
-    s0, s1, s2, s3 = xc.strides
-    view = strided(xc, (groups, cg, kh, kw, n, ho, wo),
-                   (s1 * cg, s1, s2 * dh, s3 * dw, s0, s2 * sh, s3 * sw))
-    cols = xp.ascontiguousarray(view).reshape(groups, cg * kh * kw, n * ho * wo)
-    return cols.transpose(0, 2, 1), "chw"
-
-
-def _weight_matrix(xp, w, groups, order):
-    """Weights (O, C/G, kh, kw) as (G, K/G, O/G) matching the column order."""
-    o, cg, kh, kw = w.shape
-    if order == "chw":
-        return w.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1)
-    wk = w.reshape(groups, o // groups, cg, kh, kw).transpose(0, 3, 4, 2, 1)
-    return xp.ascontiguousarray(wk).reshape(groups, kh * kw * cg, o // groups)
-
-
-def _channels_last_matrix(xp, g):
-    """(N, C, H, W) as an (N*H*W, C) matrix (a view when ``g`` is stored channels-last)."""
-    gh = g.transpose(0, 2, 3, 1)
-    if not gh.flags.c_contiguous:
-        gh = xp.ascontiguousarray(gh)
-    return gh.reshape(-1, g.shape[1])
-
-
-def _out_size(size, kernel, stride, pad, dilation):
-    return (size + pad[0] + pad[1] - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def _conv2d_forward(xp, x, w, b, stride, padding, dilation, groups):
-    n = x.shape[0]
-    o, _, kh, kw = w.shape
-    ho = _out_size(x.shape[2], kh, stride[0], padding[0], dilation[0])
-    wo = _out_size(x.shape[3], kw, stride[1], padding[1], dilation[1])
-    if kh == kw == 1 and stride == (1, 1) and not any(padding[0] + padding[1]) \
-            and x.transpose(0, 2, 3, 1).flags.c_contiguous:
-        cols, order = x.transpose(0, 2, 3, 1).reshape(-1, groups, x.shape[1] // groups), "hwc"
-        cols = cols.transpose(1, 0, 2)
-    else:
-        cols, order = _columns(xp, x, (kh, kw), stride, padding, dilation, groups, (ho, wo))
-    y = xp.empty((n * ho * wo, o), dtype=x.dtype)
-    xp.matmul(cols, _weight_matrix(xp, w, groups, order),
-              out=y.reshape(-1, groups, o // groups).transpose(1, 0, 2))
-    if b is not None:
-        y += b
-    return y.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)
-
-
-def _conv_transpose2d_forward(xp, x, w, b, stride, padding, output_padding, dilation, groups):
-    n, cin, hi, wi = x.shape
-    _, cog, kh, kw = w.shape
-    cig = cin // groups
-    cout = cog * groups
-    m = n * hi * wi
-    wt = w.reshape(groups, cig, cog, kh, kw).transpose(3, 4, 0, 1, 2)
-    wt = xp.ascontiguousarray(wt).reshape(kh * kw, groups, cig, cog)
-    xm = _channels_last_matrix(xp, x).reshape(m, groups, cig).transpose(1, 0, 2)
-    parts = xp.empty((kh * kw, m, groups, cog), dtype=x.dtype)
-    xp.matmul(xm[None], wt, out=parts.transpose(0, 2, 1, 3))
-    (sh, sw), (dh, dw) = stride, dilation
-    hf = (hi - 1) * sh + dh * (kh - 1) + 1 + output_padding[0]
-    wf = (wi - 1) * sw + dw * (kw - 1) + 1 + output_padding[1]
-    full = xp.zeros((n, hf, wf, cout), dtype=x.dtype)
-    parts = parts.reshape(kh, kw, n, hi, wi, cout)
-    for i in range(kh):  # col2im: one strided add per kernel offset
-        for j in range(kw):
-            full[:, i * dh:i * dh + (hi - 1) * sh + 1:sh,
-                 j * dw:j * dw + (wi - 1) * sw + 1:sw] += parts[i, j]
-    (pt, pb), (pl, pr) = padding
-    y = full[:, pt:hf - pb, pl:wf - pr]
-    if b is not None:
-        y += b
-    return y.transpose(0, 3, 1, 2)
-
-
-def _conv2d_weight_forward(xp, x, g, kernel_size, stride, padding, dilation, groups):
-    o = g.shape[1]
-    cols, order = _columns(xp, x, kernel_size, stride, padding, dilation, groups, g.shape[2:])
-    gt = _channels_last_matrix(xp, g).reshape(-1, groups, o // groups).transpose(1, 2, 0)
-    dw = xp.matmul(gt, cols)  # (G, O/G, K/G)
-    kh, kw = kernel_size
-    cg = x.shape[1] // groups
-    if order == "chw":
-        return dw.reshape(o, cg, kh, kw)
-    dw = dw.reshape(o, kh, kw, cg).transpose(0, 3, 1, 2)
-    return xp.ascontiguousarray(dw)
+# ----------------------------------------------------------------------------- primitives
 
 
 def _output_padding(in_hw, out_hw, kernel, stride, padding, dilation):
@@ -170,9 +36,6 @@ def _output_padding(in_hw, out_hw, kernel, stride, padding, dilation):
     )
 
 
-# ----------------------------------------------------------------------------- primitives
-
-
 @register
 class Conv2d(Op):
     """2-d cross-correlation of ``x`` (N, C, H, W) with ``w`` (O, C/G, kh, kw), plus ``b``.
@@ -182,7 +45,7 @@ class Conv2d(Op):
     """
 
     def forward(xp, x, w, b, stride, padding, dilation, groups, input_grad=True):
-        return _conv2d_forward(xp, x, w, b, stride, padding, dilation, groups)
+        return K.conv2d(xp, x, w, b, stride, padding, dilation, groups)
 
     def vjp(F, g, out, x, w, b, stride, padding, dilation, groups, input_grad=True):
         kernel = tuple(w.shape[2:])
@@ -203,8 +66,8 @@ class ConvTranspose2d(Op):
     """The transpose (adjoint) of conv2d in its input: the gradient of conv2d's input."""
 
     def forward(xp, x, w, b, stride, padding, output_padding, dilation, groups):
-        return _conv_transpose2d_forward(xp, x, w, b, stride, padding, output_padding,
-                                         dilation, groups)
+        return K.conv_transpose2d(xp, x, w, b, stride, padding, output_padding, dilation,
+                                  groups)
 
     def vjp(F, g, out, x, w, b, stride, padding, output_padding, dilation, groups):
         gx = F.conv2d(g, w, None, stride=stride, padding=padding, dilation=dilation,
@@ -220,7 +83,7 @@ class Conv2dWeight(Op):
     """The weight gradient of conv2d: ``x`` (N, C, H, W) against ``g`` (N, O, Ho, Wo)."""
 
     def forward(xp, x, g, kernel_size, stride, padding, dilation, groups):
-        return _conv2d_weight_forward(xp, x, g, kernel_size, stride, padding, dilation, groups)
+        return K.conv2d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups)
 
     def vjp(F, gw, out, x, g, kernel_size, stride, padding, dilation, groups):
         op = _output_padding(tuple(x.shape[2:]), tuple(g.shape[2:]), kernel_size, stride,

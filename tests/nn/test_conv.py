@@ -86,6 +86,21 @@ def test_conv2d_input_without_grad_still_gives_weight_grad():
     assert_close(we.grad, wt.grad, "float64", "weight gradient")
 
 
+@pytest.mark.parametrize("layout", [None, _channels_last], ids=["nchw", "channels_last"])
+@pytest.mark.parametrize("kw", [dict(padding=1), dict(stride=2, groups=2),
+                                dict(padding=(2, 0), dilation=2)], ids=["same", "s2g2", "dil"])
+def test_image_slabs_match_torch(monkeypatch, kw, layout):
+    """im2col and col2im in many small slabs of images give the same values."""
+    from ember.ops import conv_kernels
+
+    monkeypatch.setattr(conv_kernels, "CHUNK_BYTES", 512)
+    groups = kw.get("groups", 1)
+    _run(lambda x, w, b: F.conv2d(x, w, b, **kw), lambda x, w, b: TF.conv2d(x, w, b, **kw),
+         [(5, 4, 7, 6), (6, 4 // groups, 3, 3), (6,)], layout=layout)
+    _run(lambda x, w: F.conv2d(x, w, **kw), lambda x, w: TF.conv2d(x, w, **kw),
+         [(5, 2, 9, 8), (4, 2 // groups, 3, 2)])  # few NCHW channels: transposed columns
+
+
 CONV1D = [
     ((2, 3, 11), (4, 3, 3), True, dict(stride=2, padding=1, dilation=2)),
     ((2, 4, 10), (6, 2, 4), False, dict(padding="same", groups=2)),
