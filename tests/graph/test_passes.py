@@ -217,3 +217,10 @@ def test_state_update_in_place_only_when_nothing_reads_the_old_value_later():
         w2.mul_(0.5)
         want.append((old.exp().sum() + (w2 * ember.ones(4)).sum()).item())
     assert got == want
+
+
+def test_where_never_writes_into_its_own_operand():
+    a, b = ember.randn(50), ember.randn(50)
+    f = lambda a, b: ember.where(a > 0, a * 0.5, b).sum()  # noqa: E731
+    c = compile_graph(trace(f, a, b))
+    np.testing.assert_array_equal(c(a, b).numpy(), f(a, b).numpy())

@@ -33,6 +33,7 @@ from ..ir import Graph, Value
 from .fuse import Fused
 
 END = 1 << 60
+_NOT_IN_PLACE = {"where"}  # lowered as two copies into the output: it must not alias an operand
 
 
 class MemoryPlan:
@@ -110,7 +111,7 @@ def plan_memory(graph: Graph) -> MemoryPlan:
         naive += 1
         spec = (tuple(v.shape), v.dtype)
         for a in n.inputs():  # an operand dying here lends its buffer: computed in place
-            if a in held and last_root.get(a, -1) == i and (tuple(a.shape), a.dtype) == spec:
+            if n.op.name not in _NOT_IN_PLACE and a in held and last_root.get(a, -1) == i and (tuple(a.shape), a.dtype) == spec:
                 release(a)
         stack = free.get(spec)
         if stack:
