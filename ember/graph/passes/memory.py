@@ -110,8 +110,10 @@ def plan_memory(graph: Graph) -> MemoryPlan:
             continue
         naive += 1
         spec = (tuple(v.shape), v.dtype)
+        lend = n.op.name not in _NOT_IN_PLACE
         for a in n.inputs():  # an operand dying here lends its buffer: computed in place
-            if n.op.name not in _NOT_IN_PLACE and a in held and last_root.get(a, -1) == i and (tuple(a.shape), a.dtype) == spec:
+            if lend and a in held and last_root.get(a, -1) == i and (
+                    tuple(a.shape), a.dtype) == spec:
                 release(a)
         stack = free.get(spec)
         if stack:
