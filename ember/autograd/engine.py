@@ -158,7 +158,11 @@ def run_backward(roots, grads, *, retain_graph=False, create_graph=False, captur
                 F = _RAW_BY_TYPE[gs[0].__class__] or default_raw
             else:
                 F = diff
-            in_grads = op.vjp(F, g, out, *vals, **node.attrs)
+            if op.wants_needs:
+                in_grads = op.vjp(F, g, out, *vals, needs=tuple(e is not None for e in node.edges),
+                                  **node.attrs)
+            else:
+                in_grads = op.vjp(F, g, out, *vals, **node.attrs)
             if anomaly:
                 _check_anomaly(node, in_grads, raw)
             for e, gi, v in zip(node.edges, in_grads, vals):

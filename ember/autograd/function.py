@@ -42,6 +42,8 @@ class _FunctionOp:
     differentiable = True
     is_view = False
     uses_input_values = True
+    value_needed_for = None
+    wants_needs = False
 
     def forward(xp, *arrays, fn, ctx):  # the user's forward already ran in Function.apply
         raise RuntimeError("custom functions are computed eagerly")

@@ -37,6 +37,7 @@ class Op:
     is_view: bool = False  # the output aliases the first input's memory
     uses_input_values: bool = True  # False: in-place changes of inputs don't affect the vjp
     # {argument index: indices of the arguments whose gradient reads its value}; None: all
+    wants_needs: bool = False  # True: vjp gets needs=(bool per argument: is its gradient used?)
     value_needed_for: dict | None = None
 
     def forward(xp, *args, **attrs):  # pragma: no cover - every op defines it
