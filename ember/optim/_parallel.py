@@ -2,10 +2,10 @@
 
 An optimiser step is a dozen elementwise passes over every parameter, and NumPy runs each
 ufunc on one core. The step is therefore cut into chunks of at most ``CHUNK`` elements which
-a few threads share (NumPy releases the GIL inside its ufunc loops), and each thread owns
-small scratch buffers for the update's temporaries, so a step allocates no parameter-sized
-arrays. The update itself is written once, for arrays of any shape; this module only decides
-which slices it runs on.
+the calling thread and a few workers claim one by one (NumPy releases the GIL inside its
+ufunc loops), and each thread owns small scratch buffers for the update's temporaries, so a
+step allocates no parameter-sized arrays. The update itself is written once, for arrays of
+any shape; this module only decides which slices it runs on, and where.
 
 Example:
     >>> import ember
@@ -15,11 +15,12 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import threading
 
-CHUNK = 1 << 18  # elements per chunk: bounds the scratch memory (chunks no smaller run slower)
+CHUNK = 1 << 16  # elements per chunk: small enough to share out, large enough to amortise calls
 MIN_PER_THREAD = 1 << 16  # below this many elements per thread a hand-off costs more than it saves
 
 
@@ -55,45 +56,68 @@ def get_num_threads() -> int:
     return _num_threads
 
 
+class _Job:
+    """One step's chunks, claimed one at a time by whichever thread is free (work sharing).
+
+    The calling thread works through the chunks too, so a worker that the OS does not
+    schedule in time only takes fewer chunks; the caller never waits for work nobody
+    started.
+    """
+
+    def __init__(self, update, n_scratch: int, scratch: list, chunks: list) -> None:
+        self.update, self.n_scratch, self.scratch, self.chunks = update, n_scratch, scratch, chunks
+        self.claim = itertools.count().__next__  # atomic under the GIL
+        self.finished = 0
+        self.error: BaseException | None = None
+        self.cond = threading.Condition()
+
+    def work(self, slot: int) -> None:
+        n = len(self.chunks)
+        while True:
+            i = self.claim()
+            if i >= n:
+                return
+            try:
+                _run_chunk(self.update, self.n_scratch, self.scratch[slot], self.chunks[i])
+            except BaseException as exc:  # re-raised by the calling thread
+                if self.error is None:
+                    self.error = exc
+            with self.cond:
+                self.finished += 1
+                if self.finished == n:
+                    self.cond.notify_all()
+
+    def wait(self) -> None:
+        with self.cond:
+            while self.finished < len(self.chunks):
+                self.cond.wait()
+        if self.error is not None:
+            raise self.error
+
+
 class _Pool:
-    """Daemon worker threads that run ``fn(part)`` and report back (None or the exception)."""
+    """Daemon worker threads that help with the jobs put on their queue."""
 
     def __init__(self) -> None:
         self.tasks: queue.SimpleQueue = queue.SimpleQueue()
-        self.done: queue.SimpleQueue = queue.SimpleQueue()
         self.threads: list[threading.Thread] = []
         self.lock = threading.Lock()
 
-    def _work(self) -> None:
+    def _serve(self) -> None:
         while True:
-            fn, part = self.tasks.get()
-            try:
-                fn(part)
-            except BaseException as exc:  # handed to the caller, which re-raises it
-                self.done.put(exc)
-            else:
-                self.done.put(None)
+            job, slot = self.tasks.get()
+            job.work(slot)
 
-    def map(self, fn, parts: list) -> None:
-        """Run ``fn`` on every part: the first here, the rest on worker threads."""
-        with self.lock:  # one step at a time uses the workers
-            while len(self.threads) < len(parts) - 1:
-                t = threading.Thread(target=self._work, name="ember-optim", daemon=True)
+    def run(self, job: _Job, n_threads: int) -> None:
+        with self.lock:
+            while len(self.threads) < n_threads - 1:
+                t = threading.Thread(target=self._serve, name="ember-optim", daemon=True)
                 t.start()
                 self.threads.append(t)
-            for part in parts[1:]:
-                self.tasks.put((fn, part))
-            error = None
-            try:
-                fn(parts[0])
-            except BaseException as exc:
-                error = exc
-            for _ in parts[1:]:
-                exc = self.done.get()
-                if exc is not None and error is None:
-                    error = exc
-            if error is not None:
-                raise error
+        for slot in range(1, n_threads):
+            self.tasks.put((job, slot))
+        job.work(0)
+        job.wait()
 
 
 _pool = _Pool()
@@ -118,57 +142,43 @@ def run(update, jobs: list, n_scratch: int, scratch: list) -> None:
             ``p``, and ``bufs`` (the optimiser state) are C-contiguous.
         scratch: one dict per thread, kept by the optimiser between steps.
     """
-    pieces = []  # (xp, coefs, p, g, bufs, n) with p, g, bufs 1-d views or whole arrays
+    chunks = []
     total = 0
     for xp, coefs, p, g, bufs in jobs:
         n = p.size
-        if p.flags.c_contiguous:
-            if not g.flags.c_contiguous:
-                g = xp.ascontiguousarray(g)
-            pieces.append((xp, coefs, p.reshape(-1), g.reshape(-1),
-                           tuple(b.reshape(-1) for b in bufs), True))
-        else:  # a strided parameter is updated whole, with its own temporaries
-            pieces.append((xp, coefs, p, g, bufs, False))
         total += n
-    n_threads = max(1, min(_num_threads, total // MIN_PER_THREAD))
+        if not p.flags.c_contiguous:  # a strided parameter is updated whole
+            chunks.append((xp, coefs, p, g, bufs))
+            continue
+        if not g.flags.c_contiguous:
+            g = xp.ascontiguousarray(g)
+        p, g, bufs = p.reshape(-1), g.reshape(-1), tuple(b.reshape(-1) for b in bufs)
+        if n <= CHUNK:
+            chunks.append((xp, coefs, p, g, bufs))
+            continue
+        for a in range(0, n, CHUNK):
+            b = a + CHUNK
+            chunks.append((xp, coefs, p[a:b], g[a:b], tuple(x[a:b] for x in bufs)))
+    n_threads = max(1, min(_num_threads, total // MIN_PER_THREAD, len(chunks)))
     while len(scratch) < n_threads:
         scratch.append({})
-    per_thread = -(-total // n_threads)
-    parts = [[] for _ in range(n_threads)]
-    t, room = 0, per_thread
-    for xp, coefs, p, g, bufs, flat in pieces:
-        if not flat:
-            parts[t].append((xp, coefs, p, g, bufs))
-            room -= p.size
-            if room <= 0 and t < n_threads - 1:
-                t, room = t + 1, per_thread
-            continue
-        start, n = 0, p.size
-        while start < n:
-            stop = min(n, start + CHUNK, start + max(room, 1))
-            parts[t].append((xp, coefs, p[start:stop], g[start:stop],
-                             tuple(b[start:stop] for b in bufs)))
-            room -= stop - start
-            start = stop
-            if room <= 0 and t < n_threads - 1:
-                t, room = t + 1, per_thread
-    work = [(update, n_scratch, scratch[i], part) for i, part in enumerate(parts) if part]
-    if len(work) == 1:
-        _run_part(work[0])
-    elif work:
-        _pool.map(_run_part, work)
+    job = _Job(update, n_scratch, scratch, chunks)
+    if n_threads == 1:
+        job.work(0)
+        job.wait()
+    else:
+        _pool.run(job, n_threads)
 
 
-def _run_part(work) -> None:
-    update, n_scratch, scratch, part = work
-    for xp, coefs, p, g, bufs in part:
-        n = p.size
-        if p.ndim == 1 and n <= CHUNK:
-            key = (xp.__name__, p.dtype)
-            s = scratch.get(key)
-            if s is None:
-                s = scratch[key] = [xp.empty(CHUNK, dtype=p.dtype) for _ in range(n_scratch)]
-            s = [a[:n] for a in s]
-        else:
-            s = [xp.empty(p.shape, dtype=p.dtype) for _ in range(n_scratch)]
-        update(xp, coefs, p, g, bufs, s)
+def _run_chunk(update, n_scratch: int, scratch: dict, chunk) -> None:
+    xp, coefs, p, g, bufs = chunk
+    n = p.size
+    if p.ndim == 1 and n <= CHUNK:
+        key = (xp.__name__, p.dtype)
+        s = scratch.get(key)
+        if s is None:
+            s = scratch[key] = [xp.empty(CHUNK, dtype=p.dtype) for _ in range(n_scratch)]
+        s = [a[:n] for a in s]
+    else:
+        s = [xp.empty(p.shape, dtype=p.dtype) for _ in range(n_scratch)]
+    update(xp, coefs, p, g, bufs, s)
