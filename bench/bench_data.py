@@ -162,6 +162,21 @@ def _item_collate(batch):
     return default_collate(batch)
 
 
+class _BareGather:
+    """A shuffled epoch of ``x[idx], y[idx]`` with no loader at all: the cost of the memory
+    traffic that any loader serving these batches must pay."""
+
+    def __init__(self, x, y, batch_size: int) -> None:
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.rng = np.random.default_rng(0)
+
+    def __iter__(self):
+        order = self.rng.permutation(len(self.y))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            yield self.x[idx], self.y[idx]
+
+
 def _serve(loader) -> float:
     start = time.perf_counter()
     n = 0
@@ -184,6 +199,7 @@ def bench_fast_path(rounds: int, n: int = 60_000) -> dict:
         "item by item (NumPy rows)": DataLoader(NumpyItems(x, y), batch_size=128,
                                                 shuffle=True, generator=gen),
         "fast path, no shuffle": DataLoader(ds, batch_size=128),
+        "bare NumPy x[idx], y[idx] (the memory floor)": _BareGather(x, y, 128),
     }
     for loader in loaders.values():
         _serve(loader)

@@ -258,7 +258,11 @@ class WorkerIter:
             if self._shut:
                 raise WorkerError("DataLoader: the workers of this iterator were shut down "
                                   "after an error; start a new epoch with iter(loader)")
-            self._receive()
+            try:
+                self._receive()
+            except KeyboardInterrupt:  # Ctrl-C: stop the workers even if a traceback
+                self._shutdown_workers(_GRACE)  # keeps this iterator alive
+                raise
 
     def _receive(self) -> None:
         """Wait until at least one result of this epoch arrives; raise on death or timeout."""

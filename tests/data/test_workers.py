@@ -242,15 +242,26 @@ def test_no_thread_leaks_across_epochs_and_abandoned_iterators():
     assert _threads_settle(baseline) == baseline
 
 
-def test_keyboard_interrupt_shuts_workers_down():
+def _consume(loader):
+    for _ in loader:
+        time.sleep(0.05)  # the model step, where Ctrl-C usually lands
+
+
+@pytest.mark.parametrize("kind, delay", [("thread", 0.3), ("thread", 0.01), ("process", 0.3),
+                                         ("process", 1.5)])
+def test_keyboard_interrupt_shuts_workers_down(kind, delay):
+    """Ctrl-C in the loop body or while waiting for a batch: the workers stop, even while
+    the traceback (which holds the interrupted frames) is still alive."""
     baseline = threading.active_count()
-    loader = DataLoader(SeededItems(40, sleep=0.02), batch_size=2, num_workers=2, timeout=T)
-    timer = threading.Timer(0.2, _thread.interrupt_main)
+    loader = DataLoader(SeededItems(400, sleep=0.02), batch_size=2, num_workers=2,
+                        worker_type=kind, timeout=T)
+    timer = threading.Timer(delay, _thread.interrupt_main)
     timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        for _ in loader:
-            time.sleep(0.05)
+    with pytest.raises(KeyboardInterrupt) as info:
+        _consume(loader)
     timer.join()
+    assert info.value.__traceback__ is not None
+    assert _children_settle() == []
     assert _threads_settle(baseline) == baseline
 
 
