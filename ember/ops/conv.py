@@ -37,6 +37,18 @@ def _output_padding(in_hw, out_hw, kernel, stride, padding, dilation):
 
 
 @register
+class ChannelSum(Op):
+    """Sum of an (N, C, H, W) array over all but the channels: a conv's bias gradient."""
+
+    def forward(xp, g):
+        return K.channel_sum(xp, g)
+
+    def vjp(F, gg, out, g):
+        return (F.broadcast_to(F.reshape(gg, shape=(1, g.shape[1], 1, 1)),
+                               shape=tuple(g.shape)),)
+
+
+@register
 class Conv2d(Op):
     """2-d cross-correlation of ``x`` (N, C, H, W) with ``w`` (O, C/G, kh, kw), plus ``b``.
 
@@ -57,7 +69,7 @@ class Conv2d(Op):
                                     output_padding=op, dilation=dilation, groups=groups)
         gw = F.conv2d_weight(x, g, kernel_size=kernel, stride=stride, padding=padding,
                              dilation=dilation, groups=groups)
-        gb = None if b is None else F.sum(g, axis=(0, 2, 3))
+        gb = None if b is None else F.channel_sum(g)
         return gx, gw, gb
 
 
@@ -74,7 +86,7 @@ class ConvTranspose2d(Op):
                       groups=groups)
         gw = F.conv2d_weight(g, x, kernel_size=tuple(w.shape[2:]), stride=stride,
                              padding=padding, dilation=dilation, groups=groups)
-        gb = None if b is None else F.sum(g, axis=(0, 2, 3))
+        gb = None if b is None else F.channel_sum(g)
         return gx, gw, gb
 
 

@@ -110,6 +110,19 @@ def channels_last_matrix(xp, g):
     return gh.reshape(-1, g.shape[1])
 
 
+def channel_sum(xp, g):
+    """Sum over N, H and W of an (N, C, H, W) array (the bias gradient).
+
+    Channels-last memory is summed as (N*H, W*C) rows, so the inner loop runs over whole
+    image rows rather than C values at a time.
+    """
+    gh = g.transpose(0, 2, 3, 1)
+    if not gh.flags.c_contiguous:
+        return g.sum(axis=(0, 2, 3))
+    n, h, w, c = gh.shape
+    return gh.reshape(n * h, w * c).sum(axis=0).reshape(w, c).sum(axis=0)
+
+
 def conv2d(xp, x, w, b, stride, padding, dilation, groups):
     """y = conv(x, w) + b as a channels-last-stored (N, O, Ho, Wo) array."""
     n = x.shape[0]
