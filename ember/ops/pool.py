@@ -1,15 +1,12 @@
 """Pooling primitives: max_pool2d and avg_pool2d with their gradients, and the public pools.
 
-Both primitives loop over the ``kh * kw`` kernel offsets and combine strided slices of the
-(padded) input, so there is no Python loop over positions and no window copy; slices keep
-the input's memory layout (the channels-last activations of ``conv2d`` stay channels-last).
-
-Max pooling routes each window's gradient to its first maximum in row-major scan order, as
-PyTorch does, so tied windows (all zeros after a ReLU) give one element the gradient, not
-all of them. ``max_pool2d_grad`` (the backward) and ``max_pool2d_select`` (its transpose)
-are primitives too, so double backward works. Adaptive pools are composites: the average
-one is two matmuls with averaging matrices, the max one gathers each window's rows and
-columns to a common size and max-pools that.
+The array kernels live in ``pool_kernels``: loops over the kernel offsets combining strided
+slices, in the input's memory order. Max pooling routes each window's gradient to its first
+maximum in row-major scan order, as PyTorch does, so tied windows (all zeros after a ReLU)
+give one element the gradient, not all of them. ``max_pool2d_grad`` (the backward) and
+``max_pool2d_select`` (its transpose) are primitives too, so double backward works.
+Adaptive pools are composites: the average one is two matmuls with averaging matrices, the
+max one gathers each window's rows and columns to a common size and max-pools that.
 """
 
 from __future__ import annotations
@@ -19,120 +16,11 @@ import math
 from ..autograd.node import apply
 from ..errors import ShapeError, op_error
 from ..tensor import Tensor
+from . import pool_kernels as K
 from .registry import Op, register
 
 __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
            "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d"]
-
-# ----------------------------------------------------------------------------- kernels
-
-
-def _out_size(size, k, s, p, d, ceil_mode):
-    num = size + 2 * p - d * (k - 1) - 1
-    out = (-(-num // s) if ceil_mode else num // s) + 1
-    if ceil_mode and (out - 1) * s >= size + p:  # the last window must start inside
-        out -= 1
-    return out
-
-
-def _alloc(xp, shape, dtype, like, fill=None):
-    """A new (N, C, H, W) array stored like ``like`` (channels-last or NCHW)."""
-    n, c, h, w = shape
-    if like.strides[1] < like.strides[3] and like.transpose(0, 2, 3, 1).flags.c_contiguous:
-        buf = xp.empty((n, h, w, c), dtype) if fill is None else xp.full((n, h, w, c), fill,
-                                                                         dtype)
-        return buf.transpose(0, 3, 1, 2)
-    return xp.empty(shape, dtype) if fill is None else xp.full(shape, fill, dtype)
-
-
-def _geometry(hw, kernel, stride, padding, dilation, ceil_mode):
-    """Output size and (before, after) padding per dimension covering every window."""
-    out, pads = [], []
-    for size, k, s, p, d in zip(hw, kernel, stride, padding, dilation):
-        o = _out_size(size, k, s, p, d, ceil_mode)
-        out.append(o)
-        pads.append((p, max(0, (o - 1) * s + d * (k - 1) + 1 - size - p)))
-    return tuple(out), tuple(pads)
-
-
-def _padded(xp, x, pads, fill):
-    (pt, pb), (pl, pr) = pads
-    if not (pt or pb or pl or pr):
-        return x
-    n, c, h, w = x.shape
-    buf = _alloc(xp, (n, c, h + pt + pb, w + pl + pr), x.dtype, x, fill)
-    buf[:, :, pt:pt + h, pl:pl + w] = x
-    return buf
-
-
-def _lowest(xp, dtype):
-    return -xp.inf if dtype.kind == "f" else xp.iinfo(dtype).min
-
-
-def _windows(out_hw, kernel, stride, dilation):
-    """(i, j, row slice, column slice) for each kernel offset, in scan order."""
-    (ho, wo), (kh, kw), (sh, sw), (dh, dw) = out_hw, kernel, stride, dilation
-    return [(i, j, slice(i * dh, i * dh + (ho - 1) * sh + 1, sh),
-             slice(j * dw, j * dw + (wo - 1) * sw + 1, sw))
-            for i in range(kh) for j in range(kw)]
-
-
-def _first_max_masks(xp, xpad, out, offsets):
-    """Yield (offset, mask): where each window's first maximum in scan order lies."""
-    taken = None
-    last = len(offsets) - 1
-    for n, off in enumerate(offsets):
-        eq = xpad[:, :, off[2], off[3]] == out
-        if taken is not None:
-            xp.greater(eq, taken, out=eq)  # eq and not taken
-        if n < last:
-            taken = eq.copy() if taken is None else xp.logical_or(taken, eq, out=taken)
-        yield off, eq
-
-
-def _overlapping(kernel, stride, dilation):
-    return any(s < d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation))
-
-
-def _max_pool2d_grad(xp, g, x, out, kernel, stride, padding, dilation, ceil_mode):
-    out_hw, pads = _geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
-    xpad = _padded(xp, x, pads, _lowest(xp, x.dtype))
-    dx = _alloc(xp, xpad.shape, g.dtype, x, 0)
-    add = _overlapping(kernel, stride, dilation)
-    for off, mask in _first_max_masks(xp, xpad, out, _windows(out_hw, kernel, stride,
-                                                                dilation)):
-        target = dx[:, :, off[2], off[3]]
-        if add:
-            target += g * mask
-        else:
-            xp.multiply(g, mask, out=target)
-    (pt, _), (pl, _) = pads
-    return dx[:, :, pt:pt + x.shape[2], pl:pl + x.shape[3]]
-
-
-def _avg_scale(xp, hw, out_hw, kernel, stride, padding, count_include_pad, divisor, dtype):
-    """1 / divisor: a scalar, or an (Ho, Wo) array where windows are clipped differently."""
-    if divisor:
-        return 1.0 / divisor
-    factors = []
-    for size, o, k, s, p in zip(hw, out_hw, kernel, stride, padding):
-        start = xp.arange(o) * s - p
-        end = xp.minimum(start + k, size + p)
-        count = end - start
-        if not count_include_pad:
-            count = xp.minimum(end, size) - xp.maximum(start, 0)
-        factors.append(count)
-    counts = factors[0][:, None] * factors[1][None, :]
-    if (counts == counts.flat[0]).all():
-        return 1.0 / float(counts.flat[0])
-    return (1.0 / counts).astype(dtype)
-
-
-def _avg_geometry(hw, kernel, stride, padding, ceil_mode):
-    return _geometry(hw, kernel, stride, padding, (1, 1), ceil_mode)
-
-
-# ----------------------------------------------------------------------------- primitives
 
 
 @register
@@ -140,14 +28,7 @@ class MaxPool2d(Op):
     needs_output = True
 
     def forward(xp, x, kernel, stride, padding, dilation, ceil_mode):
-        out_hw, pads = _geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
-        xpad = _padded(xp, x, pads, _lowest(xp, x.dtype))
-        offsets = _windows(out_hw, kernel, stride, dilation)
-        y = _alloc(xp, x.shape[:2] + out_hw, x.dtype, x)
-        y[...] = xpad[:, :, offsets[0][2], offsets[0][3]]
-        for _, _, rows, cols in offsets[1:]:
-            xp.maximum(y, xpad[:, :, rows, cols], out=y)
-        return y
+        return K.max_pool2d(xp, x, kernel, stride, padding, dilation, ceil_mode)
 
     def vjp(F, g, out, x, kernel, stride, padding, dilation, ceil_mode):
         return (F.max_pool2d_grad(g, x, out, kernel=kernel, stride=stride, padding=padding,
@@ -159,7 +40,7 @@ class MaxPool2dGrad(Op):
     """The gradient of max_pool2d: ``g`` sent to each window's first maximum."""
 
     def forward(xp, g, x, out, kernel, stride, padding, dilation, ceil_mode):
-        return _max_pool2d_grad(xp, g, x, out, kernel, stride, padding, dilation, ceil_mode)
+        return K.max_pool2d_grad(xp, g, x, out, kernel, stride, padding, dilation, ceil_mode)
 
     def vjp(F, gg, _, g, x, out, kernel, stride, padding, dilation, ceil_mode):
         return F.max_pool2d_select(gg, x, out, kernel=kernel, stride=stride, padding=padding,
@@ -171,14 +52,7 @@ class MaxPool2dSelect(Op):
     """``t`` (shaped like the pool's input) read at each window's first maximum."""
 
     def forward(xp, t, x, out, kernel, stride, padding, dilation, ceil_mode):
-        out_hw, pads = _geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
-        xpad = _padded(xp, x, pads, _lowest(xp, x.dtype))
-        tpad = _padded(xp, t, pads, 0)
-        res = xp.zeros(out.shape, t.dtype)
-        for off, mask in _first_max_masks(xp, xpad, out, _windows(out_hw, kernel, stride,
-                                                                    dilation)):
-            res += tpad[:, :, off[2], off[3]] * mask
-        return res
+        return K.max_pool2d_select(xp, t, x, out, kernel, stride, padding, dilation, ceil_mode)
 
     def vjp(F, g, _, t, x, out, kernel, stride, padding, dilation, ceil_mode):
         return F.max_pool2d_grad(g, x, out, kernel=kernel, stride=stride, padding=padding,
@@ -192,32 +66,14 @@ class MaxPool2dIndices(Op):
     differentiable = False
 
     def forward(xp, x, out, kernel, stride, padding, dilation, ceil_mode):
-        out_hw, pads = _geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
-        xpad = _padded(xp, x, pads, _lowest(xp, x.dtype))
-        width = x.shape[3]
-        idx = xp.zeros(out.shape, xp.int64)
-        rows0 = xp.arange(out_hw[0])[:, None] * stride[0] - padding[0]
-        cols0 = xp.arange(out_hw[1])[None, :] * stride[1] - padding[1]
-        for (i, j, _, _), mask in _first_max_masks(xp, xpad, out, _windows(
-                out_hw, kernel, stride, dilation)):
-            pos = (rows0 + i * dilation[0]) * width + cols0 + j * dilation[1]
-            idx += pos * mask
-        return idx
+        return K.max_pool2d_indices(xp, x, out, kernel, stride, padding, dilation, ceil_mode)
 
 
 @register
 class AvgPool2d(Op):
     def forward(xp, x, kernel, stride, padding, ceil_mode, count_include_pad, divisor):
-        out_hw, pads = _avg_geometry(x.shape[2:], kernel, stride, padding, ceil_mode)
-        xpad = _padded(xp, x, pads, 0)
-        offsets = _windows(out_hw, kernel, stride, (1, 1))
-        y = _alloc(xp, x.shape[:2] + out_hw, x.dtype, x)
-        y[...] = xpad[:, :, offsets[0][2], offsets[0][3]]
-        for _, _, rows, cols in offsets[1:]:
-            y += xpad[:, :, rows, cols]
-        y *= _avg_scale(xp, x.shape[2:], out_hw, kernel, stride, padding, count_include_pad,
-                        divisor, x.dtype)
-        return y
+        return K.avg_pool2d(xp, x, kernel, stride, padding, ceil_mode, count_include_pad,
+                           divisor)
 
     def vjp(F, g, out, x, kernel, stride, padding, ceil_mode, count_include_pad, divisor):
         return (F.avg_pool2d_grad(g, input_size=tuple(x.shape[2:]), kernel=kernel,
@@ -231,15 +87,8 @@ class AvgPool2dGrad(Op):
 
     def forward(xp, g, input_size, kernel, stride, padding, ceil_mode, count_include_pad,
                 divisor):
-        out_hw, pads = _avg_geometry(input_size, kernel, stride, padding, ceil_mode)
-        gs = g * _avg_scale(xp, input_size, out_hw, kernel, stride, padding, count_include_pad,
-                            divisor, g.dtype)
-        (pt, pb), (pl, pr) = pads
-        h, w = input_size
-        dx = _alloc(xp, g.shape[:2] + (h + pt + pb, w + pl + pr), g.dtype, g, 0)
-        for _, _, rows, cols in _windows(out_hw, kernel, stride, (1, 1)):
-            dx[:, :, rows, cols] += gs
-        return dx[:, :, pt:pt + h, pl:pl + w]
+        return K.avg_pool2d_grad(xp, g, input_size, kernel, stride, padding, ceil_mode,
+                                count_include_pad, divisor)
 
     def vjp(F, gg, _, g, input_size, kernel, stride, padding, ceil_mode, count_include_pad,
             divisor):
@@ -293,7 +142,7 @@ def _as_4d(x, nd):
 
 
 def _check_windows(op, x4, kernel, stride, padding, dilation, ceil_mode):
-    out_hw = tuple(_out_size(s, k, st, p, d, ceil_mode) for s, k, st, p, d in
+    out_hw = tuple(K.out_size(s, k, st, p, d, ceil_mode) for s, k, st, p, d in
                    zip(x4.shape[2:], kernel, stride, padding, dilation))
     if any(o < 1 for o in out_hw):
         padded = tuple(s + 2 * p for s, p in zip(x4.shape[2:], padding))

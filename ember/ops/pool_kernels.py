@@ -1,0 +1,216 @@
+"""Array kernels behind the pooling primitives.
+
+Every kernel loops over the ``kh * kw`` kernel offsets and combines strided slices of the
+(padded) input, with no Python loop over positions and no window copy. Arrays are handled
+in their memory order -- (N, H, W, C) views of channels-last activations -- because NumPy's
+ufuncs iterate much faster over arrays whose logical order is their memory order; results
+keep the input's layout.
+
+Max pooling sends each window's gradient to its first maximum in row-major scan order, as
+PyTorch does, so a window of equal values (all zeros after a ReLU) gives one element the
+gradient, not all of them.
+"""
+
+from __future__ import annotations
+
+
+def out_size(size, k, s, p, d, ceil_mode):
+    num = size + 2 * p - d * (k - 1) - 1
+    out = (-(-num // s) if ceil_mode else num // s) + 1
+    if ceil_mode and (out - 1) * s >= size + p:  # the last window must start inside
+        out -= 1
+    return out
+
+
+def _channels_last(x) -> bool:
+    """Is an (N, C, H, W) array stored with the channels varying fastest?"""
+    return x.shape[1] > 1 and x.strides[1] < x.strides[3]
+
+
+def _canon(a, cl):
+    """``a`` in its memory order: (N, H, W, C) when channels-last, else (N, C, H, W).
+    NumPy's ufuncs iterate far faster over arrays whose logical order is their memory
+    order (for boolean masks about 30 times)."""
+    return a.transpose(0, 2, 3, 1) if cl else a
+
+
+def _nchw(a, cl):
+    return a.transpose(0, 3, 1, 2) if cl else a
+
+
+def _at(cl, rows, cols):
+    """Index of a (rows, cols) window in a canonical array."""
+    return (slice(None), rows, cols) if cl else (slice(None), slice(None), rows, cols)
+
+
+def _geometry(hw, kernel, stride, padding, dilation, ceil_mode):
+    """Output size and (before, after) padding per dimension covering every window."""
+    out, pads = [], []
+    for size, k, s, p, d in zip(hw, kernel, stride, padding, dilation):
+        o = out_size(size, k, s, p, d, ceil_mode)
+        out.append(o)
+        pads.append((p, max(0, (o - 1) * s + d * (k - 1) + 1 - size - p)))
+    return tuple(out), tuple(pads)
+
+
+def _spatial(shape, cl, hw):
+    """``shape`` (canonical) with its spatial sizes replaced by ``hw``."""
+    return (shape[0],) + tuple(hw) + (shape[3],) if cl else tuple(shape[:2]) + tuple(hw)
+
+
+def _padded(xp, xc, cl, hw, pads, fill):
+    """The canonical array ``xc`` of spatial size ``hw`` padded with ``fill``."""
+    (pt, pb), (pl, pr) = pads
+    if not (pt or pb or pl or pr):
+        return xc
+    h, w = hw
+    buf = xp.full(_spatial(xc.shape, cl, (h + pt + pb, w + pl + pr)), fill, dtype=xc.dtype)
+    buf[_at(cl, slice(pt, pt + h), slice(pl, pl + w))] = xc
+    return buf
+
+
+def _lowest(xp, dtype):
+    return -xp.inf if dtype.kind == "f" else xp.iinfo(dtype).min
+
+
+def _windows(out_hw, kernel, stride, dilation):
+    """(i, j, row slice, column slice) for each kernel offset, in scan order."""
+    (ho, wo), (kh, kw), (sh, sw), (dh, dw) = out_hw, kernel, stride, dilation
+    return [(i, j, slice(i * dh, i * dh + (ho - 1) * sh + 1, sh),
+             slice(j * dw, j * dw + (wo - 1) * sw + 1, sw))
+            for i in range(kh) for j in range(kw)]
+
+
+def _first_max_masks(xp, xpad, out, cl, offsets):
+    """Yield (offset, mask): where each window's first maximum in scan order lies."""
+    taken = None
+    last = len(offsets) - 1
+    for n, off in enumerate(offsets):
+        eq = xpad[_at(cl, off[2], off[3])] == out
+        if taken is not None:
+            xp.greater(eq, taken, out=eq)  # eq and not taken
+        if n < last:
+            taken = eq.copy() if taken is None else xp.logical_or(taken, eq, out=taken)
+        yield off, eq
+
+
+def _overlapping(kernel, stride, dilation):
+    return any(s < d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation))
+
+
+def max_pool2d(xp, x, kernel, stride, padding, dilation, ceil_mode):
+    cl = _channels_last(x)
+    hw = x.shape[2:]
+    out_hw, pads = _geometry(hw, kernel, stride, padding, dilation, ceil_mode)
+    xpad = _padded(xp, _canon(x, cl), cl, hw, pads, _lowest(xp, x.dtype))
+    offsets = _windows(out_hw, kernel, stride, dilation)
+    y = xp.empty(_spatial(xpad.shape, cl, out_hw), dtype=x.dtype)
+    y[...] = xpad[_at(cl, offsets[0][2], offsets[0][3])]
+    for _, _, rows, cols in offsets[1:]:
+        xp.maximum(y, xpad[_at(cl, rows, cols)], out=y)
+    return _nchw(y, cl)
+
+
+def max_pool2d_grad(xp, g, x, out, kernel, stride, padding, dilation, ceil_mode):
+    cl = _channels_last(x)
+    hw = x.shape[2:]
+    out_hw, pads = _geometry(hw, kernel, stride, padding, dilation, ceil_mode)
+    xpad = _padded(xp, _canon(x, cl), cl, hw, pads, _lowest(xp, x.dtype))
+    gc, oc = _canon(g, cl), _canon(out, cl)
+    dx = xp.zeros(xpad.shape, dtype=g.dtype)
+    add = _overlapping(kernel, stride, dilation)
+    for off, mask in _first_max_masks(xp, xpad, oc, cl, _windows(out_hw, kernel, stride,
+                                                                   dilation)):
+        target = dx[_at(cl, off[2], off[3])]
+        if add:
+            target += gc * mask
+        else:
+            xp.multiply(gc, mask, out=target)
+    (pt, _), (pl, _) = pads
+    return _nchw(dx[_at(cl, slice(pt, pt + hw[0]), slice(pl, pl + hw[1]))], cl)
+
+
+def max_pool2d_select(xp, t, x, out, kernel, stride, padding, dilation, ceil_mode):
+    cl = _channels_last(x)
+    hw = x.shape[2:]
+    out_hw, pads = _geometry(hw, kernel, stride, padding, dilation, ceil_mode)
+    xpad = _padded(xp, _canon(x, cl), cl, hw, pads, _lowest(xp, x.dtype))
+    tpad = _padded(xp, _canon(t, cl), cl, hw, pads, 0)
+    oc = _canon(out, cl)
+    res = xp.zeros(oc.shape, dtype=t.dtype)
+    for off, mask in _first_max_masks(xp, xpad, oc, cl, _windows(out_hw, kernel, stride,
+                                                                   dilation)):
+        res += tpad[_at(cl, off[2], off[3])] * mask
+    return _nchw(res, cl)
+
+
+def max_pool2d_indices(xp, x, out, kernel, stride, padding, dilation, ceil_mode):
+    cl = _channels_last(x)
+    hw = x.shape[2:]
+    out_hw, pads = _geometry(hw, kernel, stride, padding, dilation, ceil_mode)
+    xpad = _padded(xp, _canon(x, cl), cl, hw, pads, _lowest(xp, x.dtype))
+    oc = _canon(out, cl)
+    idx = xp.zeros(oc.shape, dtype=xp.int64)
+    rows0 = xp.arange(out_hw[0])[:, None] * stride[0] - padding[0]
+    cols0 = xp.arange(out_hw[1])[None, :] * stride[1] - padding[1]
+    for (i, j, _, _), mask in _first_max_masks(xp, xpad, oc, cl, _windows(
+            out_hw, kernel, stride, dilation)):
+        pos = (rows0 + i * dilation[0]) * hw[1] + cols0 + j * dilation[1]
+        idx += (pos[:, :, None] if cl else pos) * mask
+    return _nchw(idx, cl)
+
+
+def _avg_scale(xp, hw, out_hw, kernel, stride, padding, count_include_pad, divisor, dtype):
+    """1 / divisor: a scalar, or an (Ho, Wo) array where windows are clipped differently."""
+    if divisor:
+        return 1.0 / divisor
+    factors = []
+    for size, o, k, s, p in zip(hw, out_hw, kernel, stride, padding):
+        start = xp.arange(o) * s - p
+        end = xp.minimum(start + k, size + p)
+        count = end - start
+        if not count_include_pad:
+            count = xp.minimum(end, size) - xp.maximum(start, 0)
+        factors.append(count)
+    counts = factors[0][:, None] * factors[1][None, :]
+    if (counts == counts.flat[0]).all():
+        return 1.0 / float(counts.flat[0])
+    return (1.0 / counts).astype(dtype)
+
+
+def _avg_geometry(hw, kernel, stride, padding, ceil_mode):
+    return _geometry(hw, kernel, stride, padding, (1, 1), ceil_mode)
+
+
+def avg_pool2d(xp, x, kernel, stride, padding, ceil_mode, count_include_pad, divisor):
+    cl = _channels_last(x)
+    hw = x.shape[2:]
+    out_hw, pads = _avg_geometry(hw, kernel, stride, padding, ceil_mode)
+    xpad = _padded(xp, _canon(x, cl), cl, hw, pads, 0)
+    offsets = _windows(out_hw, kernel, stride, (1, 1))
+    y = xp.empty(_spatial(xpad.shape, cl, out_hw), dtype=x.dtype)
+    y[...] = xpad[_at(cl, offsets[0][2], offsets[0][3])]
+    for _, _, rows, cols in offsets[1:]:
+        y += xpad[_at(cl, rows, cols)]
+    scale = _avg_scale(xp, hw, out_hw, kernel, stride, padding, count_include_pad, divisor,
+                       x.dtype)
+    y *= scale[:, :, None] if cl and not isinstance(scale, float) else scale
+    return _nchw(y, cl)
+
+
+def avg_pool2d_grad(xp, g, input_size, kernel, stride, padding, ceil_mode, count_include_pad,
+                     divisor):
+    cl = _channels_last(g)
+    out_hw, pads = _avg_geometry(input_size, kernel, stride, padding, ceil_mode)
+    scale = _avg_scale(xp, input_size, out_hw, kernel, stride, padding, count_include_pad,
+                       divisor, g.dtype)
+    gs = _canon(g, cl) * (scale[:, :, None] if cl and not isinstance(scale, float) else scale)
+    (pt, pb), (pl, pr) = pads
+    h, w = input_size
+    dx = xp.zeros(_spatial(gs.shape, cl, (h + pt + pb, w + pl + pr)), dtype=g.dtype)
+    for _, _, rows, cols in _windows(out_hw, kernel, stride, (1, 1)):
+        dx[_at(cl, rows, cols)] += gs
+    return _nchw(dx[_at(cl, slice(pt, pt + h), slice(pl, pl + w))], cl)
+
+
+# ----------------------------------------------------------------------------- primitives
