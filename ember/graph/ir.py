@@ -57,15 +57,16 @@ class Value:
 class Node:
     """One op application: ``outputs = op(*args, **attrs)``."""
 
-    __slots__ = ("op", "args", "attrs", "outputs", "alias")
+    __slots__ = ("op", "args", "attrs", "outputs", "alias", "scope")
 
     def __init__(self, op, args: tuple, attrs: dict, outputs: tuple,
-                 alias: int | None = None) -> None:
+                 alias: int | None = None, scope: str = "") -> None:
         self.op = op
         self.args = args
         self.attrs = attrs
         self.outputs = outputs
         self.alias = alias  # index of the argument whose memory the output may share
+        self.scope = scope  # the module that ran it ("features.0"), when known
 
     def inputs(self) -> list:
         """The values among the arguments and attributes, in order."""
@@ -182,7 +183,8 @@ class Graph:
         g.__dict__.update({k: (list(v) if isinstance(v, list) else
                                dict(v) if isinstance(v, dict) else v)
                            for k, v in self.__dict__.items()})
-        g.nodes = [Node(n.op, n.args, dict(n.attrs), n.outputs, n.alias) for n in self.nodes]
+        g.nodes = [Node(n.op, n.args, dict(n.attrs), n.outputs, n.alias, n.scope)
+                   for n in self.nodes]
         return g
 
     def __repr__(self) -> str:

@@ -268,12 +268,12 @@ def load_graph(path) -> Graph:
         for spec in doc["consts"]:
             v = r.value(g, spec, "const", dynamic=False)
             g.consts[v] = _array(r, arrays, spec, v)
-        unknown = sorted({n["op"] for n in doc["nodes"] if n.get("op") not in REGISTRY},
+        unknown = sorted({n["op"] for n in doc["nodes"] if _resolve(n.get("op")) is None},
                          key=str)
         if unknown:
             raise r.fail(f"ops not in this ember's registry: {', '.join(map(str, unknown))}")
         for k, n in enumerate(doc["nodes"]):
-            op = REGISTRY[n["op"]]
+            op = _resolve(n["op"])
             args = tuple(r.dec(a) for a in n["args"])
             attrs = {str(name): r.dec(a) for name, a in n["attrs"].items()}
             alias = n.get("alias")
@@ -299,6 +299,18 @@ def load_graph(path) -> Graph:
     g.guards = []
     g.grad_reads = []
     return g
+
+
+def _resolve(name):
+    """The registered op of a name; ops registered per size on first use (``unstack_20``)
+    are registered here if needed."""
+    op = REGISTRY.get(name) if isinstance(name, str) else None
+    if op is None and isinstance(name, str) and name.startswith("unstack_") and \
+            name[8:].isdigit() and 0 < int(name[8:]) <= 1 << 16:
+        from ..ops.rnn import unstack_op
+
+        op = unstack_op(int(name[8:]))
+    return op
 
 
 def _array(r: _Reader, arrays: dict, spec, v: Value):

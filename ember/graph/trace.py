@@ -152,6 +152,7 @@ class Tracer:
         self.keep: list = []
         self.input_ids: set[int] = set()
         self.versions: dict[int, list] = {}  # id(state) -> [tensor, expected version]
+        self.scope: list[str] = []  # names of the modules running now (see module_scopes)
 
     # ------------------------------------------------------------------ values
     def bind(self, t: Tensor, v: Value) -> None:
@@ -252,6 +253,8 @@ class Tracer:
                 alias = i
                 break
         node = self.graph.add_node(op, vargs, vattrs, specs, alias)
+        if self.scope:
+            node.scope = self.scope[-1]
         for o, v in zip(outputs, node.outputs):
             self.bind(o, v)
             self.keep.append(o)
@@ -283,6 +286,29 @@ class Tracer:
             "masks, clamp), return the tensor and inspect it outside the jit function, or "
             "run this function eagerly"
         )
+
+
+class module_scopes:  # noqa: N801
+    """While tracing ``module``, tag each node with the name of the submodule that ran it."""
+
+    def __init__(self, tracer: Tracer, module) -> None:
+        self.tracer, self.module, self.handles = tracer, module, []
+
+    def __enter__(self):
+        stack = self.tracer.scope
+        for name, m in self.module.named_modules():
+            label = name or type(m).__name__
+            label = f"{label} ({type(m).__name__})" if name else label
+            self.handles.append(m.register_forward_pre_hook(
+                lambda mod, inp, label=label: stack.append(label) and None))
+            self.handles.append(m.register_forward_hook(
+                lambda mod, inp, out: stack.pop() and None))
+        return self
+
+    def __exit__(self, *exc):
+        for h in self.handles:
+            h.remove()
+        return False
 
 
 def trace(fn, *args, **kwargs) -> Graph:

@@ -224,7 +224,7 @@ class Placeholder(Tensor):
                 d is not None and d != s for d, s in zip(self.shape, arr.shape))):
             raise FeedError(f"placeholder '{self.name}' expects shape {_show(self.shape)}, was "
                             f"fed shape {tuple(arr.shape)}")
-        return np.ascontiguousarray(arr, dtype=self.dtype.np)
+        return np.array(arr, dtype=self.dtype.np, order="C")  # (0-d stays 0-d)
 
 
 def _show(shape) -> str:

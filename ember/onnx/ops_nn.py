@@ -1,0 +1,318 @@
+"""ONNX op types implemented with ember ops: reductions, activations, normalisation,
+convolution, pooling and losses (see ``ops.py`` for the table and its conventions)."""
+
+from __future__ import annotations
+
+import math
+
+from .. import ops as E
+from ..nn import functional as F
+from .ops import _ints, _scalar, onnx_op
+
+
+def _reduce_axes(m, n, x, axes, since: int):
+    if m.opset >= since or axes is not None:
+        axes = None if axes is None else _ints(axes)
+    else:
+        axes = n.attrs.get("axes")
+    if not axes:
+        if n.attrs.get("noop_with_empty_axes", 0):
+            return None
+        axes = list(range(x.ndim))
+    return tuple(sorted(a % x.ndim for a in axes)) if x.ndim else ()
+
+
+def _reduction(kind: str, since: int):
+    def impl(m, n, x, axes=None):
+        ax = _reduce_axes(m, n, x, axes, since)
+        keep = bool(n.attrs.get("keepdims", 1))
+        if ax is None:
+            return x
+        if x.numel() == 0:  # the reduction of nothing: the operation's identity
+            shape = tuple(1 if i in ax else d for i, d in enumerate(x.shape)
+                          if keep or i not in ax)
+            fill = _EMPTY.get(kind, 0.0)
+            if x.dtype.kind == "b":
+                fill = kind != "ReduceMax"
+            return E.full(shape, fill, dtype=x.dtype)
+        if kind == "ReduceSum":
+            return E.sum(x, dim=ax, keepdim=keep)
+        if kind == "ReduceMean":
+            return E.mean(x, dim=ax, keepdim=keep)
+        if kind == "ReduceMax":
+            return E.amax(x, dim=ax, keepdim=keep)
+        if kind == "ReduceMin":
+            return E.amin(x, dim=ax, keepdim=keep)
+        if kind == "ReduceProd":
+            return E.prod(x, dim=ax, keepdim=keep)
+        if kind == "ReduceL1":
+            return E.sum(E.abs(x), dim=ax, keepdim=keep)
+        if kind == "ReduceL2":
+            return E.sqrt(E.sum(x * x, dim=ax, keepdim=keep))
+        if kind == "ReduceSumSquare":
+            return E.sum(x * x, dim=ax, keepdim=keep)
+        if kind == "ReduceLogSum":
+            return E.log(E.sum(x, dim=ax, keepdim=keep))
+        return E.logsumexp(x, dim=ax, keepdim=keep)
+
+    return impl
+
+
+_EMPTY = {"ReduceMax": -math.inf, "ReduceMin": math.inf, "ReduceProd": 1.0,
+          "ReduceLogSum": -math.inf, "ReduceLogSumExp": -math.inf}
+
+for _kind in ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1",
+              "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"):
+    onnx_op(_kind)(_reduction(_kind, 13 if _kind == "ReduceSum" else 18))
+
+
+@onnx_op("ArgMax", "ArgMin")
+def _argmax(m, n, x):
+    axis = n.attrs.get("axis", 0) % x.ndim
+    keep = bool(n.attrs.get("keepdims", 1))
+    fn = E.argmax if n.op_type == "ArgMax" else E.argmin
+    if n.attrs.get("select_last_index", 0):
+        idx = fn(E.flip(x, (axis,)), dim=axis, keepdim=keep)
+        return (x.shape[axis] - 1) - idx
+    return fn(x, dim=axis, keepdim=keep)
+
+
+# ----------------------------------------------------------------------------- activations
+
+
+def _act(fn):
+    return lambda m, n, x: fn(x, n.attrs)
+
+
+onnx_op("LeakyRelu")(_act(lambda x, a: F.leaky_relu(x, a.get("alpha", 0.01))))
+onnx_op("Elu")(_act(lambda x, a: F.elu(x, a.get("alpha", 1.0))))
+onnx_op("Selu")(_act(lambda x, a: a.get("gamma", 1.05070102214813232421875) * E.where(
+    x > 0, x, a.get("alpha", 1.67326319217681884765625) * (E.exp(x) - 1.0))))
+onnx_op("Celu")(_act(lambda x, a: E.clamp(x, min=0.0) + E.clamp(
+    a.get("alpha", 1.0) * (E.exp(x / a.get("alpha", 1.0)) - 1.0), max=0.0)))
+onnx_op("HardSigmoid")(_act(lambda x, a: E.clamp(
+    x * a.get("alpha", 0.2) + a.get("beta", 0.5), 0.0, 1.0)))
+onnx_op("HardSwish")(_act(lambda x, a: x * E.clamp(x * (1.0 / 6.0) + 0.5, 0.0, 1.0)))
+onnx_op("Softplus")(_act(lambda x, a: E.log(E.exp(x) + 1.0)))
+onnx_op("Softsign")(_act(lambda x, a: x / (E.abs(x) + 1.0)))
+onnx_op("ThresholdedRelu")(_act(lambda x, a: E.where(x > a.get("alpha", 1.0), x, 0.0)))
+onnx_op("Mish")(_act(lambda x, a: x * E.tanh(E.log(E.exp(x) + 1.0))))
+onnx_op("Shrink")(_act(lambda x, a: E.where(
+    x < -a.get("lambd", 0.5), x + a.get("bias", 0.0),
+    E.where(x > a.get("lambd", 0.5), x - a.get("bias", 0.0), 0.0))))
+onnx_op("Gelu")(_act(lambda x, a: F.gelu(x, approximate=a.get("approximate", "none"))))
+
+
+@onnx_op("PRelu")
+def _prelu(m, n, x, slope):
+    return E.where(x < 0, x * slope, x)
+
+
+def _coerced(m, n, x, fn):
+    if m.opset >= 13:
+        return fn(x, n.attrs.get("axis", -1))
+    axis = n.attrs.get("axis", 1) % x.ndim
+    lead = int(math.prod(x.shape[:axis]))
+    y = fn(E.reshape(x, (lead, -1)), 1)
+    return E.reshape(y, tuple(x.shape))
+
+
+@onnx_op("Softmax")
+def _softmax(m, n, x):
+    return _coerced(m, n, x, lambda t, a: F.softmax(t, dim=a))
+
+
+@onnx_op("LogSoftmax")
+def _log_softmax(m, n, x):
+    return _coerced(m, n, x, lambda t, a: F.log_softmax(t, dim=a))
+
+
+@onnx_op("Hardmax")
+def _hardmax(m, n, x):
+    def hard(t, a):
+        idx = E.argmax(t, dim=a, keepdim=True)
+        pos = E.arange(t.shape[a]).reshape((-1,) + (1,) * (t.ndim - 1 - a % t.ndim))
+        return E.astype(idx == pos, t.dtype)
+
+    return _coerced(m, n, x, hard)
+
+
+# ----------------------------------------------------------------------------- linear
+
+
+@onnx_op("Gemm")
+def _gemm(m, n, a, b, c=None):
+    if n.attrs.get("transA", 0):
+        a = a.T
+    if n.attrs.get("transB", 0):
+        b = b.T
+    y = E.matmul(a, b)
+    alpha, beta = n.attrs.get("alpha", 1.0), n.attrs.get("beta", 1.0)
+    if alpha != 1.0:
+        y = y * alpha
+    if c is not None:
+        y = y + (c * beta if beta != 1.0 else c)
+    return y
+
+
+# ----------------------------------------------------------------------------- conv, pool
+
+
+def _spatial_pads(m, n, x, kernel, strides, dilations):
+    nd = len(kernel)
+    auto = n.attrs.get("auto_pad", "NOTSET")
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        pads_b, pads_e = [], []
+        for i in range(nd):
+            size = x.shape[2 + i]
+            out = -(-size // strides[i])
+            total = max(0, (out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - size)
+            small, big = total // 2, total - total // 2
+            pads_b.append(small if auto == "SAME_UPPER" else big)
+            pads_e.append(big if auto == "SAME_UPPER" else small)
+        return pads_b, pads_e
+    if auto == "VALID":
+        return [0] * nd, [0] * nd
+    pads = n.attrs.get("pads", [0] * (2 * nd))
+    return list(pads[:nd]), list(pads[nd:])
+
+
+def _padded(x, before, after, value=0.0, kernel=None):
+    if before == after and (kernel is None or all(2 * p <= k for p, k in zip(before, kernel))):
+        return x, before
+    width = []
+    for b, a in reversed(list(zip(before, after))):
+        width += [b, a]
+    return E.pad(x, tuple(width), value=value), [0] * len(before)
+
+
+@onnx_op("Conv")
+def _conv(m, n, x, w, b=None):
+    nd = x.ndim - 2
+    kernel = n.attrs.get("kernel_shape", list(w.shape[2:]))
+    strides = n.attrs.get("strides", [1] * nd)
+    dil = n.attrs.get("dilations", [1] * nd)
+    before, after = _spatial_pads(m, n, x, kernel, strides, dil)
+    x, pads = _padded(x, before, after)
+    group = n.attrs.get("group", 1)
+    if nd == 1:
+        return F.conv1d(x, w, b, strides[0], pads[0], dil[0], group)
+    if nd != 2:
+        raise NotImplementedError(f"Conv over {nd} spatial dimensions")
+    return F.conv2d(x, w, b, tuple(strides), tuple(pads), tuple(dil), group)
+
+
+@onnx_op("ConvTranspose")
+def _conv_transpose(m, n, x, w, b=None):
+    if x.ndim != 4 or "output_shape" in n.attrs or n.attrs.get("auto_pad", "NOTSET") != "NOTSET":
+        raise NotImplementedError("ConvTranspose: only 2-d with explicit pads")
+    pads = n.attrs.get("pads", [0, 0, 0, 0])
+    if pads[:2] != pads[2:]:
+        raise NotImplementedError("ConvTranspose with asymmetric pads")
+    return F.conv_transpose2d(x, w, b, tuple(n.attrs.get("strides", [1, 1])), tuple(pads[:2]),
+                              tuple(n.attrs.get("output_padding", [0, 0])),
+                              n.attrs.get("group", 1), tuple(n.attrs.get("dilations", [1, 1])))
+
+
+@onnx_op("MaxPool", "AveragePool")
+def _pool(m, n, x):
+    if len(n.outputs) > 1 and n.outputs[1]:
+        raise NotImplementedError("MaxPool with an Indices output")
+    nd = x.ndim - 2
+    kernel = n.attrs["kernel_shape"]
+    strides = n.attrs.get("strides", [1] * nd)
+    dil = n.attrs.get("dilations", [1] * nd)
+    before, after = _spatial_pads(m, n, x, kernel, strides, dil)
+    ceil = bool(n.attrs.get("ceil_mode", 0))
+    if nd not in (1, 2):
+        raise NotImplementedError(f"{n.op_type} over {nd} spatial dimensions")
+    if n.op_type == "MaxPool":
+        x, pads = _padded(x, before, after, value=-math.inf, kernel=kernel)
+        fn = F.max_pool1d if nd == 1 else F.max_pool2d
+        return fn(x, kernel if nd == 2 else kernel[0], strides if nd == 2 else strides[0],
+                  pads if nd == 2 else pads[0], dil if nd == 2 else dil[0], ceil)
+    include = bool(n.attrs.get("count_include_pad", 0))
+    if dil != [1] * nd:
+        raise NotImplementedError("AveragePool with dilations")
+    if before != after or any(2 * p > k for p, k in zip(before, kernel)):
+        if not include and any(before + after):
+            raise NotImplementedError("AveragePool with large or asymmetric pads that are "
+                                      "not counted")
+        x, before = _padded(x, before, after, kernel=[0] * nd)
+    fn = F.avg_pool1d if nd == 1 else F.avg_pool2d
+    return fn(x, kernel if nd == 2 else kernel[0], strides if nd == 2 else strides[0],
+              before if nd == 2 else before[0], ceil, include)
+
+
+@onnx_op("GlobalAveragePool", "GlobalMaxPool")
+def _global_pool(m, n, x):
+    axes = tuple(range(2, x.ndim))
+    if n.op_type == "GlobalMaxPool":
+        return E.amax(x, dim=axes, keepdim=True)
+    return E.mean(x, dim=axes, keepdim=True)
+
+
+# ----------------------------------------------------------------------------- normalisation
+
+
+@onnx_op("BatchNormalization")
+def _batch_norm(m, n, x, scale, bias, mean, var):
+    if n.attrs.get("training_mode", 0):
+        raise NotImplementedError("BatchNormalization in training mode")
+    return F.batch_norm(x, mean, var, scale, bias, training=False,
+                        eps=n.attrs.get("epsilon", 1e-5))
+
+
+@onnx_op("LayerNormalization")
+def _layer_norm(m, n, x, scale, bias=None):
+    axis = n.attrs.get("axis", -1) % x.ndim
+    axes = tuple(range(axis, x.ndim))
+    mean = E.mean(x, dim=axes, keepdim=True)
+    d = x - mean
+    inv = E.rsqrt(E.mean(d * d, dim=axes, keepdim=True) + n.attrs.get("epsilon", 1e-5))
+    y = d * inv * scale
+    if bias is not None:
+        y = y + bias
+    return y, mean, inv
+
+
+@onnx_op("InstanceNormalization")
+def _instance_norm(m, n, x, scale, bias):
+    axes = tuple(range(2, x.ndim))
+    mean = E.mean(x, dim=axes, keepdim=True)
+    d = x - mean
+    inv = E.rsqrt(E.mean(d * d, dim=axes, keepdim=True) + n.attrs.get("epsilon", 1e-5))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return d * inv * E.reshape(scale, shape) + E.reshape(bias, shape)
+
+
+@onnx_op("Dropout")
+def _dropout(m, n, x, ratio=None, training=None):
+    train = training is not None and bool(_scalar(training))
+    p = float(_scalar(ratio)) if ratio is not None else n.attrs.get("ratio", 0.5)
+    y = F.dropout(x, p, training=train) if train else x
+    if len(n.outputs) > 1:
+        return y, (y != 0) if train else E.ones(*x.shape, dtype="bool")
+    return y
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+def _loss(m, n, logp, target, weight):
+    reduction = n.attrs.get("reduction", "mean")
+    ignore = n.attrs.get("ignore_index")
+    kw = {"ignore_index": int(ignore)} if ignore is not None else {"ignore_index": -(2 ** 62)}
+    return F.nll_loss(logp, target, weight, reduction=reduction, **kw)
+
+
+@onnx_op("NegativeLogLikelihoodLoss")
+def _nll(m, n, x, target, weight=None):
+    return _loss(m, n, x, target, weight)
+
+
+@onnx_op("SoftmaxCrossEntropyLoss")
+def _sce(m, n, scores, labels, weight=None):
+    logp = F.log_softmax(scores, dim=1)
+    loss = _loss(m, n, logp, labels, weight)
+    return (loss, logp) if len(n.outputs) > 1 else loss
