@@ -16,9 +16,10 @@ from __future__ import annotations
 from ..autograd.node import apply
 from ..errors import ShapeError
 from ..tensor import Tensor
+from . import rnn_kernels as K
 from .registry import Op, diff, register
 
-__all__ = ["gru_cell", "lstm_cell", "unstack"]
+__all__ = ["gru_cell", "lstm_cell", "lstm_layer", "unstack"]
 
 
 class Unstack(Op):
@@ -48,63 +49,6 @@ def unstack_op(n: int) -> type:
     return op
 
 
-def _lstm_gates(xp, xg, hg):
-    """Activated gates (a new array): sigmoid i, f, o and tanh g, with one tanh call, as
-    sigmoid(a) = 0.5 * tanh(a / 2) + 0.5 (which never overflows)."""
-    gates = xg + hg if hg is not None else xg.copy()
-    hs = gates.shape[-1] // 4
-    sig = (gates[..., :2 * hs], gates[..., 3 * hs:])
-    for s in sig:
-        s *= 0.5
-    xp.tanh(gates, out=gates)
-    for s in sig:
-        s *= 0.5
-        s += 0.5
-    return gates, hs
-
-
-def _lstm_forward(xp, xg, hg, c):
-    gates, hs = _lstm_gates(xp, xg, hg)
-    i, f, g, o = (gates[..., k * hs:(k + 1) * hs] for k in range(4))
-    c_new = i * g
-    if c is not None:
-        c_new += f * c
-    h_new = xp.tanh(c_new)
-    h_new *= o
-    return h_new, c_new
-
-
-def _lstm_backward(xp, gh, gc, xg, hg, c, c_new):
-    gates, hs = _lstm_gates(xp, xg, hg)
-    i, f, g, o = (gates[..., k * hs:(k + 1) * hs] for k in range(4))
-    tc = xp.tanh(c_new)
-    do = gh * tc
-    dc = tc * tc
-    xp.subtract(1.0, dc, out=dc)
-    dc *= gh
-    dc *= o
-    dc += gc
-    dgates = xp.empty_like(gates)
-    di, df, dg, dout = (dgates[..., k * hs:(k + 1) * hs] for k in range(4))
-    one_minus = xp.subtract(1.0, gates)  # 1 - i, 1 - f, ., 1 - o
-    xp.multiply(dc, g, out=di)
-    di *= i
-    di *= one_minus[..., :hs]
-    if c is None:
-        df[...] = 0
-    else:
-        xp.multiply(dc, c, out=df)
-        df *= f
-        df *= one_minus[..., hs:2 * hs]
-    xp.multiply(g, g, out=dg)
-    xp.subtract(1.0, dg, out=dg)
-    dg *= dc
-    dg *= i
-    xp.multiply(do, o, out=dout)
-    dout *= one_minus[..., 3 * hs:]
-    return dgates, (dc * f if c is not None else None)
-
-
 @register
 class LstmCell(Op):
     """One LSTM step from gate pre-activations: ``(xg, hg, c) -> (h', c')``.
@@ -118,7 +62,7 @@ class LstmCell(Op):
     needs_output = True
 
     def forward(xp, xg, hg, c):
-        return _lstm_forward(xp, xg, hg, c)
+        return K.lstm_cell(xp, xg, hg, c)
 
     def vjp(F, g, out, xg, hg, c):
         gh, gc = g
@@ -153,42 +97,73 @@ class LstmCellGrad(Op):
     differentiable = False
 
     def forward(xp, gh, gc, xg, hg, c, c_new):
-        return _lstm_backward(xp, gh, gc, xg, hg, c, c_new)
+        return K.lstm_cell_grad(xp, gh, gc, xg, hg, c, c_new)
 
 
-def _gru_parts(xp, xg, hg, h):
-    """r, z (as one (.., 2H) array) and n of a GRU step."""
-    hs = h.shape[-1]
-    rz = xg[..., :2 * hs] + hg[..., :2 * hs]
-    rz *= 0.5  # sigmoid via tanh, as in the LSTM
-    xp.tanh(rz, out=rz)
-    rz *= 0.5
-    rz += 0.5
-    n = rz[..., :hs] * hg[..., 2 * hs:]
-    n += xg[..., 2 * hs:]
-    xp.tanh(n, out=n)
-    return rz, n, hs
+@register
+class LstmLayer(Op):
+    """A whole LSTM layer in one direction: ``(xg, w_hh, h0, c0) -> (out, h_n, c_n)``.
+
+    ``xg`` holds the input projections ``W_ih x + b_ih + b_hh`` of every step, time along
+    ``axis`` (0, or 1 for batch-first); ``h0``/``c0`` may be None (zeros). One op for all
+    steps keeps Python out of the time loop; the backward recomputes the gates from ``out``.
+    """
+
+    name = "lstm_layer"
+    n_outputs = 3
+    needs_output = True
+
+    def forward(xp, xg, w, h0, c0, reverse, axis):
+        return K.lstm_layer(xp, xg, w, h0, c0, reverse, axis)
+
+    def vjp(F, g, out, xg, w, h0, c0, reverse, axis):
+        if F is not diff:  # a plain backward on arrays: one fused op
+            return F.lstm_layer_grad(g[0], g[1], g[2], xg, w, h0, c0, out[0], reverse=reverse,
+                                     axis=axis)
+        return _lstm_layer_vjp_recorded(F, g, xg, w, h0, c0, reverse, axis)
 
 
-def _gru_backward(xp, g, xg, hg, h):
-    rz, n, hs = _gru_parts(xp, xg, hg, h)
-    r, z = rz[..., :hs], rz[..., hs:]
-    dxg = xp.empty(xg.shape, dtype=g.dtype)
-    dr, dz, dn = (dxg[..., k * hs:(k + 1) * hs] for k in range(3))
-    xp.multiply(n, n, out=dn)  # dn = g (1 - z)(1 - n^2)
-    xp.subtract(1.0, dn, out=dn)
-    dn *= g
-    dn -= dn * z
-    xp.multiply(dn, hg[..., 2 * hs:], out=dr)  # dr = dn * hn * r (1 - r)
-    dr *= r
-    dr -= dr * r
-    xp.subtract(h, n, out=dz)  # dz = g (h - n) z (1 - z)
-    dz *= g
-    dz *= z
-    dz -= dz * z
-    dhg = dxg.copy()
-    dhg[..., 2 * hs:] *= r
-    return dxg, dhg, g * z
+def _lstm_layer_vjp_recorded(F, g, xg, w, h0, c0, reverse, axis):
+    """The layer's vjp as recorded ops (create_graph): replay the steps with ``lstm_cell``
+    and chain the cells' own vjps back through time, so it can be differentiated again."""
+    g_out, dh, dc = g
+    steps = xg.shape[axis]
+    lead = (slice(None),) * axis
+    order = range(steps - 1, -1, -1) if reverse else range(steps)
+    w_t = F.permute(w, axes=(1, 0))
+    h, c, saved = h0, c0, {}
+    for t in order:
+        xt = F.get_item(xg, index=lead + (t,))
+        hg = None if h is None else F.matmul(h, w_t)
+        h_new, c_new = F.lstm_cell(xt, hg, c)
+        saved[t] = (xt, hg, c, h, h_new, c_new)
+        h, c = h_new, c_new
+    dxs, dw = [None] * steps, None
+    for t in reversed(order):
+        xt, hg, c_prev, h_prev, h_new, c_new = saved[t]
+        dh = dh + F.get_item(g_out, index=lead + (t,))
+        dxs[t], dhg, dc = LstmCell.vjp(F, (dh, dc), (h_new, c_new), xt, hg, c_prev)
+        if hg is not None:
+            part = F.matmul(F.permute(dhg, axes=(1, 0)), h_prev)
+            dw = part if dw is None else dw + part
+            dh = F.matmul(dhg, w)
+    shape = tuple(xg.shape[:axis]) + (1,) + tuple(xg.shape[axis + 1:])
+    dx = F.concat(*[F.reshape(d, shape=shape) for d in dxs], axis=axis)
+    if dw is None:  # one step from a zero state: the weight had no effect
+        dw = w * 0.0
+    return dx, dw, (dh if h0 is not None else None), (dc if c0 is not None else None)
+
+
+@register
+class LstmLayerGrad(Op):
+    """The LSTM layer's vjp on arrays (a plain backward only)."""
+
+    name = "lstm_layer_grad"
+    n_outputs = 4
+    differentiable = False
+
+    def forward(xp, g_out, g_hn, g_cn, xg, w, h0, c0, out, reverse, axis):
+        return K.lstm_layer_grad(xp, g_out, g_hn, g_cn, xg, w, h0, c0, out, reverse, axis)
 
 
 @register
@@ -200,7 +175,7 @@ class GruCellGrad(Op):
     differentiable = False
 
     def forward(xp, g, xg, hg, h):
-        return _gru_backward(xp, g, xg, hg, h)
+        return K.gru_cell_grad(xp, g, xg, hg, h)
 
 
 @register
@@ -210,11 +185,7 @@ class GruCell(Op):
     name = "gru_cell"
 
     def forward(xp, xg, hg, h):
-        rz, n, hs = _gru_parts(xp, xg, hg, h)
-        out = h - n
-        out *= rz[..., hs:]
-        out += n
-        return out
+        return K.gru_cell(xp, xg, hg, h)
 
     def vjp(F, g, out, xg, hg, h):
         if F is not diff:  # a plain backward on arrays: one fused op
@@ -277,3 +248,23 @@ def gru_cell(xg: Tensor, hg: Tensor, h: Tensor) -> Tensor:
                 [0.5000, 0.5000]])
     """
     return apply(GruCell, xg, hg, h)
+
+
+def lstm_layer(xg: Tensor, w_hh: Tensor, h0: Tensor | None = None, c0: Tensor | None = None,
+               reverse: bool = False, time_dim: int = 0) -> tuple:
+    """Run an LSTM layer over projected inputs (see ``LstmLayer``): ``(out, h_n, c_n)``.
+
+    Args:
+        xg: (T, N, 4H) input projections ``x W_ih^T + b_ih + b_hh`` ((N, T, 4H) with
+            ``time_dim=1``).
+        w_hh: (4H, H) recurrent weights, gates in PyTorch's order ``i, f, g, o``.
+        h0, c0: (N, H) initial states, or None for zeros.
+        reverse: run from the last step to the first.
+
+    Example:
+        >>> import ember
+        >>> out, h, c = ember.ops.rnn.lstm_layer(ember.zeros(5, 2, 12), ember.zeros(12, 3))
+        >>> out.shape, h.shape, c.shape
+        ((5, 2, 3), (2, 3), (2, 3))
+    """
+    return apply(LstmLayer, xg, w_hh, h0, c0, reverse=bool(reverse), axis=time_dim)

@@ -154,6 +154,26 @@ def test_cell_ops_gradcheck_and_double_backward():
     assert gradcheck(lambda s: R.unstack(s, 1), (seq,))
 
 
+@pytest.mark.parametrize("reverse, time_dim, states", [(False, 0, True), (True, 1, False),
+                                                       (True, 0, True)])
+def test_lstm_layer_op_gradcheck(reverse, time_dim, states):
+    rng = np.random.default_rng(5)
+
+    def t(*shape):
+        return ember.tensor(rng.standard_normal(shape), requires_grad=True)
+
+    xg = t(3, 2, 8) if time_dim == 0 else t(2, 3, 8)
+    w = t(8, 2)
+    h0, c0 = (t(2, 2), t(2, 2)) if states else (None, None)
+    args = (xg, w) + ((h0, c0) if states else ())
+
+    def fn(xg, w, h0=None, c0=None):
+        return R.lstm_layer(xg, w, h0, c0, reverse, time_dim)
+
+    assert gradcheck(fn, args)
+    assert gradgradcheck(fn, args)
+
+
 def test_lstm_double_backward():
     ember.manual_seed(0)
     lstm = ember.nn.LSTM(2, 3, bidirectional=True).double()

@@ -3,7 +3,8 @@
 Parameter names, shapes, gate order (LSTM ``i, f, g, o``; GRU ``r, z, n``) and initialisation
 (``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))`` for everything) are PyTorch's, so state
 dicts load either way. Each layer and direction computes its input projection for all time
-steps in one matmul, then runs one matmul and one fused cell op per step.
+steps in one matmul; an LSTM then runs all steps in one fused op (``lstm_layer``), a GRU or
+RNN one matmul and one cell op per step.
 
 Example:
     >>> import ember
@@ -36,17 +37,15 @@ def _linear(x, weight, bias):
 
 
 def _run_direction(mode, steps, h, c, w_hh, b_hh, reverse):
-    """Run one layer in one direction over the projected ``steps``; returns the per-step
-    hidden states (in time order) and the final (h, c)."""
+    """Run one GRU or RNN layer in one direction over the projected ``steps``, one cell op
+    per step; returns the per-step hidden states (in time order) and the final (h, c)."""
     outs = [None] * len(steps)
     order = range(len(steps) - 1, -1, -1) if reverse else range(len(steps))
     if h is None and len(steps) == 1:  # keep PyTorch's zero (not None) gradient of w_hh
         h = creation.zeros(*steps[0].shape[:-1], w_hh.shape[1], dtype=steps[0].dtype)
     for t in order:
         xg = steps[t]
-        if mode == "LSTM":
-            h, c = R.lstm_cell(xg, None if h is None else _linear(h, w_hh, None), c)
-        elif mode == "GRU":
+        if mode == "GRU":
             h = R.gru_cell(xg, _linear(h, w_hh, b_hh), h)
         else:
             pre = xg if h is None else xg + _linear(h, w_hh, None)
@@ -186,12 +185,17 @@ class RNNBase(Module):
                 b_hh = getattr(self, "bias_hh" + suffix) if self.bias else None
                 if b_ih is not None and self.mode != "GRU":
                     b_ih = b_ih + b_hh  # both biases enter the gates unchanged
-                steps = R.unstack(_linear(x, w_ih, b_ih), time_axis)
+                xg = _linear(x, w_ih, b_ih)
                 k = layer * dirs + d
                 h = None if h0 is None else h0[k]
                 c = None if c0 is None else c0[k]
-                outs, h, c = _run_direction(self.mode, steps, h, c, w_hh, b_hh, d == 1)
-                outputs.append(S.stack(outs, time_axis))
+                if self.mode == "LSTM":  # one fused op for all time steps
+                    out, h, c = R.lstm_layer(xg, w_hh, h, c, d == 1, time_axis)
+                else:
+                    outs, h, c = _run_direction(self.mode, R.unstack(xg, time_axis), h, c,
+                                                w_hh, b_hh, d == 1)
+                    out = S.stack(outs, time_axis)
+                outputs.append(out)
                 h_n.append(h)
                 c_n.append(c)
             x = outputs[0] if dirs == 1 else S.concat(outputs, -1)
