@@ -242,8 +242,8 @@ def avg_pool2d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
         >>> import ember
         >>> import ember.nn.functional as F
         >>> F.avg_pool2d(ember.arange(16.0).reshape(1, 1, 4, 4), 2)
-        tensor([[[[ 2.5000,  4.5000],
-                  [10.5000, 12.5000]]]])
+        tensor([[[[ 2.5,  4.5],
+                  [10.5, 12.5]]]])
     """
     return _avg_pool("avg_pool2d", input, 2, kernel_size, stride, padding, ceil_mode,
                      count_include_pad, divisor_override)

@@ -244,8 +244,8 @@ def gru_cell(xg: Tensor, hg: Tensor, h: Tensor) -> Tensor:
     Example:
         >>> import ember
         >>> ember.ops.rnn.gru_cell(ember.zeros(2, 6), ember.zeros(2, 6), ember.ones(2, 2))
-        tensor([[0.5000, 0.5000],
-                [0.5000, 0.5000]])
+        tensor([[0.5, 0.5],
+                [0.5, 0.5]])
     """
     return apply(GruCell, xg, hg, h)
 
