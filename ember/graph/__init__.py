@@ -41,7 +41,7 @@ def save(graph, path) -> None:
 
 
 def draw(graph_or_tensor, path=None, **kwargs):
-    """Render a graph; see ``ember.graph.draw.draw``."""
-    from .draw import draw as _draw
+    """Render a graph (DOT, or SVG/PNG through Graphviz); see ``ember.graph.drawing.draw``."""
+    from .drawing import draw as _draw
 
     return _draw(graph_or_tensor, path, **kwargs)
