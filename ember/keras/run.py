@@ -37,7 +37,7 @@ def _read_arrays(cfg: dict):
         from ..data.datasets import digits
 
         x, y = digits().arrays
-        return np.ascontiguousarray(x.transpose(0, 2, 3, 1)), y
+        return _shaped(cfg, np.ascontiguousarray(x.transpose(0, 2, 3, 1)), y)
     path = data["path"]
     if not os.path.exists(path):
         raise _config.ConfigError(f"[data] path {path} does not exist")
@@ -56,9 +56,16 @@ def _read_arrays(cfg: dict):
                                       f"{path}; columns: {', '.join(names)}")
         x = np.stack([table[n] for n in names if n != label], axis=1)
         y = table[label]
-    x = x.astype(np.float32) * float(data.get("scale", 1.0))
+    x = x.astype(np.float32)
     if y.dtype.kind == "f" and np.all(y == np.round(y)):
         y = y.astype(np.int64)
+    return _shaped(cfg, x, y)
+
+
+def _shaped(cfg: dict, x: np.ndarray, y: np.ndarray):
+    """Scale the samples and reshape them to the model's input_shape, if the config says."""
+    if "scale" in cfg["data"]:
+        x = x * np.float32(cfg["data"]["scale"])
     shape = cfg["model"].get("input_shape")
     if shape is not None:
         if int(np.prod(shape)) != int(np.prod(x.shape[1:])):
