@@ -113,12 +113,6 @@ class Optimizer:
                     "computed by an op, so it cannot be updated in place. Optimize the leaf "
                     "tensors it was computed from, or pass x.detach().requires_grad_()"
                 )
-            if not p.requires_grad:
-                raise ValueError(
-                    f"{name}: {where} (shape {tuple(p.shape)}) does not require grad, so it "
-                    "would never receive a gradient. Pass only trainable tensors, e.g. "
-                    "[p for p in model.parameters() if p.requires_grad]"
-                )
             if not p.dtype.is_floating_point:
                 raise TypeError(f"{name}: {where} has dtype {p.dtype.name}; only "
                                 "floating-point tensors can be optimized")

@@ -32,9 +32,18 @@ def test_non_leaf_named_by_position():
         Adam([{"params": [x]}, {"params": [x * 2]}])
 
 
-def test_tensor_not_requiring_grad():
-    with pytest.raises(ValueError, match=r"parameter 0 of group 0 .* does not require grad"):
-        Adam([ember.zeros(3)])
+def test_frozen_parameters_are_accepted_and_skipped_like_pytorch():
+    # transfer learning passes model.parameters() with a frozen base; unfreezing later works
+    frozen = ember.ones(3)
+    live = ember.ones(2, requires_grad=True)
+    opt = Adam([frozen, live], lr=0.1)
+    (live * live).sum().backward()
+    opt.step()
+    assert frozen.tolist() == [1.0, 1.0, 1.0] and live.tolist() != [1.0, 1.0]
+    frozen.requires_grad_()
+    (frozen * live).sum().backward()
+    opt.step()
+    assert frozen.tolist() != [1.0, 1.0, 1.0]
 
 
 def test_single_tensor_and_set_are_refused():
