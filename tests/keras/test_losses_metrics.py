@@ -159,7 +159,7 @@ def test_keras_optimizer_defaults_follow_keras_and_update_like_torch(name, make_
     tw = torch.tensor(w0, requires_grad=True)
     opt, topt = optimizers.get(name), make_torch([tw])
     opt.build([w])
-    for step in range(5):
+    for _ in range(5):
         g = rng.standard_normal((3, 2))
         w.grad, tw.grad = ember.tensor(g), torch.from_numpy(g)
         opt.step()

@@ -34,6 +34,7 @@ def crc32c(data: bytes) -> int:
     """CRC-32C (Castagnoli), the checksum TFRecords use.
 
     Example:
+        >>> from ember.keras.callbacks.tensorboard import crc32c
         >>> hex(crc32c(b"123456789"))
         '0xe3069283'
     """

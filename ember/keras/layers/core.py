@@ -122,7 +122,7 @@ class ReLU(Layer):
         >>> import ember
         >>> from ember.keras import layers
         >>> layers.ReLU(max_value=1.0)(ember.tensor([[-1.0, 0.5, 3.0]]))
-        tensor([[0.0000, 0.5000, 1.0000]])
+        tensor([[0. , 0.5, 1. ]])
     """
 
     def __init__(self, max_value: float | None = None, negative_slope: float = 0.0,
