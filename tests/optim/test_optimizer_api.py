@@ -41,7 +41,7 @@ def test_frozen_parameters_are_accepted_and_skipped_like_pytorch():
     opt.step()
     assert frozen.tolist() == [1.0, 1.0, 1.0] and live.tolist() != [1.0, 1.0]
     frozen.requires_grad_()
-    (frozen * live).sum().backward()
+    (frozen.sum() * live.sum()).backward()
     opt.step()
     assert frozen.tolist() != [1.0, 1.0, 1.0]
 
