@@ -70,7 +70,7 @@ def _padded(xp, xc, cl, hw, pads, fill):
 
 
 def _lowest(xp, dtype):
-    return -xp.inf if dtype.kind == "f" else xp.iinfo(dtype).min
+    return xp.iinfo(dtype).min if dtype.kind in "iu" else -xp.inf  # bfloat16's kind is "V"
 
 
 def _windows(out_hw, kernel, stride, dilation):
