@@ -68,6 +68,15 @@ def test_max_pool2d_float32():
          ties=True, dtype="float32")
 
 
+@pytest.mark.parametrize("dtype", ["int32", "bfloat16", "float16"])
+def test_max_pool2d_other_dtypes(dtype):
+    x = np.random.default_rng(6).integers(-50, 50, (2, 3, 7, 6)).astype(np.float32)
+    want = TF.max_pool2d(torch.tensor(x), 3, 2, 1).numpy()
+    got = F.max_pool2d(ember.tensor(x).to(getattr(ember, dtype)), 3, 2, 1)
+    assert got.dtype == getattr(ember, dtype)
+    np.testing.assert_array_equal(got.to(ember.float32).numpy(), want)
+
+
 def test_max_pool1d_matches_torch():
     kw = dict(kernel_size=3, stride=2, padding=1, dilation=2, ceil_mode=True,
               return_indices=True)
