@@ -128,7 +128,7 @@ def _check_operands(op, x, w, b, nd: int):
         raise op_error(ShapeError, op, f"expected a {nd + 2}-d input {shape} (or {nd + 1}-d "
                        f"without the batch), got {x.ndim}-d", args=[x])
     if w.ndim != nd + 2:
-        raise op_error(ShapeError, op, f"expected a {nd + 2}-d weight, got {x.ndim}-d",
+        raise op_error(ShapeError, op, f"expected a {nd + 2}-d weight, got {w.ndim}-d",
                        args=[w])
     if not x.dtype.is_floating_point:
         raise op_error(DTypeError, op, "expects floating-point tensors", args=[x, w],
@@ -158,14 +158,14 @@ def _conv_padding(padding, kernel, dilation, stride, op) -> tuple:
     return tuple((p, p) for p in pads)
 
 
-def _check_geometry(op, x, w, groups, channels_dim_name, stride, dilation):
+def _check_geometry(op, x, w, groups, kind, stride, dilation):
     c = x.shape[1]
-    if groups < 1 or not isinstance(groups, int):
+    if not isinstance(groups, int) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     if any(s < 1 for s in stride) or any(d < 1 for d in dilation):
         raise ValueError(f"{op}: stride and dilation must be positive, got stride {stride}, "
                          f"dilation {dilation}")
-    if channels_dim_name == "conv":
+    if kind == "conv":
         if c != w.shape[1] * groups:
             raise op_error(ShapeError, op, f"expected input with {w.shape[1] * groups} channels "
                            f"(weight {tuple(w.shape)}, groups {groups}), got {c}", args=[x, w])

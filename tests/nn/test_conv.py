@@ -250,6 +250,8 @@ def test_functional_errors():
         F.conv2d(ember.randn(2, 3, 4, 4), w, dilation=2)
     with pytest.raises(ShapeError, match=r"conv2d: expected a 4-d input"):
         F.conv2d(ember.randn(8, 8), w)
+    with pytest.raises(ShapeError, match=r"conv2d: expected a 4-d weight, got 3-d"):
+        F.conv2d(x, ember.randn(4, 3, 3))
     with pytest.raises(ShapeError, match=r"bias must be a tensor of shape \(4,\)"):
         F.conv2d(x, w, ember.randn(3))
     with pytest.raises(ValueError, match="padding must be an int, a tuple, 'same' or 'valid'"):
