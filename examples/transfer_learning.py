@@ -50,7 +50,7 @@ def main() -> None:
     x = x.transpose(0, 2, 3, 1)                       # channels last, as Keras expects
     order = np.random.default_rng(0).permutation(len(x))
     x, y = x[order], y[order]
-    source, target = np.arange(900), np.arange(900, len(x))
+    source, target = np.arange(300 if args.quick else 900), np.arange(900, len(x))
     labelled = np.array([target[y[target] == digit][0] for digit in range(10)])
     test = np.setdiff1d(target, labelled)
     parity = y % 2
