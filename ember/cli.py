@@ -57,12 +57,21 @@ def demo(steps: int = 1000, seed: int = 0, out=sys.stdout) -> float:
 
 
 def info(out=sys.stdout) -> None:
+    """Versions, backends, devices, the BLAS NumPy uses and its threads."""
+    import importlib.util
+    import os
+    import platform
+
     import numpy as np
 
     import ember
 
     print(f"ember {ember.__version__}", file=out)
+    print(f"python {platform.python_version()} ({platform.machine()})", file=out)
     print(f"numpy {np.__version__}", file=out)
+    cupy = importlib.util.find_spec("cupy") is not None
+    print("backends: numpy (cpu)" + (", cupy (cuda)" if cupy else "; cupy not installed, so "
+                                     "no cuda backend"), file=out)
     try:
         from threadpoolctl import threadpool_info
 
@@ -71,6 +80,7 @@ def info(out=sys.stdout) -> None:
                   f"threads={pool.get('num_threads')} core={pool.get('architecture')}", file=out)
     except ImportError:
         print("BLAS: install threadpoolctl to see which BLAS NumPy uses", file=out)
+    print(f"cpu cores: {os.cpu_count()}", file=out)
     print("devices: cpu", file=out)
 
 
