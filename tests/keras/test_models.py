@@ -328,3 +328,23 @@ def test_save_and_load_model_round_trip_and_continue_training(tmp_path):
         keras.models.load_model(tmp_path / "junk.keras")
     with pytest.raises(ValueError, match="names a weights file"):
         seq.save(tmp_path / "x.safetensors")
+
+
+def test_encoder_decoder_and_nested_models_save_and_reload(tmp_path):
+    enc_in, dec_in = keras.Input(shape=(5, 3)), keras.Input(shape=(4, 3))
+    _, h, c = layers.LSTM(6, return_state=True)(enc_in)
+    dec = layers.LSTM(6, return_sequences=True)(dec_in, initial_state=[h, c])
+    seq2seq = keras.Model([enc_in, dec_in], layers.Dense(2)(dec))
+    inner = keras.Sequential([layers.Dense(4, activation="relu", input_shape=(3,))])
+    x, side = keras.Input(shape=(6, 3)), keras.Input(shape=(3,))
+    pooled = layers.GlobalAveragePooling1D()(
+        layers.Bidirectional(layers.GRU(5, return_sequences=True))(x))
+    nested = keras.Model([x, side], layers.Dense(1)(layers.Concatenate()([pooled,
+                                                                           inner(side)])))
+    for model, inputs in ((seq2seq, [ember.randn(2, 5, 3), ember.randn(2, 4, 3)]),
+                          (nested, [ember.randn(2, 6, 3), ember.randn(2, 3)])):
+        model.save(tmp_path / "m.keras")
+        again = keras.models.load_model(tmp_path / "m.keras")
+        np.testing.assert_array_equal(model(inputs).detach().numpy(),
+                                      again(inputs).detach().numpy())
+    assert nested.count_params() == 300 + 16 + 15
