@@ -224,3 +224,31 @@ def test_where_never_writes_into_its_own_operand():
     f = lambda a, b: ember.where(a > 0, a * 0.5, b).sum()  # noqa: E731
     c = compile_graph(trace(f, a, b))
     np.testing.assert_array_equal(c(a, b).numpy(), f(a, b).numpy())
+
+
+def test_matmul_and_linear_write_into_planned_buffers_bit_exactly():
+    ember.manual_seed(0)
+    lin = ember.nn.Linear(6, 5)
+    x, w = ember.randn(4, 6), ember.randn(5, 5)
+    f = lambda x: (lin(x) @ w).relu() @ w.T  # noqa: E731
+    c = compile_graph(trace(f, x))
+    assert "u_matmul" in c.source and c.stats["memory"]["pool_buffers"] >= 2
+    for _ in range(2):
+        np.testing.assert_array_equal(c(x).numpy(), f(x).detach().numpy())
+
+
+def test_where_and_matmul_never_write_a_state_they_read():
+    w = ember.randn(3, 3)
+
+    def f(x):
+        with ember.no_grad():
+            w.copy_(ember.where(x > 0, w, w - 1.0))
+        return x * 1.0
+
+    c = compile_graph(trace(f, ember.ones(3, 3)))
+    w.data[...] = np.arange(9, dtype=np.float32).reshape(3, 3)
+    x = ember.from_numpy(np.array([[1.0, -1, 1], [-1, 1, -1], [1, 1, -1]], np.float32))
+    c(x)
+    w0 = np.arange(9).reshape(3, 3)
+    want = np.where(x.numpy() > 0, w0, w0 - 1.0)
+    np.testing.assert_array_equal(w.numpy(), want)

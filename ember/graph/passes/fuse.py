@@ -65,6 +65,13 @@ def lower(n: Node, a: list, out: str, const) -> list[str] | None:
         lo, hi = n.attrs.get("min"), n.attrs.get("max")
         if isinstance(lo, (int, float, type(None))) and isinstance(hi, (int, float, type(None))):
             return [f"u_clip({a[0]}, {const(lo)}, {const(hi)}, out={out})"]
+    if name in _OUT_OPS and _same_float(n):
+        if name == "matmul":
+            return [f"u_matmul({a[0]}, {a[1]}, out={out})"]
+        if len(n.args[0].shape) == 2:  # linear: x @ weight.T (+= bias), as its forward
+            lines = [f"u_matmul({a[0]}, {a[1]}.T, out={out})"]
+            return lines + ([f"u_add({out}, {a[2]}, out={out})"] if n.args[2] is not None
+                            else [])
     if name == "pow" and isinstance(n.args[1], (int, float)) and not isinstance(n.args[1], bool):
         fast = _POW_FAST.get(n.args[1])
         if fast is not None:
@@ -73,13 +80,30 @@ def lower(n: Node, a: list, out: str, const) -> list[str] | None:
     return None
 
 
+_OUT_OPS = ("matmul", "linear")  # not elementwise, but they can write into a planned buffer
+
+
+def _same_float(n: Node) -> bool:
+    vals = [a for a in n.args if a is not None]
+    dt = n.outputs[0].dtype
+    return dt in ("float32", "float64") and all(getattr(a, "dtype", None) == dt for a in vals)
+
+
+def planned(n: Node, in_group: bool) -> bool:
+    """Whether the executor runs ``n`` through its lowering into a planned buffer: every
+    fused elementwise node, and matmul/linear nodes that have a lowering."""
+    if in_group:
+        return True
+    return n.op.name in _OUT_OPS and lower(n, ["a"] * len(n.args), "o", repr) is not None
+
+
 def _dtype(x) -> str | None:
     return getattr(x, "dtype", None)
 
 
 def fusible(n: Node) -> bool:
     """Whether ``n`` is an elementwise node the fused executor can run."""
-    if len(n.outputs) != 1 or n.op is Fused:
+    if len(n.outputs) != 1 or n.op is Fused or n.op.name in _OUT_OPS:
         return False
     shape = n.outputs[0].shape
     if any(not isinstance(d, int) for d in shape):

@@ -30,10 +30,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Value
-from .fuse import Fused
+from .fuse import Fused, planned
 
 END = 1 << 60
-_NOT_IN_PLACE = {"where"}  # lowered as two copies into the output: it must not alias an operand
+# lowered in steps that read operands after writing the output: it must not alias one
+_NOT_IN_PLACE = {"where", "matmul", "linear"}
 
 
 class MemoryPlan:
@@ -54,7 +55,7 @@ def plan_memory(graph: Graph) -> MemoryPlan:
         if n.op is Fused:
             plan.seq.extend((b, gi) for b in n.attrs["body"])
         else:
-            plan.seq.append((n, None))
+            plan.seq.append((n, -1 - gi if planned(n, False) else None))
     producer: dict[Value, tuple] = {}
     for i, (n, gi) in enumerate(plan.seq):
         for v in n.outputs:
@@ -144,8 +145,10 @@ def _in_place_updates(graph, producer, root, last_root, escaping) -> dict:
         p = producer.get(v)
         if p is None or s not in state_ids or root(v) is not v or v in escaping:
             continue
-        i, _, gi = p
-        if gi is None or v in out or tuple(v.shape) != tuple(s.shape) or v.dtype != s.dtype:
+        i, node, gi = p
+        if gi is None or node.op.name in _NOT_IN_PLACE or v in out:
+            continue
+        if tuple(v.shape) != tuple(s.shape) or v.dtype != s.dtype:
             continue
         if last_root.get(s, -1) > i or update_roots.count(v) > 1 or s in update_roots:
             continue
