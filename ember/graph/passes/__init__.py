@@ -10,7 +10,7 @@ Example:
     >>> from ember.graph.passes import optimize
     >>> g, stats = optimize(trace(lambda x: x * 1.0 + x * 1.0, ember.ones(3)))
     >>> stats["simplify"]["rewritten"], stats["cse"]["merged"], [n.op.name for n in g.nodes]
-    (2, 0, ['fused'])
+    (2, 1, ['fused'])
 """
 
 from __future__ import annotations
