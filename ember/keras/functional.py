@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from ..errors import EmberError, ShapeError
-from .layers.base import InputLayer, KerasTensor, Layer, _in_context, flatten, pack_like
+from .layers.base import Layer, _in_context
+from .layers.input_layer import InputLayer
+from .layers.symbolic import KerasTensor, flatten, pack_like
 from .model import Model
 from .sequential import check_input
 

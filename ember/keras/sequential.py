@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from ..errors import EmberError, ShapeError
 from ..nn.module import Module
-from .layers.base import InputLayer, KerasTensor, Layer, _fmt, _in_context
+from .layers.base import Layer, _in_context
 from .layers.core import Embedding
+from .layers.input_layer import InputLayer
+from .layers.symbolic import KerasTensor, fmt_shape
 from .model import Model
 
 __all__ = ["Sequential"]
@@ -16,7 +18,7 @@ def check_input(model: Layer, expected: tuple, x) -> None:
     shape = tuple(x.shape)
     if len(shape) != len(expected) or any(
             e is not None and e != s for e, s in zip(expected[1:], shape[1:])):
-        raise ShapeError(f"model '{model.name}' expects input of shape {_fmt(expected)}, got "
+        raise ShapeError(f"model '{model.name}' expects input of shape {fmt_shape(expected)}, got "
                          f"{shape}")
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from ..autograd.grad_mode import no_grad
-from .layers.base import InputLayer, Layer, _fmt
+from .layers.base import Layer
+from .layers.input_layer import InputLayer
+from .layers.symbolic import fmt_shape
 
 __all__ = ["print_summary", "summary_rows", "readable_size"]
 
@@ -21,7 +23,7 @@ def readable_size(nbytes: int) -> str:
 def _shape_text(shape) -> str:
     if shape is None:
         return "?"
-    return _fmt(shape)
+    return fmt_shape(shape)
 
 
 def _traced_shapes(model) -> dict:

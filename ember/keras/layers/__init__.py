@@ -11,22 +11,11 @@ from __future__ import annotations
 
 import inspect
 
-from .base import Input, InputLayer, KerasTensor, Layer, Node
+from .activation import Activation, LeakyReLU, ReLU, Softmax
+from .base import Layer
 from .conv import Conv1D, Conv2D, Conv2DTranspose, ZeroPadding2D
-from .core import (
-    Activation,
-    Dense,
-    Dropout,
-    Embedding,
-    Flatten,
-    Lambda,
-    LeakyReLU,
-    ModuleWrapper,
-    ReLU,
-    Rescaling,
-    Reshape,
-    Softmax,
-)
+from .core import Dense, Dropout, Embedding, Flatten, Rescaling, Reshape
+from .input_layer import Input, InputLayer
 from .merge import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from .normalization import BatchNormalization, LayerNormalization
 from .pooling import (
@@ -40,6 +29,8 @@ from .pooling import (
     MaxPooling2D,
 )
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
+from .symbolic import KerasTensor, Node
+from .wrappers import Lambda, ModuleWrapper
 
 Convolution2D = Conv2D
 MaxPool2D = MaxPooling2D

@@ -18,8 +18,10 @@ from ...autograd.grad_mode import no_grad
 from ...errors import EmberError, ShapeError
 from ...nn.module import Module
 from ...tensor import Tensor
+from .symbolic import KerasTensor, Node, flatten, fmt_shape, pack_like, shape_of
 
-__all__ = ["Layer", "InputLayer", "Input", "KerasTensor", "Node", "clear_session"]
+__all__ = ["Layer", "clear_session", "KerasTensor", "Node", "flatten", "pack_like",
+           "shape_of"]
 
 _UIDS: dict[str, int] = {}
 
@@ -46,75 +48,6 @@ def clear_session() -> None:
         ('dense', 'dense_1')
     """
     _UIDS.clear()
-
-
-def flatten(structure) -> list:
-    """The leaves of a tensor or a (nested) list/tuple of them, in order."""
-    if isinstance(structure, (list, tuple)):
-        return [leaf for item in structure for leaf in flatten(item)]
-    return [structure]
-
-
-def pack_like(structure, leaves: list):
-    """Rebuild ``structure``'s nesting from a flat list of leaves."""
-    it = iter(leaves)
-
-    def rebuild(s):
-        if isinstance(s, (list, tuple)):
-            return type(s)(rebuild(item) for item in s)
-        return next(it)
-
-    return rebuild(structure)
-
-
-def shape_of(structure):
-    """Input shapes with the batch dimension as ``None``: a tuple, or a list of tuples."""
-    if isinstance(structure, (list, tuple)):
-        return [shape_of(s) for s in structure]
-    return (None,) + tuple(structure.shape[1:])
-
-
-def _fmt(shape) -> str:
-    if isinstance(shape, list):
-        return "[" + ", ".join(_fmt(s) for s in shape) + "]"
-    return str(tuple(shape))
-
-
-class KerasTensor:
-    """A symbolic tensor: the shape and dtype a layer will see, and the node that makes it.
-
-    ``Input(shape=(8,))`` returns one; calling layers on it builds a graph that
-    ``Model(inputs, outputs)`` turns into a model. The batch dimension is ``None``.
-    """
-
-    def __init__(self, shape: tuple, dtype: str = "float32", name: str | None = None) -> None:
-        self.shape = tuple(shape)
-        self.dtype = dtype
-        self.name = name
-        self._keras_history = None  # (layer, node_index, tensor_index)
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    def __repr__(self) -> str:
-        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
-
-    def __array__(self, *args, **kwargs):
-        raise TypeError("a KerasTensor is symbolic and has no values; build a Model from it and "
-                        "call the model on real data")
-
-
-class Node:
-    """One call of a layer on symbolic inputs: what went in, what came out, with which args."""
-
-    def __init__(self, layer: Layer, inputs, outputs, kwargs: dict) -> None:
-        self.layer = layer
-        self.inputs = inputs
-        self.outputs = outputs
-        self.kwargs = kwargs
-        self.flat_inputs = flatten(inputs)
-        self.flat_outputs = flatten(outputs)
 
 
 def _is_symbolic(inputs) -> bool:
@@ -365,7 +298,7 @@ def _in_context(error: EmberError, layer: Layer, input_shape) -> EmberError:
     if getattr(error, "_keras_layer", None):
         return error
     new = type(error)(f"layer '{layer.name}' ({type(layer).__name__}) cannot take input of "
-                      f"shape {_fmt(input_shape)}: {error}")
+                      f"shape {fmt_shape(input_shape)}: {error}")
     new._keras_layer = layer.name
     return new
 
@@ -387,65 +320,3 @@ def _run_for_shape(layer: Layer, input_shape):
     finally:
         layer.train(was_training)
     return shape_of(out)
-
-
-class InputLayer(Layer):
-    """The entry point of a functional model; holds the input's shape and dtype.
-
-    Args:
-        shape: the shape of one sample, without the batch dimension.
-        batch_size: a fixed batch size, or None.
-        dtype: the input dtype (``"float32"``; ``"int64"`` for token ids).
-    """
-
-    def __init__(self, shape=None, batch_size: int | None = None, dtype: str = "float32",
-                 name: str | None = None, batch_input_shape=None, **kwargs) -> None:
-        kwargs.pop("trainable", None)
-        super().__init__(name=name or unique_name("input_layer"), **kwargs)
-        if batch_input_shape is None:
-            if shape is None:
-                raise ValueError("InputLayer: give shape= (the shape of one sample)")
-            batch_input_shape = (batch_size,) + tuple(shape)
-        self._batch_input_shape = tuple(batch_input_shape)
-        self.input_dtype = _dt.to_dtype(dtype).name
-        self.built = True
-        out = KerasTensor(self._batch_input_shape, self.input_dtype, self.name)
-        node = Node(self, [], out, {})
-        self._inbound_nodes.append(node)
-        out._keras_history = (self, 0, 0)
-        self._output_shape = self._batch_input_shape
-
-    def call(self, inputs):
-        return inputs
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self) -> dict:
-        return {"name": self.name, "batch_input_shape": list(self._batch_input_shape),
-                "dtype": self.input_dtype}
-
-    @property
-    def input(self):
-        return self._inbound_nodes[0].outputs
-
-
-def Input(shape=None, batch_size: int | None = None, dtype: str = "float32",
-          name: str | None = None) -> KerasTensor:
-    """A symbolic input for the functional API.
-
-    Args:
-        shape: the shape of one sample (no batch dimension); ``None`` entries are unknown.
-        batch_size: a fixed batch size, or None.
-        dtype: ``"float32"`` by default; integer ids for ``Embedding`` use ``"int64"``.
-        name: the input's name.
-
-    Example:
-        >>> from ember import keras
-        >>> x = keras.Input(shape=(8,))
-        >>> x.shape
-        (None, 8)
-        >>> keras.layers.Dense(3)(x).shape
-        (None, 3)
-    """
-    return InputLayer(shape=shape, batch_size=batch_size, dtype=dtype, name=name).output

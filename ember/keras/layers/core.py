@@ -1,5 +1,4 @@
-"""Core Keras layers: Dense, Activation, Flatten, Reshape, Dropout, Rescaling, Embedding, Lambda
-and ModuleWrapper (any ``ember.nn.Module`` as a Keras layer)."""
+"""Core Keras layers: Dense, Flatten, Reshape, Dropout, Rescaling, Embedding."""
 
 from __future__ import annotations
 
@@ -10,9 +9,9 @@ from ...errors import ShapeError
 from ...nn import functional as F
 from .. import activations, initializers
 from .base import Layer
+from .conv_utils import data_format as data_format_arg
 
-__all__ = ["Dense", "Activation", "ReLU", "Softmax", "LeakyReLU", "Flatten", "Reshape",
-           "Dropout", "Rescaling", "Embedding", "Lambda", "ModuleWrapper", "check_ndim"]
+__all__ = ["Dense", "Flatten", "Reshape", "Dropout", "Rescaling", "Embedding", "check_ndim"]
 
 
 def check_ndim(shape, ndim: int | None = None, min_ndim: int | None = None,
@@ -90,94 +89,6 @@ class Dense(Layer):
                 "bias_initializer": initializers.serialize(self.bias_initializer)}
 
 
-class Activation(Layer):
-    """Apply an activation function by name or callable.
-
-    Example:
-        >>> import ember
-        >>> from ember.keras import layers
-        >>> layers.Activation("relu")(ember.tensor([[-1.0, 1.0]]))
-        tensor([[0., 1.]])
-    """
-
-    def __init__(self, activation, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.activation = activations.get(activation)
-
-    def call(self, inputs):
-        return self.activation(inputs)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "activation": activations.serialize(self.activation)}
-
-
-class ReLU(Layer):
-    """Rectified linear unit: ``max(x, 0)`` (or ``negative_slope * x`` below 0), capped at
-    ``max_value`` if given.
-
-    Example:
-        >>> import ember
-        >>> from ember.keras import layers
-        >>> layers.ReLU(max_value=1.0)(ember.tensor([[-1.0, 0.5, 3.0]]))
-        tensor([[0. , 0.5, 1. ]])
-    """
-
-    def __init__(self, max_value: float | None = None, negative_slope: float = 0.0,
-                 **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.max_value = None if max_value is None else float(max_value)
-        self.negative_slope = float(negative_slope)
-
-    def call(self, inputs):
-        out = F.leaky_relu(inputs, self.negative_slope) if self.negative_slope else \
-            F.relu(inputs)
-        return out.clamp(max=self.max_value) if self.max_value is not None else out
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "max_value": self.max_value,
-                "negative_slope": self.negative_slope}
-
-
-class LeakyReLU(Layer):
-    """``x`` for x >= 0, ``negative_slope * x`` below (Keras 3 default slope 0.3)."""
-
-    def __init__(self, negative_slope: float = 0.3, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.negative_slope = float(negative_slope)
-
-    def call(self, inputs):
-        return F.leaky_relu(inputs, self.negative_slope)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "negative_slope": self.negative_slope}
-
-
-class Softmax(Layer):
-    """Softmax along ``axis`` (the last one by default)."""
-
-    def __init__(self, axis: int = -1, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.axis = int(axis)
-
-    def call(self, inputs):
-        return activations.softmax(inputs, axis=self.axis)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "axis": self.axis}
-
-
 class Flatten(Layer):
     """Flatten every dimension but the batch: ``(batch, d1, d2, ...)`` -> ``(batch, d1*d2*...)``.
 
@@ -193,7 +104,7 @@ class Flatten(Layer):
 
     def __init__(self, data_format: str | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.data_format = _data_format(data_format)
+        self.data_format = data_format_arg(data_format)
 
     def call(self, inputs):
         if self.data_format == "channels_first" and inputs.ndim > 2:
@@ -369,64 +280,3 @@ class Embedding(Layer):
             config["input_length"] = self.input_length
             config.pop("batch_input_shape", None)
         return config
-
-
-class Lambda(Layer):
-    """Wrap a function of tensors as a layer (not saveable to a config: code is not data).
-
-    Example:
-        >>> import ember
-        >>> from ember.keras import layers
-        >>> layers.Lambda(lambda x: x * 2)(ember.tensor([[1.0]]))
-        tensor([[2.]])
-    """
-
-    def __init__(self, function, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.function = function
-
-    def call(self, inputs):
-        return self.function(inputs)
-
-    def get_config(self) -> dict:
-        raise ValueError(f"Lambda layer '{self.name}' holds Python code and cannot be saved as a "
-                         "config; write a Layer subclass with get_config, or save weights only")
-
-
-class ModuleWrapper(Layer):
-    """Use any ``ember.nn.Module`` as a Keras layer (so it can be trained with ``fit``).
-
-    Example:
-        >>> import ember
-        >>> from ember import keras
-        >>> net = ember.nn.Sequential(ember.nn.Linear(4, 8), ember.nn.ReLU(), ember.nn.Linear(8, 2))
-        >>> model = keras.Sequential([keras.layers.ModuleWrapper(net)])
-        >>> model(ember.ones(3, 4)).shape
-        (3, 2)
-    """
-
-    def __init__(self, module: nn.Module, **kwargs) -> None:
-        super().__init__(**kwargs)
-        if not isinstance(module, nn.Module):
-            raise TypeError(f"ModuleWrapper wraps an ember.nn.Module, got "
-                            f"{type(module).__name__}")
-        self.module = module
-        self.built = True
-
-    def call(self, inputs, training=None):
-        training = self.training if training is None else training
-        if self.module.training != training:
-            self.module.train(training)
-        return self.module(inputs)
-
-    def get_config(self) -> dict:
-        kind = type(self.module).__name__
-        raise ValueError(f"ModuleWrapper '{self.name}' wraps Python code ({kind}) and cannot be "
-                         "saved as a config; save its weights instead")
-
-
-def _data_format(value: str | None) -> str:
-    value = value or "channels_last"
-    if value not in ("channels_last", "channels_first"):
-        raise ValueError(f"data_format must be 'channels_last' or 'channels_first', got {value!r}")
-    return value
