@@ -13,6 +13,7 @@ formulas are PyTorch's: LSTM ``i, f, g, o``; GRU ``r, z, n`` with
 
 from __future__ import annotations
 
+from ..autograd.grad_mode import is_grad_enabled
 from ..autograd.node import apply
 from ..errors import ShapeError
 from ..tensor import Tensor
@@ -106,17 +107,19 @@ class LstmLayer(Op):
 
     ``xg`` holds the input projections ``W_ih x + b_ih + b_hh`` of every step, time along
     ``axis`` (0, or 1 for batch-first); ``h0``/``c0`` may be None (zeros). One op for all
-    steps keeps Python out of the time loop; the backward recomputes the gates from ``out``.
+    steps keeps Python out of the time loop. With ``save`` (gradients wanted) the forward
+    keeps every step's gates beside ``out`` for the backward; otherwise, or when they are
+    gone, the backward recomputes them from ``out`` with one matmul.
     """
 
     name = "lstm_layer"
     n_outputs = 3
     needs_output = True
 
-    def forward(xp, xg, w, h0, c0, reverse, axis):
-        return K.lstm_layer(xp, xg, w, h0, c0, reverse, axis)
+    def forward(xp, xg, w, h0, c0, reverse, axis, save=False):
+        return K.lstm_layer(xp, xg, w, h0, c0, reverse, axis, save)
 
-    def vjp(F, g, out, xg, w, h0, c0, reverse, axis):
+    def vjp(F, g, out, xg, w, h0, c0, reverse, axis, save=False):
         if F is not diff:  # a plain backward on arrays: one fused op
             return F.lstm_layer_grad(g[0], g[1], g[2], xg, w, h0, c0, out[0], reverse=reverse,
                                      axis=axis)
@@ -267,4 +270,6 @@ def lstm_layer(xg: Tensor, w_hh: Tensor, h0: Tensor | None = None, c0: Tensor | 
         >>> out.shape, h.shape, c.shape
         ((5, 2, 3), (2, 3), (2, 3))
     """
-    return apply(LstmLayer, xg, w_hh, h0, c0, reverse=bool(reverse), axis=time_dim)
+    save = is_grad_enabled() and any(t is not None and t.requires_grad
+                                     for t in (xg, w_hh, h0, c0))
+    return apply(LstmLayer, xg, w_hh, h0, c0, reverse=bool(reverse), axis=time_dim, save=save)

@@ -135,30 +135,35 @@ def _order(n, reverse):
     return range(n - 1, -1, -1) if reverse else range(n)
 
 
-def lstm_layer(xp, xg, w, h0, c0, reverse, axis):
+def lstm_layer(xp, xg, w, h0, c0, reverse, axis, save):
     """One LSTM layer over all steps of ``xg`` (input projections, time along ``axis``).
 
-    Returns the hidden states (``xg``'s layout with H features), ``h_n`` and ``c_n``.
+    Returns the hidden states (``xg``'s layout with H features), ``h_n`` and ``c_n``. With
+    ``save`` the hidden states are the first H columns of a (.., 6H) array whose other
+    columns keep each step's activated gates and cell state for the backward
+    (``saved_gates`` finds them through the view's base), which then needs no recomputation.
     """
     steps, batch = xg.shape[axis], xg.shape[1 - axis]
     hs = w.shape[1]
-    out = xp.empty(xg.shape[:2] + (hs,), dtype=xg.dtype)
+    store = xp.empty(xg.shape[:2] + ((6 if save else 1) * hs,), dtype=xg.dtype)
+    out = store[..., :hs]
     w_t = xp.ascontiguousarray(w.T)  # (H, 4H): the fast operand layout for a small matmul
     scale, shift = _gate_affine(xp, hs, xg.dtype)
-    buf = xp.empty((batch, 4 * hs), dtype=xg.dtype)
-    i, f, g, o = (buf[:, k * hs:(k + 1) * hs] for k in range(4))
-    cells = [xp.empty((batch, hs), dtype=xg.dtype) for _ in range(2)]  # c_{t-1}, c_t in turn
+    buf = None if save else xp.empty((batch, 4 * hs), dtype=xg.dtype)
+    cells = None if save else [xp.empty((batch, hs), dtype=xg.dtype) for _ in range(2)]
     tmp = xp.empty((batch, hs), dtype=xg.dtype)
     h, c = h0, c0
     for n, t in enumerate(_order(steps, reverse)):
         at = _step(axis, t)
+        gates = store[at][:, hs:5 * hs] if save else buf
         if h is None:
-            buf[...] = xg[at]
+            gates[...] = xg[at]
         else:
-            xp.matmul(h, w_t, out=buf)
-            buf += xg[at]
-        _activate(xp, buf, scale, shift)
-        c_new = cells[n % 2]
+            xp.matmul(h, w_t, out=gates)
+            gates += xg[at]
+        _activate(xp, gates, scale, shift)
+        i, f, g, o = (gates[:, k * hs:(k + 1) * hs] for k in range(4))
+        c_new = store[at][:, 5 * hs:] if save else cells[n % 2]
         xp.multiply(i, g, out=c_new)
         if c is not None:
             xp.multiply(f, c, out=tmp)
@@ -168,6 +173,15 @@ def lstm_layer(xp, xg, w, h0, c0, reverse, axis):
         h *= o
         c = c_new
     return out, h.copy(), c.copy()
+
+
+def saved_gates(out, xg):
+    """The (gates, cell states) that ``lstm_layer(save=True)`` kept beside ``out``, or None."""
+    store = out.base
+    hs = out.shape[-1]
+    if store is None or store.shape != xg.shape[:2] + (6 * hs,) or out.strides != store.strides:
+        return None
+    return store[..., hs:5 * hs], store[..., 5 * hs:]
 
 
 def lstm_layer_grad(xp, g_out, g_hn, g_cn, xg, w, h0, c0, out, reverse, axis):
@@ -182,20 +196,32 @@ def lstm_layer_grad(xp, g_out, g_hn, g_cn, xg, w, h0, c0, out, reverse, axis):
     else:
         h_prev[lead + (slice(1, None),)] = out[lead + (slice(None, -1),)]
     h_prev[lead + (order[0],)] = 0 if h0 is None else h0
-    gates = xp.matmul(h_prev.reshape(-1, hs), w.T).reshape(xg.shape)  # recomputed, 1 matmul
-    gates += xg
-    _activate(xp, gates, *_gate_affine(xp, hs, xg.dtype))
+    saved = saved_gates(out, xg)
+    if saved is None:  # recompute every step's gates with one matmul
+        gates = xp.matmul(h_prev.reshape(-1, hs), w.T).reshape(xg.shape)
+        gates += xg
+        _activate(xp, gates, *_gate_affine(xp, hs, xg.dtype))
+    else:
+        gates = saved[0]
     i, f, g, o = (gates[..., k * hs:(k + 1) * hs] for k in range(4))
-    c_all = xp.empty(out.shape, dtype=out.dtype)
     c_prev = xp.empty(out.shape, dtype=out.dtype)
-    c = c0
-    for t in order:
-        at = lead + (t,)
-        c_prev[at] = 0 if c is None else c
-        xp.multiply(i[at], g[at], out=c_all[at])
-        if c is not None:
-            c_all[at] += f[at] * c
-        c = c_all[at]
+    if saved is None:
+        c_all = xp.empty(out.shape, dtype=out.dtype)
+        c = c0
+        for t in order:
+            at = lead + (t,)
+            c_prev[at] = 0 if c is None else c
+            xp.multiply(i[at], g[at], out=c_all[at])
+            if c is not None:
+                c_all[at] += f[at] * c
+            c = c_all[at]
+    else:
+        c_all = saved[1]
+        if reverse:
+            c_prev[lead + (slice(None, -1),)] = c_all[lead + (slice(1, None),)]
+        else:
+            c_prev[lead + (slice(1, None),)] = c_all[lead + (slice(None, -1),)]
+        c_prev[lead + (order[0],)] = 0 if c0 is None else c0
     # d(gate pre-activation) = (dc for i, f, g; dh for o) * coef, for all steps at once
     coef = 1 - gates  # s (1 - s) for the sigmoids
     coef *= gates

@@ -174,6 +174,25 @@ def test_lstm_layer_op_gradcheck(reverse, time_dim, states):
     assert gradgradcheck(fn, args)
 
 
+@pytest.mark.parametrize("reverse, axis", [(False, 1), (True, 0)])
+def test_lstm_layer_backward_recomputes_gates_it_did_not_keep(reverse, axis):
+    from ember.ops import rnn_kernels as K
+
+    rng = np.random.default_rng(7)
+    xg = rng.standard_normal((4, 3, 8) if axis == 0 else (3, 4, 8))
+    w, h0, c0 = rng.standard_normal((8, 2)), rng.standard_normal((3, 2)), None
+    kept, plain = (K.lstm_layer(np, xg, w, h0, c0, reverse, axis, save) for save in (1, 0))
+    assert K.saved_gates(kept[0], xg) is not None and K.saved_gates(plain[0], xg) is None
+    for a, b in zip(kept, plain):
+        np.testing.assert_array_equal(a, b)
+    cot = [rng.standard_normal(a.shape) for a in plain]
+    with_saved = K.lstm_layer_grad(np, *cot, xg, w, h0, c0, kept[0], reverse, axis)
+    recomputed = K.lstm_layer_grad(np, *cot, xg, w, h0, c0, plain[0], reverse, axis)
+    for a, b in zip(with_saved[:3], recomputed[:3]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    assert with_saved[3] is None and recomputed[3] is None
+
+
 def test_lstm_double_backward():
     ember.manual_seed(0)
     lstm = ember.nn.LSTM(2, 3, bidirectional=True).double()
