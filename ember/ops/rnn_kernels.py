@@ -149,21 +149,20 @@ def lstm_layer(xp, xg, w, h0, c0, reverse, axis, save):
     out = store[..., :hs]
     w_t = xp.ascontiguousarray(w.T)  # (H, 4H): the fast operand layout for a small matmul
     scale, shift = _gate_affine(xp, hs, xg.dtype)
-    buf = None if save else xp.empty((batch, 4 * hs), dtype=xg.dtype)
-    cells = None if save else [xp.empty((batch, hs), dtype=xg.dtype) for _ in range(2)]
+    gates = xp.empty((batch, 4 * hs), dtype=xg.dtype)  # contiguous work buffers: faster
+    i, f, g, o = (gates[:, k * hs:(k + 1) * hs] for k in range(4))
+    cells = [xp.empty((batch, hs), dtype=xg.dtype) for _ in range(2)]
     tmp = xp.empty((batch, hs), dtype=xg.dtype)
     h, c = h0, c0
     for n, t in enumerate(_order(steps, reverse)):
         at = _step(axis, t)
-        gates = store[at][:, hs:5 * hs] if save else buf
         if h is None:
             gates[...] = xg[at]
         else:
             xp.matmul(h, w_t, out=gates)
             gates += xg[at]
         _activate(xp, gates, scale, shift)
-        i, f, g, o = (gates[:, k * hs:(k + 1) * hs] for k in range(4))
-        c_new = store[at][:, 5 * hs:] if save else cells[n % 2]
+        c_new = cells[n % 2]
         xp.multiply(i, g, out=c_new)
         if c is not None:
             xp.multiply(f, c, out=tmp)
@@ -172,6 +171,10 @@ def lstm_layer(xp, xg, w, h0, c0, reverse, axis, save):
         xp.tanh(c_new, out=h)
         h *= o
         c = c_new
+        if save:
+            kept = store[at]
+            kept[:, hs:5 * hs] = gates
+            kept[:, 5 * hs:] = c_new
     return out, h.copy(), c.copy()
 
 
