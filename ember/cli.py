@@ -152,7 +152,7 @@ def main(argv=None) -> int:
            "predict": commands.cmd_predict, "summary": commands.cmd_summary}[args.command]
     try:
         return run(args)
-    except (*commands.ERRORS, OSError) as e:
+    except (*commands.ERRORS, OSError, ImportError) as e:
         print(f"ember {args.command}: error: {e}", file=sys.stderr)
         return 2
 
