@@ -407,8 +407,11 @@ def _layer_norm(ctx, n):
 def _pad(ctx, n):
     mode = n.attrs.get("mode", "constant")
     onnx_mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}.get(mode)
+    if mode == "circular" and ctx.opset >= 19:
+        onnx_mode = "wrap"
     if onnx_mode is None:
-        raise ValueError(f"onnx.export: {mode} padding has no ONNX form (from "
+        hint = " before opset 19 (export with opset=19)" if mode == "circular" else ""
+        raise ValueError(f"onnx.export: {mode} padding has no ONNX form{hint} (from "
                          f"{n.scope or 'the function body'})")
     ins = [ctx.arg(0), ctx.ints(_pads(n.attrs["pad_width"]))]
     if mode == "constant":

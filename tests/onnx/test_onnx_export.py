@@ -43,7 +43,20 @@ def _x(*shape):
 LAYERS = {
     "Linear": (lambda: nn.Linear(5, 3), (4, 5)),
     "Linear3d": (lambda: nn.Linear(5, 3), (2, 4, 5)),
-    "Bilinear": (lambda: nn.Sequential(nn.Flatten(0, -1), nn.Unflatten(0, (4, 5))), (4, 5)),
+    "Unflatten": (lambda: nn.Sequential(nn.Flatten(0, -1), nn.Unflatten(0, (4, 5))), (4, 5)),
+    "Identity": (lambda: nn.Identity(), (2, 3)),
+    "Threshold": (lambda: nn.Threshold(0.1, 20.0), (3, 4)),
+    "ConvTranspose1d": (lambda: nn.ConvTranspose1d(3, 2, 3, stride=2), (1, 3, 5)),
+    "Conv1d_same": (lambda: nn.Conv1d(2, 2, 3, padding="same"), (1, 2, 7)),
+    "AdaptiveMaxPool2d": (lambda: nn.AdaptiveMaxPool2d(2), (1, 2, 6, 6)),
+    "AdaptiveAvgPool2d_3": (lambda: nn.AdaptiveAvgPool2d(3), (1, 2, 6, 6)),
+    "ConstantPad2d": (lambda: nn.ConstantPad2d(1, 2.5), (1, 2, 3, 3)),
+    "Dropout2d": (lambda: nn.Dropout2d(0.3), (1, 2, 3, 3)),
+    "TransformerEncoderLayer": (lambda: nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0,
+                                                                   batch_first=True), (2, 5, 8)),
+    "LSTMCell": (lambda: nn.LSTMCell(4, 3), (2, 4)),
+    "GRUCell": (lambda: nn.GRUCell(4, 3), (2, 4)),
+    "RNNCell": (lambda: nn.RNNCell(4, 3), (2, 4)),
     "Conv1d": (lambda: nn.Conv1d(3, 4, 3, padding=1, stride=2), (2, 3, 9)),
     "Conv2d": (lambda: nn.Conv2d(3, 4, 3, padding=1, dilation=1, groups=1), (2, 3, 8, 8)),
     "Conv2d_groups": (lambda: nn.Conv2d(4, 4, 3, stride=2, groups=2), (1, 4, 9, 9)),
@@ -60,6 +73,8 @@ LAYERS = {
     "GroupNorm": (lambda: nn.GroupNorm(2, 4), (2, 4, 3, 3)),
     "Embedding": (lambda: nn.Embedding(10, 4), None),
     "LSTM": (lambda: nn.LSTM(4, 5, batch_first=True), (2, 3, 4)),
+    "LSTM_2layer_bidirectional": (lambda: nn.LSTM(4, 3, num_layers=2, bidirectional=True),
+                                  (5, 2, 4)),
     "GRU": (lambda: nn.GRU(4, 5, batch_first=True), (2, 3, 4)),
     "RNN": (lambda: nn.RNN(4, 5, batch_first=True), (2, 3, 4)),
     "Dropout": (lambda: nn.Dropout(0.5), (3, 4)),
@@ -82,7 +97,7 @@ def test_layer_exports_and_runs_in_onnxruntime(name):
     if name == "Embedding":
         _check(m, ember.tensor([[1, 2, 9], [0, 3, 3]]))
         return
-    out = m(_x(*shape)) if name in ("LSTM", "GRU", "RNN") else None
+    out = m(_x(*shape)) if isinstance(m, (nn.LSTM, nn.GRU, nn.RNN)) else None
     if out is not None:
         m = _First(m)
     _check(m, _x(*shape))
@@ -102,6 +117,21 @@ def test_activation_exports(name):
     cls = getattr(nn, name)
     m = cls(dim=1) if name in ("Softmax", "LogSoftmax", "Softmin") else cls()
     _check(m, _x(3, 7) * 3.0)
+
+
+def test_bilinear_two_inputs():
+    ember.manual_seed(0)
+    _check(nn.Bilinear(3, 4, 5), _x(2, 3), _x(2, 4))
+
+
+def test_circular_padding_needs_opset_19():
+    m = nn.CircularPad2d(1)
+    with pytest.raises(ValueError, match="circular padding has no ONNX form before opset 19 "
+                                         r"\(export with opset=19\) \(from CircularPad2d\)"):
+        ember.onnx.export(m, _x(1, 2, 3, 3))
+    x = _x(1, 2, 3, 3)
+    proto = ember.onnx.export(m, x, opset=19)
+    np.testing.assert_array_equal(_run_ort(proto, x)[0], m(x).numpy())
 
 
 def test_multihead_attention_exports():
