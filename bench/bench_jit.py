@@ -145,7 +145,12 @@ def main(argv=None) -> int:
     for key in args.workloads:
         if key not in WORKLOADS or key == "W6":
             parser.error(f"unknown workload {key!r}; choose from W1-W5")
-        r = run(key, args.rounds, args.per_round, args.warmup, with_torch)
+        try:
+            r = run(key, args.rounds, args.per_round, args.warmup, with_torch)
+        except Exception as exc:  # noqa: BLE001 - reported in the table, the others still run
+            print(f"| {key} {WORKLOADS[key][0]} | jit failed: {type(exc).__name__}: "
+                  f"{str(exc)[:120]} | | | | | |", flush=True)
+            continue
         t = f"{r['torch_ms']:.3f}" if with_torch else "-"
         tj = f"{r['torch_over_jit']:.2f}" if with_torch else "-"
         print(f"| {key} {r['description']} | {r['eager_ms']:.3f} | {r['jit_ms']:.3f} | {t} | "

@@ -101,7 +101,10 @@ class JitFunction:
         params += [t for t in leaves if t._rg]
         names = _state_names(self._watched)
         names.update(_input_names(self.fn, args, kwargs))
-        graph, result = trace_with(Tracer(params=params, names=names), self.fn, args, kwargs)
+        watch = [t for _, m in self._watched[0]
+                 for t in list(m.parameters()) + list(m.buffers()) if t is not None]
+        tracer = Tracer(params=params, names=names, watch=watch)
+        graph, result = trace_with(tracer, self.fn, args, kwargs)
         leaves: list = []
         flatten(result, leaves)  # compiled calls return no autograd history: neither does this
         result = unflatten(graph.out_tree, iter(t.detach() for t in leaves))

@@ -135,7 +135,7 @@ class _Age:
 class Tracer:
     """Records ops into a graph while installed as ``state.tracer``."""
 
-    def __init__(self, graph: Graph | None = None, params=(), names=None) -> None:
+    def __init__(self, graph: Graph | None = None, params=(), names=None, watch=()) -> None:
         self.graph = graph if graph is not None else Graph()
         self.vals: dict[int, tuple[Tensor, Value]] = {}  # id(tensor) -> (tensor, value)
         self.arrays: dict[int, tuple[object, Value]] = {}  # id(array) -> (array, value)
@@ -153,6 +153,9 @@ class Tracer:
         self.input_ids: set[int] = set()
         self.versions: dict[int, list] = {}  # id(state) -> [tensor, expected version]
         self.scope: list[str] = []  # names of the modules running now (see module_scopes)
+        # tensors known to hold state (module parameters and buffers): their versions at the
+        # start, to catch changes made to their arrays behind the ops' backs
+        self.watch = [(t, t._version[0]) for t in watch]
 
     # ------------------------------------------------------------------ values
     def bind(self, t: Tensor, v: Value) -> None:
@@ -393,6 +396,13 @@ def finish(tracer: Tracer, result) -> None:
         entry = tracer.vals.get(id(grad))
         if entry is not None and entry[0] is grad and entry[1].kind != "state":
             g.grads.append((sv, entry[1]))
+    for t, v0 in tracer.watch:
+        if t._version[0] != v0 and id(t) not in tracer.updates and id(t) not in tracer.versions:
+            raise TraceError(
+                f"jit: the state tensor {tracer.names.get(id(t), tuple(t.shape))!r} was modified "
+                "without going through ember's ops (its array was written directly), so the "
+                "graph would not repeat the change. Update it with tensor in-place ops "
+                "(t.add_(1) under ember.no_grad()) or run this step eagerly")
     for t, expected in tracer.versions.values():
         if t._version[0] != expected:
             raise TraceError(

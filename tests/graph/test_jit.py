@@ -215,3 +215,52 @@ def test_trace_records_ops_in_order():
     g = trace(lambda a, b: (a @ b).relu(), ember.ones(2, 3), ember.ones(3, 2))
     assert [n.op.name for n in g.nodes] == ["matmul", "relu"]
     assert g.nodes[0].outputs[0].shape == (2, 2)
+
+
+def test_batchnorm_training_under_jit_is_exact_or_refused():
+    """Training-mode batch norm updates running statistics: the jit must repeat them
+    exactly, or refuse (ember's BatchNorm writes num_batches_tracked's array directly)."""
+    bn1, bn2 = nn.BatchNorm2d(3), nn.BatchNorm2d(3)
+    fast = jit(lambda x: bn2(x).sum())
+    try:
+        for _ in range(3):
+            x = ember.randn(4, 3, 2, 2)
+            bn1(x)
+            fast(x)
+    except TraceError as exc:
+        assert "bn2.num_batches_tracked" in str(exc)
+        return
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        np.testing.assert_array_equal(getattr(bn1, name).numpy(), getattr(bn2, name).numpy())
+
+
+def test_optimizer_step_under_jit_is_exact_or_refused():
+    """ember.optim's step must either be traced (and match eager) or be refused: never a
+    graph that silently skips the update."""
+    import ember.optim
+
+    x = ember.randn(4, 3)
+
+    def make():
+        ember.manual_seed(3)
+        m = nn.Linear(3, 1)
+        opt = ember.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+
+        def step():
+            opt.zero_grad()
+            m(x).sum().backward()
+            opt.step()
+
+        return m, step
+
+    (m1, eager), (m2, step) = make(), make()
+    fast = jit(step)
+    try:
+        for _ in range(3):
+            eager()
+            fast()
+    except TraceError as exc:
+        assert "without going through ember's ops" in str(exc)
+        return
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        np.testing.assert_array_equal(p.numpy(), q.numpy())
