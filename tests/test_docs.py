@@ -1,4 +1,5 @@
-"""Every ```python block of every docs/*.md page runs, in order, in one namespace per page.
+"""Every ```python block of every docs/*.md page (and the README) runs, in order, in one
+namespace per page.
 
 A block fenced as ```python no-run is shown but not executed (for code that needs a GPU,
 a network or a long time).
@@ -28,11 +29,14 @@ def test_block_extraction_skips_no_run_blocks():
     assert python_blocks(text) == [(3, "x = 1\n")]
 
 
-@pytest.mark.parametrize("page", sorted(p.name for p in DOCS.glob("*.md")))
+PAGES = {p.name: p for p in DOCS.glob("*.md")} | {"README.md": DOCS.parent / "README.md"}
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
 def test_docs_page_code_runs(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # pages may write files (run folders, plots)
     namespace: dict = {"__name__": f"docs_{page[:-3]}"}
-    for line, code in python_blocks((DOCS / page).read_text(encoding="utf-8")):
+    for line, code in python_blocks(PAGES[page].read_text(encoding="utf-8")):
         try:
             exec(compile(code, f"{page}:{line}", "exec"), namespace)
         except Exception as e:  # name the page and the block's first line
