@@ -21,6 +21,10 @@ EXPECTED = {
 }
 
 
+# scripts that print "accuracy ...: <value>" last, and the least they must reach with --quick
+MIN_ACCURACY = {"lstm_sequence_task.py": 0.95}
+
+
 @pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
 def test_example_runs(script):
     r = subprocess.run([sys.executable, str(EXAMPLES / script), "--quick"], capture_output=True,
@@ -28,3 +32,6 @@ def test_example_runs(script):
     assert r.returncode == 0, r.stderr[-3000:]
     for line in EXPECTED.get(script, []):
         assert line in r.stdout, f"{line!r} not in the output of {script}:\n{r.stdout}"
+    if script in MIN_ACCURACY:
+        last = r.stdout.strip().splitlines()[-1]
+        assert float(last.rsplit(":", 1)[1]) >= MIN_ACCURACY[script], last
