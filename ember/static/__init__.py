@@ -30,7 +30,6 @@ from .core import (
     Graph,
     Operation,
     Placeholder,
-    Session,
     Tensor,
     Variable,
     get_default_graph,
@@ -71,6 +70,7 @@ from .ops import (
     transpose,
     zeros,
 )
+from .session import Session
 from .training import (
     contrib,
     dense,
