@@ -44,6 +44,8 @@ from .dtypes import (
 )
 from .dtypes import bool_ as bool  # noqa: A001 - PyTorch's name
 from .io import load, save  # noqa: E402
+from . import graph, static, onnx  # noqa: E402
+from .graph import jit  # noqa: E402
 from .ops import *  # noqa: F403 - the op functions are ember's top-level API
 from .ops import __dict__ as _ops_dict
 from .random import (

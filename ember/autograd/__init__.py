@@ -95,9 +95,12 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
 
 
 def _wrap(arr):
+    import numpy as np
+
     from ..tensor import Tensor
 
-    return Tensor(arr)
+    return Tensor(arr if hasattr(arr, "shape") and not isinstance(arr, np.generic)
+                  else np.asarray(arr))
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,

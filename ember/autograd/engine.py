@@ -14,6 +14,7 @@ import numpy as np
 
 from ..backend import _BY_TYPE, get_backend
 from ..errors import AutogradError
+from ..ops.registry import DiffNamespace
 from . import node as _node_mod
 from .grad_mode import enable_grad, no_grad, state
 
@@ -84,7 +85,10 @@ def run_backward(roots, grads, *, retain_graph=False, create_graph=False, captur
     """
     Tensor = _node_mod.Tensor
     # while tracing (ember.graph), vjps run through recorded ops so the graph sees them
-    raw = not create_graph and state.tracer is None
+    tracing = state.tracer is not None
+    raw = not create_graph and not tracing
+    if not raw:
+        grads = [g if isinstance(g, Tensor) else Tensor(g) for g in grads]
     buffers = {}
     root_nodes = []
     for t, g in zip(roots, grads):
@@ -204,6 +208,7 @@ class _RawByType(dict):
 
 
 _RAW_BY_TYPE = _RawByType()
+_TRACE = DiffNamespace()  # recorded ops for tracing without create_graph
 
 
 def _raw_namespace(array):

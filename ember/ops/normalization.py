@@ -170,9 +170,9 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
             m = float(momentum)
             with no_grad():
                 if running_mean is not None:
-                    running_mean.mul_(1.0 - m).add_(Tensor(mean.data * m))
+                    running_mean.mul_(1.0 - m).add_(mean.detach() * m)
                 if running_var is not None:
-                    running_var.mul_(1.0 - m).add_(Tensor(var.data * (m * count / (count - 1))))
+                    running_var.mul_(1.0 - m).add_(var.detach() * (m * count / (count - 1)))
         return y
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: running_mean and running_var are needed when not "

@@ -84,8 +84,8 @@ class _BatchNorm(Module):
         if training and self.track_running_stats:
             tracked = buffers["num_batches_tracked"]
             if tracked is not None:
-                tracked.data += 1
-                tracked._version[0] += 1
+                with no_grad():
+                    tracked.add_(1)
                 if self.momentum is None:
                     factor = 1.0 / float(tracked.data)
         use_running = not training or self.track_running_stats
