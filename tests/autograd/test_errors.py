@@ -90,7 +90,7 @@ def test_inplace_ops_record_correct_gradients():
 
     xe = ember.tensor([0.5, -1.0, 2.0], dtype=ember.float64, requires_grad=True)
     xt = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64, requires_grad=True)
-    for x, lib in ((xe, ember), (xt, torch)):
+    for x in (xe, xt):
         h = x * 2
         h.mul_(x)
         h += 1
@@ -101,7 +101,8 @@ def test_inplace_ops_record_correct_gradients():
 
 
 def test_item_on_many_elements():
-    with pytest.raises(ValueError, match=r"item: only a one-element tensor.*3 elements.*shape \(3,\)"):
+    with pytest.raises(ValueError,
+                       match=r"item: only a one-element tensor.*3 elements.*shape \(3,\)"):
         ember.ones(3).item()
 
 
