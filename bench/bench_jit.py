@@ -2,11 +2,10 @@
 ember and eager PyTorch, on W1-W5, in one process, alternating rounds, 2 threads.
 
 Each workload is built three times from bench/workloads.py with the same seed: eager ember,
-ember with the whole step (forward, loss, backward, Adam update) under ``ember.jit``, and
-PyTorch. The jit column uses ``TracedAdam``: Adam with PyTorch's formulas written in tensor
-in-place ops (so the tracer sees the update) and its step count held in a tensor (so the
-bias corrections are computed in the graph, not baked in). It is the stand-in for
-ember.optim's trace path; the bench checks that its losses follow eager Adam's.
+ember with the whole step (forward, loss, backward, ember.optim.Adam's update) under
+``ember.jit``, and PyTorch. While tracing, the optimiser records its update rule as ops with
+the step count in a tensor (ember/optim/_traced.py); the bench checks that the jit losses
+follow eager ember's.
 
     python -m bench.bench_jit              # W1-W5
     python -m bench.bench_jit W1 W5 --rounds 3
@@ -15,11 +14,9 @@ ember.optim's trace path; the bench checks that its losses follow eager Adam's.
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import sys
 import time
-import types
 
 import numpy as np
 
@@ -28,61 +25,13 @@ from .workloads import WORKLOADS
 THREADS = 2
 
 
-def traced_adam_class(ember):
-    """Adam whose step is made of tensor ops (traceable), matching ember.optim.Adam."""
-
-    class TracedAdam(ember.optim.Adam):
-        """Adam (no weight decay, no AMSGrad) as in-place tensor ops; step count in a tensor."""
-
-        def step(self, closure=None):
-            with ember.no_grad():
-                for group in self.param_groups:
-                    beta1, beta2 = group["betas"]
-                    lr, eps = group["lr"], group["eps"]
-                    g_over_m = math.sqrt(1.0 - beta2) / (1.0 - beta1)
-                    for p in group["params"]:
-                        if p.grad is None:
-                            continue
-                        st = self.state[p]
-                        if not st:
-                            st["step"] = ember.zeros((), dtype=ember.float64)
-                            st["exp_avg"] = ember.zeros_like(p)
-                            st["exp_avg_sq"] = ember.zeros_like(p)
-                        st["step"] += 1.0
-                        n = st["step"]
-                        s = (1.0 - beta2 ** n).sqrt()
-                        eps_s = (s * eps).to(p.dtype)
-                        neg_step = (-(lr / (1.0 - beta1 ** n) * s)).to(p.dtype)
-                        m, v = st["exp_avg"], st["exp_avg_sq"]
-                        t = p.grad * (1.0 - beta1)
-                        m.mul_(beta1).add_(t)
-                        t = t * g_over_m
-                        v.mul_(beta2).add_(t * t)
-                        p.add_(m / (v.sqrt() + eps_s) * neg_step)
-
-    return TracedAdam
-
-
-def jit_lib(ember):
-    """ember, with optim.Adam replaced by TracedAdam (what the workload builders see)."""
-    optim = types.SimpleNamespace(**{k: getattr(ember.optim, k) for k in dir(ember.optim)
-                                     if not k.startswith("_")})
-    optim.Adam = traced_adam_class(ember)
-
-    class Lib:
-        def __getattr__(self, name):
-            return optim if name == "optim" else getattr(ember, name)
-
-    return Lib()
-
-
 def build(key: str, with_torch: bool):
     import ember
     import ember.optim  # noqa: F401  (until ember/__init__ imports it)
     from ember.graph import jit
 
     _, builder = WORKLOADS[key]
-    steps = {"eager": builder(ember), "jit": jit(builder(jit_lib(ember)))}
+    steps = {"eager": builder(ember), "jit": jit(builder(ember))}
     if with_torch:
         import torch
 

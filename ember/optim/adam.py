@@ -96,7 +96,7 @@ class Adam(Optimizer):
         if group["decoupled_weight_decay"]:
             decay, wd = 1.0 - lr * wd, 0.0
         # m / (sqrt(v) / s + eps) == s * m / (sqrt(v) + eps * s), with s = sqrt(1 - beta2^t)
-        s = math.sqrt(1.0 - beta2 ** step)
+        s = (1.0 - beta2 ** step) ** 0.5  # also a tensor expression while tracing
         step_size = lr / (1.0 - beta1 ** step) * s
         # maximize without L2 decay flips the sign of g in m only (v sees g^2)
         m_coef = -(1.0 - beta1) if group["maximize"] and not wd else 1.0 - beta1

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..autograd.grad_mode import enable_grad
+from ..autograd.grad_mode import state as _grad_state
 from ..backend import backend_of
 from ..errors import ShapeError
 from ..tensor import Tensor
@@ -166,6 +167,11 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         self._opt_called = True
+        if _grad_state.tracer is not None:  # ember.jit is tracing: record the update as ops
+            from ._traced import traced_step
+
+            traced_step(self)
+            return loss
         jobs = []
         for group in self.param_groups:
             for p in group["params"]:
@@ -175,6 +181,8 @@ class Optimizer:
                 state = self.state[p]
                 if not state:
                     state.update(self._new_state(p, group))
+                if isinstance(state.get("step"), Tensor):  # left by a traced step
+                    state["step"] = int(state["step"].item())
                 coefs = self._coefficients(p, group, state)
                 bufs = tuple(state[k].data for k in self._buffers if k in state)
                 arr = p.data

@@ -1,0 +1,93 @@
+"""The optimiser step while ``ember.jit`` traces: the same update rule, recorded as ops.
+
+Eagerly, an optimiser's ``_update(xp, coefficients, p, g, buffers, scratch)`` writes into
+arrays with ``out=``. While tracing, the same function runs against ``TracedXP``: every
+``xp.<ufunc>(..., out=a)`` becomes an ember op whose result is remembered as the new value of
+``a``; at the end the parameter and the state buffers are assigned their final values with
+``copy_`` (which the tracer records as variable updates). The step count is held in a 0-d
+tensor, so coefficients that depend on it (Adam's bias corrections) are computed in the graph
+rather than frozen at trace time. One update rule serves eager and traced steps.
+"""
+
+from __future__ import annotations
+
+from ..autograd.grad_mode import no_grad
+from ..ops import creation
+from ..ops import elementwise as ew
+from ..tensor import Tensor
+
+
+class TracedXP:
+    """The ufuncs an update rule uses, as ember ops on the tensors behind the arrays."""
+
+    def __init__(self, values: dict) -> None:
+        self.values = values  # id(array) -> the tensor holding its current value
+
+    def _v(self, a):
+        if isinstance(a, Tensor):
+            return a
+        return self.values.get(id(a), a) if hasattr(a, "shape") else a
+
+    def _out(self, out, value):
+        self.values[id(out)] = value
+        return out
+
+    def add(self, a, b, out):
+        return self._out(out, self._v(a) + self._v(b))
+
+    def subtract(self, a, b, out):
+        return self._out(out, self._v(a) - self._v(b))
+
+    def multiply(self, a, b, out):
+        return self._out(out, self._v(a) * self._v(b))
+
+    def divide(self, a, b, out):
+        return self._out(out, self._v(a) / self._v(b))
+
+    def maximum(self, a, b, out):
+        return self._out(out, ew.maximum(self._v(a), self._v(b)))
+
+    def sqrt(self, a, out):
+        return self._out(out, ew.sqrt(self._v(a)))
+
+    def square(self, a, out):
+        return self._out(out, ew.square(self._v(a)))
+
+    def negative(self, a, out):
+        return self._out(out, -self._v(a))
+
+    def copyto(self, dst, src):
+        self._out(dst, self._v(src))
+
+
+def traced_step(opt) -> None:
+    """Run ``opt``'s update rule for every parameter with a gradient, as recorded ops."""
+    import numpy as np
+
+    with no_grad():
+        for group in opt.param_groups:
+            for p in group["params"]:
+                g = p.grad
+                if g is None:
+                    continue
+                state = opt.state[p]
+                if not state:
+                    state.update(opt._new_state(p, group))
+                step = state.get("step")
+                if step is not None and not isinstance(step, Tensor):
+                    state["step"] = creation.tensor(float(step), dtype="float64")
+                counter = state.get("step")
+                coefs = opt._coefficients(p, group, state)
+                if counter is not None and state["step"] is not counter:
+                    counter.copy_(state["step"])  # the increment becomes a variable update
+                    state["step"] = counter
+                buffers = [state[k] for k in opt._buffers if k in state]
+                values = {id(p.data): p, id(g.data): g}
+                values.update({id(b.data): b for b in buffers})
+                scratch = [np.empty(0) for _ in range(opt._n_scratch)]  # stand-ins, by identity
+                xp = TracedXP(values)
+                opt._update(xp, coefs, p.data, g.data, tuple(b.data for b in buffers), scratch)
+                for t in (p, *buffers):
+                    new = values[id(t.data)]
+                    if new is not t:
+                        t.copy_(new.to(t.dtype))
