@@ -128,8 +128,18 @@ class Optimizer:
         return list(zip(gradients(loss, var_list), var_list))
 
     def apply_gradients(self, grads_and_vars):
-        """The op applying one update step to every variable."""
-        return group(*[self._update(g, v) for g, v in grads_and_vars])
+        """The op applying one update step to every variable that has a gradient.
+
+        Variables the loss does not depend on (gradient None) are left alone, as in
+        TensorFlow; if none has a gradient, that is an error naming them.
+        """
+        grads_and_vars = list(grads_and_vars)
+        updates = [self._update(g, v) for g, v in grads_and_vars if g is not None]
+        if not updates:
+            names = ", ".join(v.name for _, v in grads_and_vars)
+            raise ValueError(f"{type(self).__name__}: no gradients for any variable ({names}); "
+                             "check that the loss depends on them")
+        return group(*updates)
 
     def minimize(self, loss, var_list=None):
         """Gradients of ``loss`` and the update op, in one call."""

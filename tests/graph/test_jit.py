@@ -263,4 +263,4 @@ def test_optimizer_step_under_jit_is_exact_or_refused():
         assert "without going through ember's ops" in str(exc)
         return
     for p, q in zip(m1.parameters(), m2.parameters()):
-        np.testing.assert_array_equal(p.numpy(), q.numpy())
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
