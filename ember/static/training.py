@@ -112,6 +112,17 @@ layers = types.SimpleNamespace(dense=dense)
 # ----------------------------------------------------------------------------- optimisers
 
 
+def _reachable(t) -> set:
+    """Ids of the symbolic tensors ``t`` is computed from (itself included)."""
+    seen, stack = set(), [t]
+    while stack:
+        x = stack.pop()
+        if id(x) not in seen:
+            seen.add(id(x))
+            stack.extend(getattr(x, "inputs", ()))
+    return seen
+
+
 class Optimizer:
     """Base of the TF-1 optimisers: ``minimize(loss)`` returns the update op."""
 
@@ -121,8 +132,10 @@ class Optimizer:
     def compute_gradients(self, loss, var_list=None) -> list:
         """``[(gradient, variable)]`` for the trainable variables (or ``var_list``)."""
         loss = as_tensor(loss)
-        var_list = list(var_list) if var_list is not None else [
-            v for v in loss.graph.variables if v.trainable]
+        if var_list is None:  # the trainable variables the loss reads, as TensorFlow keeps
+            reached = _reachable(loss)
+            var_list = [v for v in loss.graph.variables if v.trainable and id(v) in reached]
+        var_list = list(var_list)
         if not var_list:
             raise ValueError(f"{type(self).__name__}.minimize: no variables to optimize")
         return list(zip(gradients(loss, var_list), var_list))
