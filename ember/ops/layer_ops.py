@@ -47,8 +47,29 @@ class Dropout(Op):
         return g * mask, None
 
 
+@register
+class DropoutMask(Op):
+    """0 or ``1 / (1 - p)`` per element of ``shape``, drawn from ember's default generator.
+
+    A random op: the graph compiler re-runs it on every call (never folds or merges it), so
+    a traced training step draws a fresh mask each step, as eager execution does.
+    """
+
+    differentiable = False
+    random = True
+
+    def forward(xp, x, shape, p):
+        u = _gen(None).random(shape, dtype=np.float32)
+        keep = (u >= p).astype(x.dtype) if p < 1 else np.zeros(shape, x.dtype)
+        if p < 1:
+            keep *= 1.0 / (1.0 - p)
+        return xp.asarray(keep)
+
+
 def _keep_mask(x: Tensor, shape: tuple, p: float, generator) -> Tensor:
     """0 or ``1 / (1 - p)`` drawn from ember's generator, in x's dtype and device."""
+    if generator is None:
+        return apply(DropoutMask, x.detach(), shape=tuple(shape), p=p)
     u = _gen(generator).random(shape, dtype=np.float32)
     keep = (u >= p).astype(x.data.dtype) if p < 1 else np.zeros(shape, x.data.dtype)
     if p < 1:

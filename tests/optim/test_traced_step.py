@@ -48,3 +48,19 @@ def test_jit_training_step_matches_eager_exactly(cls, kw):
     assert _step(m1, o1, x, y).item() == _step(m2, o2, x, y).item()
     for p1, p2 in zip(m1.parameters(), m2.parameters()):
         assert (p1.detach().numpy() == p2.detach().numpy()).all()
+
+
+def test_dropout_draws_a_fresh_mask_each_jit_step_like_eager():
+    def run(compiled: bool):
+        ember.manual_seed(0)
+        model = nn.Sequential(nn.Linear(4, 8), nn.Dropout(0.5), nn.Linear(8, 3))
+        opt = ember.optim.SGD(model.parameters(), lr=0.1)
+        gen = ember.Generator(seed=5)
+        x, y = ember.randn(16, 4, generator=gen), ember.randint(0, 3, (16,), generator=gen)
+        step = (lambda: _step(model, opt, x, y))
+        step = ember.jit(step) if compiled else step
+        return [step().item() for _ in range(6)]
+
+    eager, jitted = run(False), run(True)
+    assert eager == jitted
+    assert len(set(eager)) == len(eager)  # a different mask every step
