@@ -57,9 +57,11 @@ def test_dropout_draws_a_fresh_mask_each_jit_step_like_eager():
         opt = ember.optim.SGD(model.parameters(), lr=0.1)
         gen = ember.Generator(seed=5)
         x, y = ember.randn(16, 4, generator=gen), ember.randint(0, 3, (16,), generator=gen)
-        step = (lambda: _step(model, opt, x, y))
-        step = ember.jit(step) if compiled else step
-        return [step().item() for _ in range(6)]
+        def step():
+            return _step(model, opt, x, y)
+
+        run_step = ember.jit(step) if compiled else step
+        return [run_step().item() for _ in range(6)]
 
     eager, jitted = run(False), run(True)
     assert eager == jitted
