@@ -41,8 +41,9 @@ class Trainer(Evaluator):
                 function ``fn(y_true, y_pred)``, or a list (one per output).
             metrics: names (``"accuracy"``, ``"auc"``, ...) or Metric objects.
             loss_weights: weights of the per-output losses.
-            jit_compile: accepted and stored; ember has no static-graph compiler yet, so the
-                model runs eagerly either way.
+            jit_compile: True compiles the training step (forward, loss, backward and the
+                optimiser update) with ``ember.jit`` into one static graph, retraced when the
+                batch shape changes; "auto" and False run eagerly.
         """
         self.optimizer = optimizers.get(optimizer)
         if isinstance(loss, (list, tuple)):
@@ -55,6 +56,7 @@ class Trainer(Evaluator):
         self._compiled_metrics: list | None = None
         self._loss_tracker = _metrics.Mean(name="loss")
         self.jit_compile = jit_compile
+        self._jit_train = None
         self.run_eagerly = bool(run_eagerly)
         self.steps_per_execution = int(steps_per_execution)
         self.compiled = True
@@ -139,15 +141,27 @@ class Trainer(Evaluator):
             return self(x, training=training)
         return self(x)
 
-    def train_step(self, data) -> dict:
-        """One optimisation step on a batch ``(x, y[, sample_weight])``; returns the logs."""
-        x, y, sample_weight = unpack(data)
+    def _optimize(self, x, y, sample_weight):
+        """Forward, loss, backward and the optimiser update; returns (y_pred, loss)."""
         self.optimizer.zero_grad()
         y_pred = self._call_model(x, True)
         loss = self.compute_loss(x, y, y_pred, sample_weight)
         activations.forget_logits()
         loss.backward()
         self.optimizer.step()
+        return y_pred, loss
+
+    def train_step(self, data) -> dict:
+        """One optimisation step on a batch ``(x, y[, sample_weight])``; returns the logs."""
+        x, y, sample_weight = unpack(data)
+        if self.jit_compile is True and not self.run_eagerly:
+            if getattr(self, "_jit_train", None) is None:
+                from ..graph import jit
+
+                self._jit_train = jit(self._optimize)
+            y_pred, loss = self._jit_train(x, y, sample_weight)
+        else:
+            y_pred, loss = self._optimize(x, y, sample_weight)
         return self.compute_metrics(x, y, y_pred, sample_weight, loss,
                                     flatten(x)[0].shape[0])
 
