@@ -88,7 +88,8 @@ def _report(results: dict, out) -> None:
     if parts:
         print("test: " + ", ".join(parts), file=out)
     run_dir = results["run_dir"]
-    print(f"run folder: {run_dir} (model.keras, {CHECKPOINT}, metrics.csv, curves.png, "
+    onnx = ", model.onnx" if results.get("onnx") else ""
+    print(f"run folder: {run_dir} (model.keras{onnx}, {CHECKPOINT}, metrics.csv, curves.png, "
           "config.toml)", file=out)
 
 

@@ -2,7 +2,8 @@
 
 The run folder holds ``config.toml`` (the config used), ``checkpoint.safetensors`` (the whole
 training state, for ``--resume``), ``model.keras`` (the trained model), ``metrics.csv``,
-``curves.png`` (loss and accuracy per epoch) and ``results.json`` (test scores).
+``curves.png`` (loss and accuracy per epoch), ``model.onnx`` (the inference graph, when the
+``onnx`` package is installed) and ``results.json`` (test scores).
 """
 
 from __future__ import annotations
@@ -293,6 +294,36 @@ def train(cfg: dict, run_dir: str, resume: bool = False, stop_after_steps: int |
         logs = model.evaluate(*data["test"], batch_size=256, verbose=0, return_dict=True)
         results.update({"test_" + k: v for k, v in logs.items()})
     model.save(os.path.join(run_dir, "model.keras"))
-    with open(os.path.join(run_dir, "results.json"), "w") as f:
+    results["onnx"] = _export_onnx(model, x, os.path.join(run_dir, "model.onnx"))
+    tmp = os.path.join(run_dir, "results.json.tmp")
+    with open(tmp, "w") as f:
         json.dump(results, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, os.path.join(run_dir, "results.json"))
     return results
+
+
+def _export_onnx(model, x, path: str) -> str | None:
+    """The trained model as ONNX (inference graph, dynamic batch) when onnx is installed."""
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        print("note: install onnx (pip install 'ember[onnx]') to get model.onnx", file=sys.stderr)
+        return None
+    from .. import onnx as ember_onnx
+    from ..ops.creation import tensor
+    from ..tensor import Tensor
+
+    example = x[:1] if isinstance(x, Tensor) else tensor(x[:1])
+    was_training = model.training
+    model.eval()
+    try:
+        tmp = path + ".tmp"
+        ember_onnx.export(model, example, tmp,
+                          dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+                          input_names=["input"], output_names=["output"])
+        os.replace(tmp, path)
+    finally:
+        model.train(was_training)
+    return os.path.basename(path)
