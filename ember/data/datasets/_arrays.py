@@ -43,7 +43,7 @@ class ImageArrayDataset(Dataset):
         return img, target
 
     def _get_batch(self, indices) -> list:
-        return [Tensor(self.data[indices]), Tensor(self.targets[indices])]
+        return [Tensor(self.data.take(indices, axis=0)), Tensor(self.targets.take(indices, axis=0))]
 
     @property
     def class_to_idx(self) -> dict:
