@@ -1,9 +1,10 @@
 """Micro-benchmark: conv2d forward + backward in ember against PyTorch at W2's and W4's shapes.
 
-Run ``python -m bench.conv_micro``; each row times one forward + backward (input, weight and
-bias gradients; no input gradient for a first layer), alternating the libraries, with 2
-threads, and shows the fastest and the median round: on a shared machine the fastest is the
-better estimate of the uncontended time.
+Run ``python -m bench.conv_micro [threads]`` (2 by default; NumPy's BLAS takes its thread
+count from ``OPENBLAS_NUM_THREADS``, so set that to the same number). Each row times one
+forward + backward (input, weight and bias gradients; no input gradient for a first layer),
+alternating the libraries, and shows the fastest and the median round: on a shared machine
+the fastest is the better estimate of the uncontended time.
 """
 
 from __future__ import annotations
@@ -40,9 +41,15 @@ def _case(lib, n, c, h, o, stride, padding, input_grad, channels_last):
     bt = lib.from_numpy(b).requires_grad_()
     conv = lib.nn.functional.conv2d
 
+    ho = (h + 2 * padding - 3) // stride + 1
+    g = rng.standard_normal((n, o, ho, ho), dtype=np.float32)
+    if lib is ember:  # the gradient a following ember layer passes back is channels-last too
+        g = np.ascontiguousarray(g.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    gt = lib.from_numpy(g)
+
     def step():
         y = conv(xt, wt, bt, stride=stride, padding=padding)
-        y.backward(lib.ones_like(y))
+        y.backward(gt)
         wt.grad = bt.grad = xt.grad = None
 
     return step
@@ -57,11 +64,11 @@ def _median_ms(fn, reps):
     return 1e3 * sorted(times)[len(times) // 2]
 
 
-def main(reps: int = 40) -> None:
+def main(reps: int = 40, threads: int = 2) -> None:
     try:
         import torch
 
-        torch.set_num_threads(2)
+        torch.set_num_threads(threads)
     except ImportError:
         torch = None
     print(f"{'shape':16s} {'ember min':>9s} {'torch min':>9s} {'ratio':>6s}   "
@@ -85,4 +92,6 @@ def main(reps: int = 40) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(threads=int(sys.argv[1]) if len(sys.argv) > 1 else 2)
