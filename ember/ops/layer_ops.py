@@ -195,6 +195,30 @@ class EmbeddingRenorm(Op):
         return w
 
 
+@register
+class IndexFrequency(Op):
+    """How often each index of ``indices`` occurs in it, per position, as 1 / count."""
+
+    differentiable = False
+
+    def forward(xp, indices, num_weights, dtype):
+        counts = xp.bincount(indices.reshape(-1), minlength=num_weights)
+        return (1.0 / counts[indices]).astype(dtype)[..., None]
+
+
+@register
+class ScaleGrad(Op):
+    """The identity in the forward pass; the gradient is multiplied by ``scale``."""
+
+    uses_input_values = False  # the vjp needs only shapes
+
+    def forward(xp, x, scale):
+        return x
+
+    def vjp(F, g, out, x, scale):
+        return g * scale, None
+
+
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
               max_norm: float | None = None, norm_type: float = 2.0,
               scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
@@ -205,6 +229,9 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
         weight: (num_embeddings, embedding_dim).
         padding_idx: this row gets no gradient.
         max_norm: rows looked up are first renormalised in place to this ``norm_type`` norm.
+        scale_grad_by_freq: divide each looked-up row's gradient by how often its index
+            occurs in ``input`` (PyTorch's option).
+        sparse: not supported (ember has no sparse tensors); raises.
 
     Shape:
         input (*), weight (V, D) -> (*, D).
@@ -223,9 +250,9 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
     if weight.ndim != 2:
         raise op_error(ShapeError, "embedding", "weight must be 2-D (num_embeddings, "
                        "embedding_dim)", args=[weight])
-    if scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding: scale_grad_by_freq and sparse gradients are not "
-                                  "supported by ember")
+    if sparse:
+        raise ValueError("embedding: sparse=True needs sparse gradients, which ember does not "
+                         "have; use the default dense gradient (sparse=False)")
     n = weight.shape[0]
     if padding_idx is not None:
         if not -n <= padding_idx < n:
@@ -236,7 +263,11 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
         with no_grad():
             weight.copy_(apply(EmbeddingRenorm, weight, input, max_norm=float(max_norm),
                                norm_type=float(norm_type)))
-    return apply(Embedding, weight, input, padding_idx=padding_idx)
+    rows = apply(Embedding, weight, input, padding_idx=padding_idx)
+    if scale_grad_by_freq:
+        scale = apply(IndexFrequency, input, num_weights=n, dtype=weight.data.dtype.name)
+        rows = apply(ScaleGrad, rows, scale)
+    return rows
 
 
 # ----------------------------------------------------------------------------- linear

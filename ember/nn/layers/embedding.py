@@ -54,9 +54,9 @@ class Embedding(Module):
         self.padding_idx = padding_idx
         self.max_norm = max_norm
         self.norm_type = norm_type
-        if scale_grad_by_freq or sparse:
-            raise NotImplementedError("Embedding: scale_grad_by_freq and sparse gradients are "
-                                      "not supported by ember")
+        if sparse:
+            raise ValueError("Embedding: sparse=True needs sparse gradients, which ember does "
+                             "not have; use the default dense gradient (sparse=False)")
         self.scale_grad_by_freq = scale_grad_by_freq
         self.sparse = sparse
         if _weight is None:
@@ -80,9 +80,9 @@ class Embedding(Module):
         if input.data.dtype.kind not in "iu":
             raise DTypeError(f"{self._get_name()}({self.extra_repr()}): indices must be an "
                              f"integer tensor, got {input.dtype.name}. Convert with .long()")
-        if self.max_norm is not None:
+        if self.max_norm is not None or self.scale_grad_by_freq:
             return F.embedding(input, self.weight, self.padding_idx, self.max_norm,
-                               self.norm_type)
+                               self.norm_type, self.scale_grad_by_freq)
         return apply(F.Embedding, self.weight, input, padding_idx=self.padding_idx)
 
     def extra_repr(self) -> str:
