@@ -52,24 +52,27 @@ class ChannelSum(Op):
 class Conv2d(Op):
     """2-d cross-correlation of ``x`` (N, C, H, W) with ``w`` (O, C/G, kh, kw), plus ``b``.
 
-    ``input_grad=False`` (the input needs no gradient, as in a network's first layer) lets
-    the backward skip the input gradient, often the most expensive part.
+    The vjp skips the gradients nobody needs: the input's (a network's first layer), often the
+    most expensive part, and frozen weights'.
     """
 
-    def forward(xp, x, w, b, stride, padding, dilation, groups, input_grad=True):
+    wants_needs = True
+
+    def forward(xp, x, w, b, stride, padding, dilation, groups):
         return K.conv2d(xp, x, w, b, stride, padding, dilation, groups)
 
-    def vjp(F, g, out, x, w, b, stride, padding, dilation, groups, input_grad=True):
+    def vjp(F, g, out, x, w, b, stride, padding, dilation, groups, needs=(True, True, True)):
         kernel = tuple(w.shape[2:])
-        gx = None
-        if input_grad:
+        gx = gw = None
+        if needs[0]:
             op = _output_padding(tuple(x.shape[2:]), tuple(g.shape[2:]), kernel, stride,
                                  padding, dilation)
             gx = F.conv_transpose2d(g, w, None, stride=stride, padding=padding,
                                     output_padding=op, dilation=dilation, groups=groups)
-        gw = F.conv2d_weight(x, g, kernel_size=kernel, stride=stride, padding=padding,
-                             dilation=dilation, groups=groups)
-        gb = None if b is None else F.channel_sum(g)
+        if needs[1]:
+            gw = F.conv2d_weight(x, g, kernel_size=kernel, stride=stride, padding=padding,
+                                 dilation=dilation, groups=groups)
+        gb = None if b is None or not needs[2] else F.channel_sum(g)
         return gx, gw, gb
 
 
@@ -213,7 +216,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     _check_bias("conv2d", bias, weight.shape[0])
     _check_output(x, weight.shape[2:], stride, pads, dilation, "conv2d")
     out = apply(Conv2d, x, weight, bias, stride=stride, padding=pads, dilation=dilation,
-                groups=groups, input_grad=input._rg)
+                groups=groups)
     return out.reshape(tuple(out.shape[1:])) if unbatched else out
 
 
@@ -260,8 +263,7 @@ def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     n, c, length = x.shape
     w2 = weight.reshape(tuple(weight.shape[:2]) + (1, weight.shape[2]))
     out = apply(Conv2d, x.reshape(n, c, 1, length), w2, bias, stride=(1,) + stride,
-                padding=((0, 0),) + pads, dilation=(1,) + dilation, groups=groups,
-                input_grad=input._rg)
+                padding=((0, 0),) + pads, dilation=(1,) + dilation, groups=groups)
     out = out.reshape(n, out.shape[1], out.shape[3])
     return out.reshape(tuple(out.shape[1:])) if unbatched else out
 

@@ -277,10 +277,13 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
 class Linear(Op):
     """``x @ weight.T + bias`` over the last dimension of x.
 
-    ``input_grad=False`` (x does not require grad) skips the input gradient's matmul.
+    The vjp skips the products for arguments that need no gradient (a first layer's input,
+    frozen weights).
     """
 
-    def forward(xp, x, weight, bias, input_grad=True):
+    wants_needs = True
+
+    def forward(xp, x, weight, bias):
         if x.ndim == 2:
             y = x @ weight.T
         else:
@@ -289,17 +292,19 @@ class Linear(Op):
             y += bias
         return y
 
-    def vjp(F, g, out, x, weight, bias, input_grad=True):
+    def vjp(F, g, out, x, weight, bias, needs=(True, True, True)):
         nd = len(x.shape)
         g2 = g if nd == 2 else F.reshape(g, shape=(-1, weight.shape[0]))
-        x2 = x if nd == 2 else F.reshape(x, shape=(-1, weight.shape[1]))
-        gx = None
-        if input_grad:
+        gx = gw = gb = None
+        if needs[0]:
             gx = F.matmul(g2, weight)
             if nd != 2:
                 gx = F.reshape(gx, shape=tuple(x.shape))
-        gw = F.matmul(F.permute(g2, axes=(1, 0)), x2)
-        gb = F.sum(g2, axis=(0,), keepdims=False) if bias is not None else None
+        if needs[1]:
+            x2 = x if nd == 2 else F.reshape(x, shape=(-1, weight.shape[1]))
+            gw = F.matmul(F.permute(g2, axes=(1, 0)), x2)
+        if needs[2] and bias is not None:
+            gb = F.sum(g2, axis=(0,), keepdims=False)
         return gx, gw, gb
 
 
@@ -325,7 +330,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
                        args=[bias])
     if input.data.dtype != weight.data.dtype:
         _check_same_dtype("linear", input, weight, bias)
-    return apply(Linear, input, weight, bias, input_grad=input._rg)
+    return apply(Linear, input, weight, bias)
 
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor,

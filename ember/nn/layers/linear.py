@@ -88,7 +88,7 @@ class Linear(Module):
                               f"got shape {tuple(shape)}")
         if input.data.dtype != weight.data.dtype:
             F._check_same_dtype(self._get_name(), input, weight)
-        return apply(F.Linear, input, weight, params["bias"], input_grad=input._rg)
+        return apply(F.Linear, input, weight, params["bias"])
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
