@@ -22,7 +22,7 @@ import numpy as np
 from . import dtypes as _dt
 from .autograd import node as _node_mod
 from .autograd.grad_mode import state as _state
-from .backend import backend_of, get_backend
+from .backend import backend_of
 from .errors import AutogradError, op_error
 
 
@@ -326,6 +326,3 @@ class _HookHandle:
 
 _node_mod.Tensor = Tensor
 
-
-def _default_backend():
-    return get_backend("cpu")

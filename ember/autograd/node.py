@@ -49,6 +49,7 @@ class Node:
     def name(self) -> str:
         return self.op.name
 
+    @property
     def next_functions(self):
         """The edges as ``(node_or_leaf_tensor, output_index)`` pairs (None for no gradient)."""
         return tuple(e if (e is None or type(e) is tuple) else (e, 0) for e in self.edges)

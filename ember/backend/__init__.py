@@ -100,8 +100,4 @@ def get_backend(dev) -> Backend:
     return b
 
 
-def device_of(array) -> _device:
-    return backend_of(array).device
-
-
 from . import numpy_backend  # noqa: E402,F401  (registers the CPU backend)
