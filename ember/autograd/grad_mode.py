@@ -22,6 +22,7 @@ class _State(threading.local):
     grad_enabled = True
     anomaly = False
     tracer = None  # set by ember.graph while tracing: sees every op, in-place write and read
+    dispatch = None  # set by ember.autograd.dispatch: profiler, autocast (one check in apply)
 
 
 state = _State()
