@@ -23,7 +23,7 @@ from ._nn_common import (  # noqa: F401
     _check_same_dtype,
     _sigmoid,
 )
-from .registry import Op, register
+from .registry import Op, register, scaled_cost
 
 __all__ = [
     "relu", "sigmoid", "tanh", "threshold", "prelu", "gelu", "silu", "mish", "softplus",
@@ -37,6 +37,8 @@ __all__ = [
 
 @register
 class Gelu(Op):
+    cost = scaled_cost(8)
+
     def forward(xp, x, approximate="none"):
         if approximate == "tanh":
             inner = (x + 0.044715 * (x * x * x)) * _SQRT_2_PI
@@ -55,6 +57,8 @@ class Gelu(Op):
 
 @register
 class Silu(Op):
+    cost = scaled_cost(4)  # exp, add, divide, multiply
+
     def forward(xp, x):
         return x * _sigmoid(xp, x)
 
@@ -65,6 +69,8 @@ class Silu(Op):
 
 @register
 class Softplus(Op):
+    cost = scaled_cost(4)
+
     def forward(xp, x, beta=1.0, threshold=20.0):
         z = x * beta
         soft = (xp.log1p(xp.exp(-xp.abs(z))) + xp.maximum(z, 0)) / beta
@@ -86,6 +92,8 @@ class LeakyRelu(Op):
 
 @register
 class Elu(Op):
+    cost = scaled_cost(3)
+
     def forward(xp, x, alpha=1.0):
         return xp.where(x > 0, x, xp.expm1(xp.minimum(x, 0)) * alpha)
 
@@ -243,6 +251,8 @@ class Softmax(Op):
     needs_output = True
     uses_input_values = False  # the vjp reads only the output
 
+    cost = scaled_cost(5)  # max, subtract, exp, sum, divide
+
     def forward(xp, x, axis):
         e = xp.exp(x - x.max(axis=axis, keepdims=True))
         e /= e.sum(axis=axis, keepdims=True)
@@ -257,6 +267,8 @@ class Softmax(Op):
 class LogSoftmax(Op):
     needs_output = True
     uses_input_values = False  # the vjp reads only the output
+
+    cost = scaled_cost(5)  # max, subtract, exp, sum, log
 
     def forward(xp, x, axis):
         s = x - x.max(axis=axis, keepdims=True)

@@ -20,7 +20,7 @@ from ..tensor import Tensor
 from . import conv_kernels as K
 from .pool import *  # noqa: F403  (pooling lives next door; ember.nn.functional takes both)
 from .pool import __all__ as _pool_all
-from .registry import Op, register
+from .registry import Op, io_bytes, numel, reduce_cost, register
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"] + _pool_all
 
@@ -40,6 +40,8 @@ def _output_padding(in_hw, out_hw, kernel, stride, padding, dilation):
 class ChannelSum(Op):
     """Sum of an (N, C, H, W) array over all but the channels: a conv's bias gradient."""
 
+    cost = reduce_cost
+
     def forward(xp, g):
         return K.channel_sum(xp, g)
 
@@ -57,6 +59,12 @@ class Conv2d(Op):
     """
 
     wants_needs = True
+
+    def cost(out_specs, in_specs, attrs):
+        """2·(C/G)·kh·kw FLOPs per output element (+1 with a bias)."""
+        w = in_specs[1][0]
+        per = 2 * w[1] * w[2] * w[3] + (in_specs[2] is not None)
+        return numel(out_specs[0][0]) * per, io_bytes(out_specs, in_specs)
 
     def forward(xp, x, w, b, stride, padding, dilation, groups):
         return K.conv2d(xp, x, w, b, stride, padding, dilation, groups)
@@ -80,6 +88,15 @@ class Conv2d(Op):
 class ConvTranspose2d(Op):
     """The transpose (adjoint) of conv2d in its input: the gradient of conv2d's input."""
 
+    def cost(out_specs, in_specs, attrs):
+        """2·(O/G)·kh·kw FLOPs per input element (each is scattered over a kernel window),
+        plus one per output element with a bias."""
+        x, w = in_specs[0][0], in_specs[1][0]
+        flops = 2 * numel(x) * w[1] * w[2] * w[3]
+        if in_specs[2] is not None:
+            flops += numel(out_specs[0][0])
+        return flops, io_bytes(out_specs, in_specs)
+
     def forward(xp, x, w, b, stride, padding, output_padding, dilation, groups):
         return K.conv_transpose2d(xp, x, w, b, stride, padding, output_padding, dilation,
                                   groups)
@@ -96,6 +113,11 @@ class ConvTranspose2d(Op):
 @register
 class Conv2dWeight(Op):
     """The weight gradient of conv2d: ``x`` (N, C, H, W) against ``g`` (N, O, Ho, Wo)."""
+
+    def cost(out_specs, in_specs, attrs):
+        """2·N·Ho·Wo FLOPs per weight-gradient element (the forward's product count)."""
+        g = in_specs[1][0]
+        return 2 * numel(out_specs[0][0]) * (g[0] * g[2] * g[3]), io_bytes(out_specs, in_specs)
 
     def forward(xp, x, g, kernel_size, stride, padding, dilation, groups):
         return K.conv2d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups)

@@ -19,7 +19,7 @@ from .elementwise import _promote
 from .elementwise import abs as _abs
 from .reduce import amax, amin, normalize_axis, vector_norm
 from .reduce import sum as _sum
-from .registry import Op, register
+from .registry import Op, io_bytes, lapack_flops, register
 from .shape import permute, unsqueeze
 
 __all__ = [
@@ -82,6 +82,10 @@ def _qr_grad(F, q, r, gq, gr):
 class Inv(Op):
     needs_output = True
 
+    def cost(out_specs, in_specs, attrs):
+        """Textbook count: 2·m·n·min(m, n) per matrix (LU and two triangular solves)."""
+        return lapack_flops(in_specs, 2), io_bytes(out_specs, in_specs)
+
     def forward(xp, a):
         return xp.linalg.inv(a)
 
@@ -93,6 +97,10 @@ class Inv(Op):
 @register
 class Adjugate(Op):
     """``det(A) inv(A)``, also for singular A (then through the SVD); the gradient of det."""
+
+    def cost(out_specs, in_specs, attrs):
+        """Textbook count: 2·m·n·min(m, n) per matrix (inverse and determinant)."""
+        return lapack_flops(in_specs, 2), io_bytes(out_specs, in_specs)
 
     def forward(xp, a):
         d = xp.linalg.det(a)
@@ -117,6 +125,10 @@ class Adjugate(Op):
 
 @register
 class Det(Op):
+    def cost(out_specs, in_specs, attrs):
+        """Textbook count: 2/3·m·n·min(m, n) per matrix (LU)."""
+        return lapack_flops(in_specs, 2 / 3), io_bytes(out_specs, in_specs)
+
     def forward(xp, a):
         return xp.asarray(xp.linalg.det(a))
 
@@ -127,6 +139,10 @@ class Det(Op):
 @register
 class Slogdet(Op):
     n_outputs = 2
+
+    def cost(out_specs, in_specs, attrs):
+        """Textbook count: 2/3·m·n·min(m, n) per matrix (LU)."""
+        return lapack_flops(in_specs, 2 / 3), io_bytes(out_specs, in_specs)
 
     def forward(xp, a):
         sign, logabs = xp.linalg.slogdet(a)
@@ -142,6 +158,10 @@ class Solve(Op):
 
     needs_output = True
 
+    def cost(out_specs, in_specs, attrs):
+        """Textbook count: 2/3·m·n·min(m, n) per matrix (LU, then 2·n² per right-hand side)."""
+        return lapack_flops(in_specs, 2 / 3), io_bytes(out_specs, in_specs)
+
     def forward(xp, a, b):
         return xp.linalg.solve(a, b)
 
@@ -153,6 +173,10 @@ class Solve(Op):
 @register
 class Cholesky(Op):
     needs_output = True
+
+    def cost(out_specs, in_specs, attrs):
+        """Textbook count: 1/3·m·n·min(m, n) per matrix."""
+        return lapack_flops(in_specs, 1 / 3), io_bytes(out_specs, in_specs)
 
     def forward(xp, a):
         return xp.linalg.cholesky(a)
@@ -169,6 +193,10 @@ class Cholesky(Op):
 class Qr(Op):
     n_outputs = 2
     needs_output = True
+
+    def cost(out_specs, in_specs, attrs):
+        """Textbook count: 4/3·m·n·min(m, n) per matrix (Householder)."""
+        return lapack_flops(in_specs, 4 / 3), io_bytes(out_specs, in_specs)
 
     def forward(xp, a, mode="reduced"):
         q, r = xp.linalg.qr(a, mode=mode)
@@ -195,6 +223,10 @@ class Qr(Op):
 class Svd(Op):
     n_outputs = 3
     needs_output = True
+
+    def cost(out_specs, in_specs, attrs):
+        """Textbook count: 22·m·n·min(m, n) per matrix (Golub-Van Loan, with vectors)."""
+        return lapack_flops(in_specs, 22), io_bytes(out_specs, in_specs)
 
     def forward(xp, a, full_matrices=True):
         u, s, vh = xp.linalg.svd(a, full_matrices=full_matrices)
@@ -227,6 +259,10 @@ class Svd(Op):
 
 @register
 class Svdvals(Op):
+    def cost(out_specs, in_specs, attrs):
+        """Textbook count: 8/3·m·n·min(m, n) per matrix (bidiagonalisation)."""
+        return lapack_flops(in_specs, 8 / 3), io_bytes(out_specs, in_specs)
+
     def forward(xp, a):
         return xp.linalg.svd(a, compute_uv=False)
 
@@ -239,6 +275,10 @@ class Svdvals(Op):
 class Eigh(Op):
     n_outputs = 2
     needs_output = True
+
+    def cost(out_specs, in_specs, attrs):
+        """Textbook count: 9·m·n·min(m, n) per matrix (with vectors)."""
+        return lapack_flops(in_specs, 9), io_bytes(out_specs, in_specs)
 
     def forward(xp, a):
         w, v = xp.linalg.eigh(a)
@@ -253,6 +293,10 @@ class Eigh(Op):
 
 @register
 class Eigvalsh(Op):
+    def cost(out_specs, in_specs, attrs):
+        """Textbook count: 4/3·m·n·min(m, n) per matrix (tridiagonalisation)."""
+        return lapack_flops(in_specs, 4 / 3), io_bytes(out_specs, in_specs)
+
     def forward(xp, a):
         return xp.linalg.eigvalsh(a)
 
@@ -265,6 +309,10 @@ class Eigvalsh(Op):
 class Eig(Op):
     n_outputs = 2
     needs_output = True
+
+    def cost(out_specs, in_specs, attrs):
+        """Textbook count: 25·m·n·min(m, n) per matrix (Hessenberg QR with vectors)."""
+        return lapack_flops(in_specs, 25), io_bytes(out_specs, in_specs)
 
     def forward(xp, a):
         w, v = xp.linalg.eig(a)
@@ -286,6 +334,10 @@ class Eig(Op):
 @register
 class Pinv(Op):
     needs_output = True
+
+    def cost(out_specs, in_specs, attrs):
+        """Textbook count: 24·m·n·min(m, n) per matrix (an SVD and two products)."""
+        return lapack_flops(in_specs, 24), io_bytes(out_specs, in_specs)
 
     def forward(xp, a, atol=0.0, rtol=0.0, hermitian=False):
         if hermitian:

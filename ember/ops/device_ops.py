@@ -6,12 +6,14 @@ from ..autograd.node import apply
 from ..backend import backend_of, get_backend
 from ..device import device as _device
 from ..tensor import Tensor
-from .registry import Op, register
+from .registry import Op, copy_cost, register
 
 
 @register
 class ToDevice(Op):
     uses_input_values = False  # the vjp needs only shapes
+
+    cost = copy_cost
 
     def forward(xp, x, device):
         target = get_backend(device)

@@ -17,7 +17,7 @@ from .. import dtypes as _dt
 from ..autograd.node import apply
 from ..errors import ShapeError
 from ..tensor import Tensor
-from .registry import Op, register
+from .registry import Op, einsum_flops, io_bytes, register
 
 __all__ = ["einsum"]
 
@@ -45,6 +45,11 @@ def _grad_plan(equation: str, i: int):
 
 @register
 class Einsum(Op):
+    def cost(out_specs, in_specs, attrs):
+        """A naive contraction's count (``registry.einsum_flops``)."""
+        flops = einsum_flops(attrs["equation"], [s[0] for s in in_specs])
+        return flops, io_bytes(out_specs, in_specs)
+
     def forward(xp, *operands, equation):
         out = xp.einsum(equation, *operands, optimize=True)
         if len(operands) == 1 and xp.may_share_memory(out, operands[0]):

@@ -11,7 +11,7 @@ import math
 from .. import dtypes as _dt
 from ..autograd.node import apply
 from ..tensor import Tensor
-from .registry import Op, register
+from .registry import Op, copy_cost, register
 
 # ----------------------------------------------------------------------------- binary
 
@@ -399,6 +399,8 @@ class Clamp(Op):
 class Astype(Op):
     uses_input_values = False  # the vjp needs only shapes
 
+    cost = copy_cost
+
     def forward(xp, x, dtype):
         return x.astype(_dt.to_dtype(dtype).np, copy=False)
 
@@ -409,6 +411,8 @@ class Astype(Op):
 @register
 class Clone(Op):
     uses_input_values = False  # the vjp needs only shapes
+
+    cost = copy_cost
 
     def forward(xp, x):
         return x.copy()

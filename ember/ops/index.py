@@ -12,7 +12,7 @@ import numpy as np
 from ..autograd.node import apply
 from ..errors import EmberIndexError, ShapeError
 from ..tensor import Tensor
-from .registry import Op, register
+from .registry import Op, copy_cost, fill_cost, free_cost, io_bytes, numel, reduce_cost, register
 
 
 @register
@@ -22,6 +22,8 @@ class GetItem(Op):
     uses_input_values = False  # the vjp needs only shapes
 
     is_view = True
+
+    cost = free_cost
 
     def forward(xp, x, index):
         return x[index]
@@ -36,6 +38,8 @@ class Index(Op):
 
     uses_input_values = False  # the vjp needs only shapes
 
+    cost = copy_cost
+
     def forward(xp, x, index):
         return x[index]
 
@@ -48,6 +52,8 @@ class IndexAdjoint(Op):
     """Zeros of ``shape`` with ``g`` summed into ``[index]`` (the transpose of indexing)."""
 
     uses_input_values = False  # the vjp needs only shapes
+
+    cost = reduce_cost  # one add per gradient element
 
     def forward(xp, g, shape, index, basic):
         z = xp.zeros(shape, dtype=g.dtype)
@@ -67,6 +73,8 @@ class IndexPut(Op):
 
     uses_input_values = False  # the vjp needs only shapes
 
+    cost = copy_cost
+
     def forward(xp, x, v, index):
         out = x.copy()
         out[index] = v
@@ -81,6 +89,8 @@ class IndexPut(Op):
 class Gather(Op):
     """``out[..., i, ...] = x[..., index[..., i, ...], ...]`` along ``axis``."""
 
+    cost = copy_cost
+
     def forward(xp, x, index, axis):
         return xp.take_along_axis(x, index, axis=axis)
 
@@ -92,6 +102,10 @@ class Gather(Op):
 @register
 class ScatterAdd(Op):
     """``x`` with ``src`` added at ``index`` along ``axis`` (repeated indices accumulate)."""
+
+    def cost(out_specs, in_specs, attrs):
+        """One add per element of ``src``; reads x, index and src, writes the output."""
+        return numel(in_specs[2][0]), io_bytes(out_specs, in_specs)
 
     def forward(xp, x, index, src, axis):
         out = x.copy()
@@ -113,6 +127,8 @@ class ScatterAdd(Op):
 class ZerosOf(Op):
     differentiable = False
 
+    cost = fill_cost
+
     def forward(xp, x):
         return xp.zeros_like(x)
 
@@ -120,6 +136,8 @@ class ZerosOf(Op):
 @register
 class OneHot(Op):
     differentiable = False
+
+    cost = copy_cost
 
     def forward(xp, x, num_classes):
         return (x[..., None] == xp.arange(num_classes)).astype(xp.int64)

@@ -23,7 +23,7 @@ from ._nn_common import (  # noqa: F401
     _sigmoid,
 )
 from .activation import softmax
-from .registry import Op, register
+from .registry import Op, io_bytes, numel, reduce_cost, register, spec_bytes
 
 __all__ = [
     "dropout", "dropout1d", "dropout2d", "dropout3d", "embedding", "linear", "bilinear",
@@ -143,6 +143,10 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True,
 class Embedding(Op):
     """Rows of ``weight`` picked by integer ``indices``."""
 
+    def cost(out_specs, in_specs, attrs):
+        """No arithmetic: reads the indices and the picked rows, writes them out."""
+        return 0, spec_bytes(in_specs[1]) + 2 * spec_bytes(out_specs[0])
+
     def forward(xp, weight, indices, padding_idx=None):
         n = weight.shape[0]
         if indices.size and (indices.min() < 0 or indices.max() >= n):
@@ -158,6 +162,8 @@ class Embedding(Op):
 @register
 class EmbeddingBackward(Op):
     """The rows of ``g`` summed into a (num_weights, dim) zero matrix at ``indices``."""
+
+    cost = reduce_cost  # one add per gradient element
 
     def forward(xp, g, indices, num_weights, padding_idx=None):
         dim = g.shape[-1]
@@ -200,6 +206,8 @@ class IndexFrequency(Op):
     """How often each index of ``indices`` occurs in it, per position, as 1 / count."""
 
     differentiable = False
+
+    cost = reduce_cost
 
     def forward(xp, indices, num_weights, dtype):
         counts = xp.bincount(indices.reshape(-1), minlength=num_weights)
@@ -282,6 +290,11 @@ class Linear(Op):
     """
 
     wants_needs = True
+
+    def cost(out_specs, in_specs, attrs):
+        """2·in_features FLOPs per output element (+1 with a bias)."""
+        per = 2 * in_specs[1][0][1] + (in_specs[2] is not None)
+        return numel(out_specs[0][0]) * per, io_bytes(out_specs, in_specs)
 
     def forward(xp, x, weight, bias):
         if x.ndim == 2:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..autograd.node import apply
 from ..errors import ShapeError
 from ..tensor import Tensor
-from .registry import Op, register
+from .registry import Op, io_bytes, numel, register
 
 
 def _mT(F, x):
@@ -18,6 +18,10 @@ def _mT(F, x):
 
 @register
 class Matmul(Op):
+    def cost(out_specs, in_specs, attrs):
+        """2·k FLOPs (multiply and add) per output element, k the contracted length."""
+        return 2 * numel(out_specs[0][0]) * in_specs[0][0][-1], io_bytes(out_specs, in_specs)
+
     def forward(xp, a, b):
         # NumPy multiplies bfloat16 (ml_dtypes) in float32 and returns float32
         return xp.matmul(a, b).astype(a.dtype, copy=False)

@@ -30,7 +30,7 @@ from ._nn_common import (  # noqa: F401
     _sigmoid,
 )
 from .activation import Softplus
-from .registry import Op, register
+from .registry import Op, io_bytes, numel, register, scaled_cost
 
 __all__ = [
     "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
@@ -194,6 +194,8 @@ class CrossEntropy(Op):
     n_outputs = 2
     needs_output = True
 
+    cost = scaled_cost(6)  # log-softmax (5), pick and sum
+
     def forward(xp, x, target, weight, ignore_index, smoothing, reduction, probs):
         c = x.shape[1]
         m = x.max(axis=1, keepdims=True)
@@ -247,6 +249,10 @@ class CrossEntropyBackward(Op):
     """The input gradient of ``cross_entropy``: ``softmax(x) * (sum(coef) s + g_lse) -
     coef s``, with ``coef`` the (weighted, smoothed) target distribution and ``s`` the
     loss cotangent per sample. In place on one buffer for class indices."""
+
+    def cost(out_specs, in_specs, attrs):
+        """softmax minus target, scaled: about 4 FLOPs per logit."""
+        return 4 * numel(in_specs[2][0]), io_bytes(out_specs, in_specs)
 
     def forward(xp, gl, glse, x, target, weight, lse, ignore_index, smoothing, reduction,
                 probs):
@@ -310,6 +316,12 @@ class CrossEntropyBackward(Op):
 @register
 class NllLoss(Op):
     """Negative log-likelihood of class indices given log-probabilities (axis 1)."""
+
+    def cost(out_specs, in_specs, attrs):
+        """One pick and one add per target (2 with class weights); the input is counted
+        whole in the bytes (an upper bound)."""
+        per = 2 if in_specs[2] is not None else 1
+        return per * numel(in_specs[1][0]), io_bytes(out_specs, in_specs)
 
     def forward(xp, x, target, weight, ignore_index, reduction):
         c = x.shape[1]
@@ -455,6 +467,8 @@ _BCE_EPS = float(np.float32(1e-12))  # PyTorch's floor of p (1 - p), a float32 c
 @register
 class BinaryCrossEntropy(Op):
     """``-w (y log p + (1 - y) log(1 - p))`` with the logs clamped at -100, as in PyTorch."""
+
+    cost = scaled_cost(6)  # two logs, products, sum
 
     def forward(xp, p, y, weight):
         with np.errstate(divide="ignore"):  # log(0) = -inf, clamped to -100

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..autograd.node import apply
 from ..errors import ShapeError
 from ..tensor import Tensor
-from .registry import Op, register
+from .registry import Op, copy_cost, fill_cost, register
 
 
 @register
@@ -19,6 +19,8 @@ class Diagonal(Op):
     """The diagonal at ``offset`` of the last two dimensions, as a new last dimension."""
 
     uses_input_values = False  # the vjp needs only shapes
+
+    cost = copy_cost
 
     def forward(xp, x, offset=0):
         return xp.diagonal(x, offset, axis1=-2, axis2=-1).copy()
@@ -32,6 +34,8 @@ class DiagEmbed(Op):
     """Matrices of shape (..., n, m) with ``x`` on the diagonal at ``offset``, zeros elsewhere."""
 
     uses_input_values = False  # the vjp needs only shapes
+
+    cost = copy_cost
 
     def forward(xp, x, offset=0, n=None, m=None):
         k = x.shape[-1]
@@ -50,6 +54,8 @@ class DiagEmbed(Op):
 @register
 class TriMask(Op):
     differentiable = False
+
+    cost = fill_cost
 
     def forward(xp, n, m, k, lower):
         ones = xp.ones((n, m), dtype=bool)

@@ -19,7 +19,7 @@ from ._nn_common import (  # noqa: F401
     _check_same_dtype,
     _sigmoid,
 )
-from .registry import Op, register
+from .registry import Op, register, scaled_cost
 
 __all__ = [
     "batch_norm", "layer_norm", "group_norm", "normalize",
@@ -55,6 +55,8 @@ class BatchNorm(Op):
     n_outputs = 3
     needs_output = True
 
+    cost = scaled_cost(8)  # mean, centre, square-sum, scale, shift
+
     def forward(xp, x, weight, bias, eps):
         view, kshape, m = _bn_shapes(x)
         mean = _channel_sum(xp, x.reshape(view)) / m
@@ -84,6 +86,8 @@ class BatchNormBackward(Op):
     """
 
     n_outputs = 3
+
+    cost = scaled_cost(10)
 
     def forward(xp, g, x, weight, mean, var, eps):
         view, kshape, m = _bn_shapes(x)
@@ -190,6 +194,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
 @register
 class LayerNorm(Op):
     """Normalise over the last ``ndim`` axes, then scale and shift elementwise."""
+
+    cost = scaled_cost(8)
 
     def forward(xp, x, weight, bias, ndim, eps):
         axes = tuple(range(x.ndim - ndim, x.ndim))

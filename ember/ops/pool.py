@@ -17,7 +17,7 @@ from ..autograd.node import apply
 from ..errors import ShapeError, op_error
 from ..tensor import Tensor
 from . import pool_kernels as K
-from .registry import Op, register
+from .registry import Op, io_bytes, register, window_flops
 
 __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d",
            "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d"]
@@ -26,6 +26,10 @@ __all__ = ["max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "adaptive_avg
 @register
 class MaxPool2d(Op):
     needs_output = True
+
+    def cost(out_specs, in_specs, attrs):
+        """kh·kw FLOPs (comparisons or adds) per pooled element."""
+        return window_flops(out_specs[0], attrs), io_bytes(out_specs, in_specs)
 
     def forward(xp, x, kernel, stride, padding, dilation, ceil_mode):
         return K.max_pool2d(xp, x, kernel, stride, padding, dilation, ceil_mode)
@@ -39,6 +43,10 @@ class MaxPool2d(Op):
 class MaxPool2dGrad(Op):
     """The gradient of max_pool2d: ``g`` sent to each window's first maximum."""
 
+    def cost(out_specs, in_specs, attrs):
+        """kh·kw FLOPs (comparisons or adds) per pooled element."""
+        return window_flops(in_specs[0], attrs), io_bytes(out_specs, in_specs)
+
     def forward(xp, g, x, out, kernel, stride, padding, dilation, ceil_mode):
         return K.max_pool2d_grad(xp, g, x, out, kernel, stride, padding, dilation, ceil_mode)
 
@@ -50,6 +58,10 @@ class MaxPool2dGrad(Op):
 @register
 class MaxPool2dSelect(Op):
     """``t`` (shaped like the pool's input) read at each window's first maximum."""
+
+    def cost(out_specs, in_specs, attrs):
+        """kh·kw FLOPs (comparisons or adds) per pooled element."""
+        return window_flops(in_specs[2], attrs), io_bytes(out_specs, in_specs)
 
     def forward(xp, t, x, out, kernel, stride, padding, dilation, ceil_mode):
         return K.max_pool2d_select(xp, t, x, out, kernel, stride, padding, dilation, ceil_mode)
@@ -65,12 +77,20 @@ class MaxPool2dIndices(Op):
 
     differentiable = False
 
+    def cost(out_specs, in_specs, attrs):
+        """kh·kw FLOPs (comparisons or adds) per pooled element."""
+        return window_flops(in_specs[1], attrs), io_bytes(out_specs, in_specs)
+
     def forward(xp, x, out, kernel, stride, padding, dilation, ceil_mode):
         return K.max_pool2d_indices(xp, x, out, kernel, stride, padding, dilation, ceil_mode)
 
 
 @register
 class AvgPool2d(Op):
+    def cost(out_specs, in_specs, attrs):
+        """kh·kw FLOPs (comparisons or adds) per pooled element."""
+        return window_flops(out_specs[0], attrs), io_bytes(out_specs, in_specs)
+
     def forward(xp, x, kernel, stride, padding, ceil_mode, count_include_pad, divisor):
         return K.avg_pool2d(xp, x, kernel, stride, padding, ceil_mode, count_include_pad,
                            divisor)
@@ -84,6 +104,10 @@ class AvgPool2d(Op):
 @register
 class AvgPool2dGrad(Op):
     """The gradient (transpose) of avg_pool2d: each output's share spread over its window."""
+
+    def cost(out_specs, in_specs, attrs):
+        """kh·kw FLOPs (comparisons or adds) per pooled element."""
+        return window_flops(in_specs[0], attrs), io_bytes(out_specs, in_specs)
 
     def forward(xp, g, input_size, kernel, stride, padding, ceil_mode, count_include_pad,
                 divisor):

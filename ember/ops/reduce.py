@@ -14,7 +14,7 @@ from .. import dtypes as _dt
 from ..autograd.node import apply
 from ..errors import ShapeError
 from ..tensor import Tensor
-from .registry import Op, register
+from .registry import Op, fill_cost, reduce_cost, register, scaled_cost
 
 
 def _kept_shape(shape, axis):
@@ -45,6 +45,8 @@ class SumTo(Op):
 
     uses_input_values = False  # the vjp needs only shapes
 
+    cost = reduce_cost
+
     def forward(xp, x, shape):
         lead = x.ndim - len(shape)
         axes = tuple(range(lead)) + tuple(
@@ -61,6 +63,8 @@ class SumTo(Op):
 class Sum(Op):
     uses_input_values = False  # the vjp needs only shapes
 
+    cost = reduce_cost
+
     def forward(xp, x, axis=None, keepdims=False):
         return xp.sum(x, axis=axis, keepdims=keepdims)
 
@@ -72,6 +76,8 @@ class Sum(Op):
 class Mean(Op):
     uses_input_values = False  # the vjp needs only shapes
 
+    cost = reduce_cost
+
     def forward(xp, x, axis=None, keepdims=False):
         return xp.mean(x, axis=axis, keepdims=keepdims)
 
@@ -82,6 +88,8 @@ class Mean(Op):
 @register
 class Prod(Op):
     needs_output = True
+
+    cost = reduce_cost
 
     def forward(xp, x, axis=None, keepdims=False):
         return xp.prod(x, axis=axis, keepdims=keepdims)
@@ -125,6 +133,8 @@ class _Extremum(Op):
 
     needs_output = True
 
+    cost = reduce_cost
+
     def vjp(F, g, out, x, axis=None, keepdims=False):
         shape = tuple(x.shape)
         ok = out if keepdims else F.reshape(out, shape=_kept_shape(shape, axis))
@@ -149,6 +159,8 @@ class Amin(_Extremum):
 class Argmax(Op):
     differentiable = False
 
+    cost = reduce_cost
+
     def forward(xp, x, axis=None, keepdims=False):
         return xp.argmax(x, axis=axis, keepdims=keepdims)
 
@@ -156,6 +168,8 @@ class Argmax(Op):
 @register
 class Argmin(Op):
     differentiable = False
+
+    cost = reduce_cost
 
     def forward(xp, x, axis=None, keepdims=False):
         return xp.argmin(x, axis=axis, keepdims=keepdims)
@@ -165,6 +179,8 @@ class Argmin(Op):
 class All(Op):
     differentiable = False
 
+    cost = reduce_cost
+
     def forward(xp, x, axis=None, keepdims=False):
         return xp.all(x, axis=axis, keepdims=keepdims)
 
@@ -173,6 +189,8 @@ class All(Op):
 class Any(Op):
     differentiable = False
 
+    cost = reduce_cost
+
     def forward(xp, x, axis=None, keepdims=False):
         return xp.any(x, axis=axis, keepdims=keepdims)
 
@@ -180,6 +198,8 @@ class Any(Op):
 @register
 class Logsumexp(Op):
     needs_output = True
+
+    cost = scaled_cost(4)  # max, subtract, exp, sum
 
     def forward(xp, x, axis=None, keepdims=False):
         m = xp.max(x, axis=axis, keepdims=True)
@@ -199,6 +219,8 @@ class Logsumexp(Op):
 class Cumsum(Op):
     uses_input_values = False  # the vjp needs only shapes
 
+    cost = reduce_cost
+
     def forward(xp, x, axis):
         return xp.cumsum(x, axis=axis)
 
@@ -209,6 +231,8 @@ class Cumsum(Op):
 @register
 class Cumprod(Op):
     needs_output = True
+
+    cost = reduce_cost
 
     def forward(xp, x, axis):
         return xp.cumprod(x, axis=axis)
@@ -239,6 +263,8 @@ class Cumprod(Op):
 class EyeMask(Op):
     differentiable = False
 
+    cost = fill_cost
+
     def forward(xp, n):
         return xp.eye(n, dtype=bool)
 
@@ -247,6 +273,8 @@ class EyeMask(Op):
 class TriuMask(Op):
     differentiable = False
 
+    cost = fill_cost
+
     def forward(xp, n):
         return xp.triu(xp.ones((n, n), dtype=bool))
 
@@ -254,6 +282,8 @@ class TriuMask(Op):
 @register
 class VectorNorm(Op):
     needs_output = True
+
+    cost = scaled_cost(2)  # |x|^p and sum
 
     def forward(xp, x, ord=2.0, axis=None, keepdims=False):
         a = xp.abs(x)

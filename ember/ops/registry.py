@@ -24,7 +24,116 @@ ONNX export read the same entries.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 REGISTRY: dict[str, type] = {}
+
+
+# ----------------------------------------------------------------------------- cost model
+# A spec is ``(shape, dtype)`` of one array argument or output, or None for an argument that
+# is not an array (None, a Python scalar). Costs read specs only, never values, so the
+# profiler, ``ember.utils.summary`` and the graph compiler share them.
+
+
+def numel(shape) -> int:
+    """Number of elements of an array of ``shape``."""
+    return math.prod(shape)
+
+
+def spec_bytes(spec) -> int:
+    """Bytes of the array described by ``spec`` (0 for None: not an array)."""
+    if spec is None:
+        return 0
+    return math.prod(spec[0]) * np.dtype(spec[1]).itemsize
+
+
+def io_bytes(out_specs, in_specs) -> int:
+    """Bytes read (every array input once) plus bytes written (every output once)."""
+    return sum(map(spec_bytes, in_specs)) + sum(map(spec_bytes, out_specs))
+
+
+def free_cost(out_specs, in_specs, attrs):
+    """Cost of a view (reshape, permute, slicing): nothing is computed or moved."""
+    return 0, 0
+
+
+def copy_cost(out_specs, in_specs, attrs):
+    """Cost of a data movement op (concat, pad, cast, gather): no FLOPs, reads and writes."""
+    return 0, io_bytes(out_specs, in_specs)
+
+
+def fill_cost(out_specs, in_specs, attrs):
+    """Cost of an op that only writes its output (masks, zeros)."""
+    return 0, sum(map(spec_bytes, out_specs))
+
+
+def reduce_cost(out_specs, in_specs, attrs):
+    """Cost of a reduction: one FLOP per input element, reads input, writes output."""
+    return numel(in_specs[0][0]), io_bytes(out_specs, in_specs)
+
+
+def scaled_cost(k: int):
+    """A cost function of ``k`` FLOPs per element of the first input (softmax: max, sub,
+    exp, sum, divide -> ``k = 5``), bytes as read plus written."""
+
+    def cost(out_specs, in_specs, attrs):
+        return k * numel(in_specs[0][0]), io_bytes(out_specs, in_specs)
+
+    cost.__doc__ = f"{k} FLOPs per input element; bytes read plus written."
+    return cost
+
+
+def window_flops(pooled_spec, attrs) -> int:
+    """kh·kw FLOPs per element of a pooled array (pooling and its gradients)."""
+    kernel = attrs["kernel"]
+    k = kernel if isinstance(kernel, int) else math.prod(kernel)
+    return numel(pooled_spec[0]) * k
+
+
+def einsum_flops(equation: str, shapes) -> int:
+    """A naive contraction's count: the product of every index's size, times 2·(operands - 1)
+    when some index is summed away (a multiply and an add per term), else once per operand."""
+    lhs, _, rhs = equation.replace(" ", "").partition("->")
+    sizes = {}
+    for term, shape in zip(lhs.split(","), shapes):
+        if "..." in term:
+            head, tail = term.split("...")
+            nell = len(shape) - len(head) - len(tail)
+            term = head + "".join(chr(0x100 + i) for i in range(nell)) + tail
+            if nell:
+                rhs = rhs.replace("...", "".join(chr(0x100 + i) for i in range(nell)))
+        for c, n in zip(term, shape):
+            sizes[c] = max(sizes.get(c, 1), n)
+    total = math.prod(sizes.values())
+    n_ops = len(shapes)
+    summed = any(c not in rhs for c in sizes) if "->" in equation else False
+    return total * (2 * max(n_ops - 1, 1) if summed else n_ops)
+
+
+def lapack_flops(in_specs, coef: float) -> int:
+    """``coef``·m·n·min(m, n) per matrix of the first argument (a batch of (m, n)), plus
+    2·n²·k for a second (right-hand side) argument: textbook dense linear algebra counts."""
+    shape = in_specs[0][0]
+    m, n = shape[-2], shape[-1]
+    batch = numel(shape[:-2])
+    flops = coef * m * n * min(m, n)
+    if len(in_specs) > 1 and in_specs[1] is not None:
+        b = in_specs[1][0]
+        flops += 2 * n * n * (b[-1] if len(b) == len(shape) else 1)
+    return int(round(batch * flops))
+
+
+def backward_cost(op, out_specs, in_specs, attrs, needs):
+    """Estimated cost of ``op``'s vjp: the forward's FLOPs once per input whose gradient is
+    needed (exact for matmul, linear and convolution, whose input and weight gradients are
+    each one product of the forward's size); bytes: the output gradient, the inputs and the
+    input gradients written."""
+    flops, _ = op.cost(out_specs, in_specs, attrs)
+    n = sum(1 for s, need in zip(in_specs, needs) if need and s is not None)
+    grads = sum(spec_bytes(s) for s, need in zip(in_specs, needs) if need)
+    return flops * n, sum(map(spec_bytes, out_specs)) + sum(map(spec_bytes, in_specs)) + grads
 
 
 class Op:
@@ -45,6 +154,12 @@ class Op:
 
     def vjp(F, g, out, *args, **attrs):  # pragma: no cover - non-differentiable ops have none
         raise NotImplementedError
+
+    def cost(out_specs, in_specs, attrs):
+        """``(flops, bytes)`` of one application from the specs (``(shape, dtype)`` or None)
+        of its outputs and arguments. This default is an elementwise op's: one FLOP per
+        output element; bytes = inputs read plus outputs written. Ops override it."""
+        return sum(math.prod(s[0]) for s in out_specs), io_bytes(out_specs, in_specs)
 
 
 def _snake(name: str) -> str:

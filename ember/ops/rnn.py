@@ -18,7 +18,7 @@ from ..autograd.node import apply
 from ..errors import ShapeError
 from ..tensor import Tensor
 from . import rnn_kernels as K
-from .registry import Op, diff, register
+from .registry import Op, diff, free_cost, io_bytes, numel, register
 
 __all__ = ["gru_cell", "lstm_cell", "lstm_layer", "unstack"]
 
@@ -29,6 +29,8 @@ class Unstack(Op):
     An op's number of outputs is fixed per class, so ``unstack_op(n)`` registers one
     subclass per slice count (``unstack_20`` for 20 time steps) the first time it is needed.
     """
+
+    cost = free_cost
 
     def forward(xp, x, axis):
         return tuple(x[(slice(None),) * axis + (i,)] for i in range(x.shape[axis]))
@@ -61,6 +63,12 @@ class LstmCell(Op):
     name = "lstm_cell"
     n_outputs = 2
     needs_output = True
+
+    def cost(out_specs, in_specs, attrs):
+        """Per gate element an add and an activation (~5); per state element f·c + i·g,
+        tanh and o·tanh (~8)."""
+        return 5 * numel(in_specs[0][0]) + 8 * numel(in_specs[2][0]), io_bytes(
+            out_specs, in_specs)
 
     def forward(xp, xg, hg, c):
         return K.lstm_cell(xp, xg, hg, c)
@@ -97,6 +105,11 @@ class LstmCellGrad(Op):
     n_outputs = 2
     differentiable = False
 
+    def cost(out_specs, in_specs, attrs):
+        """About twice the cell's forward: activations recomputed and differentiated."""
+        return 10 * numel(in_specs[2][0]) + 16 * numel(in_specs[4][0]), io_bytes(
+            out_specs, in_specs)
+
     def forward(xp, gh, gc, xg, hg, c, c_new):
         return K.lstm_cell_grad(xp, gh, gc, xg, hg, c, c_new)
 
@@ -115,6 +128,12 @@ class LstmLayer(Op):
     name = "lstm_layer"
     n_outputs = 3
     needs_output = True
+
+    def cost(out_specs, in_specs, attrs):
+        """Per step the recurrent product h @ w.T (2·H FLOPs per gate element) plus the
+        cell (~7 per gate element)."""
+        xg, w = in_specs[0][0], in_specs[1][0]
+        return numel(xg) * (2 * w[1] + 7), io_bytes(out_specs, in_specs)
 
     def forward(xp, xg, w, h0, c0, reverse, axis, save=False):
         return K.lstm_layer(xp, xg, w, h0, c0, reverse, axis, save)
@@ -165,6 +184,12 @@ class LstmLayerGrad(Op):
     n_outputs = 4
     differentiable = False
 
+    def cost(out_specs, in_specs, attrs):
+        """Two recurrent products per step (dh and dW: 4·H per gate element) plus the cells'
+        gradients (~14 per gate element)."""
+        xg, w = in_specs[3][0], in_specs[4][0]
+        return numel(xg) * (4 * w[1] + 14), io_bytes(out_specs, in_specs)
+
     def forward(xp, g_out, g_hn, g_cn, xg, w, h0, c0, out, reverse, axis):
         return K.lstm_layer_grad(xp, g_out, g_hn, g_cn, xg, w, h0, c0, out, reverse, axis)
 
@@ -177,6 +202,11 @@ class GruCellGrad(Op):
     n_outputs = 3
     differentiable = False
 
+    def cost(out_specs, in_specs, attrs):
+        """About twice the cell's forward."""
+        return 10 * numel(in_specs[1][0]) + 8 * numel(in_specs[3][0]), io_bytes(
+            out_specs, in_specs)
+
     def forward(xp, g, xg, hg, h):
         return K.gru_cell_grad(xp, g, xg, hg, h)
 
@@ -186,6 +216,11 @@ class GruCell(Op):
     """One GRU step: ``(xg, hg, h) -> h'`` with ``xg = W_ih x + b_ih``, ``hg = W_hh h + b_hh``."""
 
     name = "gru_cell"
+
+    def cost(out_specs, in_specs, attrs):
+        """Per gate element an add and an activation (~5); per state element the blend (~4)."""
+        return 5 * numel(in_specs[0][0]) + 4 * numel(in_specs[2][0]), io_bytes(
+            out_specs, in_specs)
 
     def forward(xp, xg, hg, h):
         return K.gru_cell(xp, xg, hg, h)

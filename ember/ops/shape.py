@@ -11,7 +11,7 @@ import math
 from ..autograd.node import apply
 from ..errors import ShapeError
 from ..tensor import Tensor
-from .registry import Op, register
+from .registry import Op, copy_cost, free_cost, register
 
 # ----------------------------------------------------------------------------- primitives
 
@@ -21,6 +21,8 @@ class Reshape(Op):
     uses_input_values = False  # the vjp needs only shapes
 
     is_view = True
+
+    cost = free_cost
 
     def forward(xp, x, shape):
         return x.reshape(shape)
@@ -34,6 +36,8 @@ class Permute(Op):
     uses_input_values = False  # the vjp needs only shapes
 
     is_view = True
+
+    cost = free_cost
 
     def forward(xp, x, axes):
         return x.transpose(axes)
@@ -49,6 +53,8 @@ class BroadcastTo(Op):
 
     is_view = True
 
+    cost = free_cost
+
     def forward(xp, x, shape):
         return xp.broadcast_to(x, shape)
 
@@ -59,6 +65,8 @@ class BroadcastTo(Op):
 @register
 class Concat(Op):
     uses_input_values = False  # the vjp needs only shapes
+
+    cost = copy_cost
 
     def forward(xp, *xs, axis):
         return xp.concatenate(xs, axis=axis)
@@ -78,6 +86,8 @@ class Concat(Op):
 class Tile(Op):
     uses_input_values = False  # the vjp needs only shapes
 
+    cost = copy_cost
+
     def forward(xp, x, reps):
         return xp.tile(x, reps)
 
@@ -96,6 +106,8 @@ class Tile(Op):
 class Flip(Op):
     uses_input_values = False  # the vjp needs only shapes
 
+    cost = copy_cost
+
     def forward(xp, x, axis):
         return xp.flip(x, axis=axis)
 
@@ -106,6 +118,8 @@ class Flip(Op):
 @register
 class Roll(Op):
     uses_input_values = False  # the vjp needs only shapes
+
+    cost = copy_cost
 
     def forward(xp, x, shift, axis):
         return xp.roll(x, shift, axis=axis)
@@ -136,6 +150,8 @@ class Pad(Op):
 
     uses_input_values = False  # the vjp needs only shapes
 
+    cost = copy_cost
+
     def forward(xp, x, pad_width, mode="constant", value=0.0):
         if mode == "constant":
             return xp.pad(x, pad_width, mode="constant", constant_values=value)
@@ -153,6 +169,8 @@ class PadAdjoint(Op):
     """The transpose of ``pad``: sums each padded position back onto its source."""
 
     uses_input_values = False  # the vjp needs only shapes
+
+    cost = copy_cost
 
     def forward(xp, g, shape, pad_width, mode):
         if mode == "constant":
