@@ -103,6 +103,32 @@ from .index import (
     take_along_dim,
 )
 from .linalg import add_n, dot, matmul, outer, vdot
+from .math_more import (
+    acos,
+    acosh,
+    arccos,
+    arccosh,
+    arcsin,
+    arcsinh,
+    arctan,
+    arctan2,
+    arctanh,
+    asin,
+    asinh,
+    atan,
+    atan2,
+    atanh,
+    bitwise_left_shift,
+    bitwise_right_shift,
+    copysign,
+    cosh,
+    hypot,
+    logaddexp,
+    nextafter,
+    positive,
+    signbit,
+    sinh,
+)
 from .matrix import diag, diag_embed, diagonal, trace, tril, triu
 from .reduce import (
     all,
@@ -125,6 +151,7 @@ from .reduce import (
     vector_norm,
 )
 from .registry import REGISTRY, Op, diff, register
+from .sets import nonzero, unique
 from .shape import (
     broadcast_tensors,
     broadcast_to,
@@ -156,6 +183,7 @@ from .shape import (
     unsqueeze,
     view,
 )
+from .sorting import argsort, searchsorted, sort
 
 clip = clamp
 negative = neg
