@@ -30,7 +30,7 @@ class Tensor:
     """An n-dimensional array with automatic differentiation."""
 
     __slots__ = ("data", "_rg", "grad", "_node", "_idx", "_version", "_base", "_hooks",
-                 "_retains", "__weakref__")
+                 "_post_hooks", "_retains", "__weakref__")
     __array_priority__ = 1000  # NumPy defers `array * tensor` to Tensor.__rmul__
 
     def __init__(self, data, requires_grad: bool = False) -> None:
@@ -42,6 +42,7 @@ class Tensor:
         self._version = [0]
         self._base = None
         self._hooks = None
+        self._post_hooks = None
 
     # ----------------------------------------------------------------- autograd state
     @property
@@ -118,6 +119,34 @@ class Tensor:
             hooks = self._node.hooks.setdefault(self._idx, [])
         hooks.append(hook)
         return _HookHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` on this leaf once backward has finished accumulating its ``.grad``.
+
+        Fires once per backward pass, after the last gradient reaching the leaf was added
+        (``DistributedDataParallel`` launches its all-reduces from here). Not called by
+        ``autograd.grad``, which does not touch ``.grad``. Returns a handle with ``remove()``.
+
+        Example:
+            >>> import ember
+            >>> w = ember.tensor([1.0, 2.0], requires_grad=True)
+            >>> h = w.register_post_accumulate_grad_hook(lambda t: print(t.grad))
+            >>> (w * w + w).sum().backward()
+            tensor([3., 5.])
+            >>> h.remove()
+        """
+        if self._node is not None or not self._rg:
+            raise AutogradError(
+                "register_post_accumulate_grad_hook: only leaf tensors that require grad "
+                "accumulate a .grad; use register_hook on a computed tensor"
+            )
+        from .autograd import engine
+
+        if self._post_hooks is None:
+            self._post_hooks = []
+        self._post_hooks.append(hook)
+        engine._POST_HOOKS[0] += 1
+        return _PostHookHandle(self, hook)
 
     def retain_grad(self) -> None:
         """Keep ``.grad`` for this non-leaf tensor after backward (leaves always keep it)."""
@@ -322,6 +351,21 @@ class _HookHandle:
     def remove(self) -> None:
         if self._hook in self._hooks:
             self._hooks.remove(self._hook)
+
+
+class _PostHookHandle:
+    def __init__(self, tensor, hook):
+        self._tensor, self._hook = tensor, hook
+
+    def remove(self) -> None:
+        hooks = self._tensor._post_hooks
+        if hooks is not None and self._hook in hooks:
+            from .autograd import engine
+
+            hooks.remove(self._hook)
+            engine._POST_HOOKS[0] -= 1
+            if not hooks:
+                self._tensor._post_hooks = None
 
 
 _node_mod.Tensor = Tensor

@@ -93,7 +93,7 @@ def run_backward(roots, grads, *, retain_graph=False, create_graph=False, captur
     root_nodes = []
     for t, g in zip(roots, grads):
         if t._node is None:  # a leaf root: its gradient is the seed itself
-            _deliver_leaf(t, g, capture, raw, Tensor, None)
+            _deliver_leaf(t, g, capture, raw, Tensor, None, None)
             continue
         buf = buffers.setdefault(t._node, [None] * t._node.op.n_outputs)
         buf[t._idx] = g if buf[t._idx] is None else buf[t._idx] + g
@@ -104,10 +104,14 @@ def run_backward(roots, grads, *, retain_graph=False, create_graph=False, captur
 
     default_raw = _raw_namespace(roots[0].data)
     anomaly = state.anomaly
+    prof = state.profiler  # ember.profiler: times each vjp (one check per node below)
     seen_leaf_arrays = set()
+    order = _topo_order(root_nodes)
+    # leaves with post-accumulate hooks: how many gradients will reach each (fire on the last)
+    pending = _count_leaf_edges(order) if _POST_HOOKS[0] and capture is None else None
     # NaN/Inf in gradients is the user's business (detect_anomaly reports it), as in PyTorch
     with (enable_grad() if create_graph else no_grad()), np.errstate(all="ignore"):
-        for node in _topo_order(root_nodes):
+        for node in order:
             gs = buffers.pop(node, None)
             if gs is None:
                 continue
@@ -162,7 +166,9 @@ def run_backward(roots, grads, *, retain_graph=False, create_graph=False, captur
                 F = _RAW_BY_TYPE[gs[0].__class__] or default_raw
             else:
                 F = diff
-            if op.wants_needs:
+            if prof is not None:
+                in_grads = prof.run_vjp(node, F, g, out, vals)
+            elif op.wants_needs:
                 in_grads = op.vjp(F, g, out, *vals, needs=tuple(e is not None for e in node.edges),
                                   **node.attrs)
             else:
@@ -189,11 +195,50 @@ def run_backward(roots, grads, *, retain_graph=False, create_graph=False, captur
                         buf = buffers[n] = [None] * n.op.n_outputs
                     buf[idx] = gi if buf[idx] is None else buf[idx] + gi
                 else:
-                    _deliver_leaf(e, gi, capture, raw, Tensor, seen_leaf_arrays)
+                    _deliver_leaf(e, gi, capture, raw, Tensor, seen_leaf_arrays, pending)
             if not retain_graph:
                 node.args = None
                 node.out = None
                 node.freed = True
+    if pending:  # leaves some of whose expected gradients never came (a branch gave None)
+        for entry in list(pending.values()):
+            if entry[2]:
+                _fire_post_hooks(entry[1])
+
+
+_POST_HOOKS = [0]  # live post-accumulate-grad hook registrations (Tensor adds/removes)
+
+
+def _count_leaf_edges(order):
+    """id(leaf) -> [gradients expected, leaf, delivered yet] for leaves with post hooks."""
+    pending = {}
+    for node in order:
+        for e in node.edges:
+            if e is not None and type(e) is not tuple and e._post_hooks is not None:
+                entry = pending.get(id(e))
+                if entry is None:
+                    pending[id(e)] = [1, e, False]
+                else:
+                    entry[0] += 1
+    return pending
+
+
+def _fire_post_hooks(t):
+    for hook in tuple(t._post_hooks or ()):
+        hook(t)
+
+
+def _post_accumulate(t, pending):
+    """Fire ``t``'s post-accumulate hooks once its last expected gradient has arrived."""
+    entry = None if pending is None else pending.get(id(t))
+    if entry is None:
+        _fire_post_hooks(t)
+        return
+    entry[0] -= 1
+    entry[2] = True
+    if entry[0] <= 0:
+        del pending[id(t)]
+        _fire_post_hooks(t)
 
 
 class _RawByType(dict):
@@ -221,7 +266,7 @@ def _zeros(spec, raw, Tensor):
     return z if raw else Tensor(z)
 
 
-def _deliver_leaf(t, g, capture, raw, Tensor, seen):
+def _deliver_leaf(t, g, capture, raw, Tensor, seen, pending):
     """Accumulate ``g`` into leaf ``t``'s ``.grad`` (or into ``capture``)."""
     if t._hooks:
         g = _call_hooks(t._hooks, g, Tensor, raw)
@@ -243,6 +288,8 @@ def _deliver_leaf(t, g, capture, raw, Tensor, seen):
             t.grad = Tensor(t.grad.data + g)
     else:
         t.grad = g if t.grad is None else t.grad + g
+    if t._post_hooks is not None:
+        _post_accumulate(t, pending)
 
 
 def _check_anomaly(node, in_grads, raw):
