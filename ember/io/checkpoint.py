@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 import os
@@ -126,13 +127,18 @@ def save(obj, path: str | os.PathLike) -> None:
 
 
 def load(path: str | os.PathLike, device=None):
-    """Load what ``save`` wrote (or any safetensors file, as a dict of tensors).
+    """Load what ``save`` wrote, any safetensors file, or a PyTorch ``.pt``/``.pth`` file.
 
     Args:
-        path: the file to read.
+        path: the file to read. A ``torch.save`` file (zip or legacy) is read without
+            PyTorch through a restricted unpickler (:mod:`ember.io.pth`): its tensors come
+            back as ember tensors in the same dicts/lists/tuples, and a file naming any
+            global outside the allow-list is refused before anything runs.
         device: move the tensors to this device (default: the CPU).
 
     Raises:
+        FileNotFoundError: ``path`` does not exist.
+        UnsafeCheckpointError: a ``.pth`` file that would run code (the error names it).
         CheckpointError: a truncated, corrupted or malformed file (nothing in it is run).
 
     Example:
@@ -142,6 +148,12 @@ def load(path: str | os.PathLike, device=None):
         >>> ember.io.load(path)
         {'step': 7, 'lr': [0.1, 0.01]}
     """
+    from .formats import sniff
+
+    if sniff(path) == "pth":
+        from .pth import read_pth
+
+        return _tensors_in(read_pth(path), device, {})
     arrays, metadata = read_safetensors(path)
     text = metadata.get(FORMAT_KEY)
     if text is None:
@@ -154,6 +166,24 @@ def _tensor(arr: np.ndarray, device) -> Tensor:
     t = Tensor(arr)
     t.dtype  # noqa: B018 - raises a DTypeError for element types ember does not have
     return t if device is None else t.to(device)
+
+
+def _tensors_in(obj, device, seen: dict):
+    """The same structure with every NumPy array as a tensor (shared arrays stay shared)."""
+    if isinstance(obj, np.ndarray):
+        t = seen.get(id(obj))
+        if t is None:
+            t = seen[id(obj)] = _tensor(obj, device)
+        return t
+    if isinstance(obj, dict):
+        out = type(obj)() if isinstance(obj, collections.OrderedDict) else {}
+        for k, v in obj.items():
+            out[k] = _tensors_in(v, device, seen)
+        return out
+    if isinstance(obj, (list, tuple)):
+        items = [_tensors_in(v, device, seen) for v in obj]
+        return items if isinstance(obj, list) else tuple(items)
+    return obj
 
 
 class _Decoder:
