@@ -244,11 +244,22 @@ class Tensor:
         return self.data.get()
 
     def __array__(self, dtype=None, copy=None):
+        """NumPy's conversion protocol with NumPy 2's ``copy=``: True always copies, None
+        copies only when needed (dtype change, GPU memory), False raises ValueError then."""
         if _state.tracer is not None:
             _state.tracer.check_concrete(self, "conversion to a NumPy array")
-        arr = self.data if isinstance(self.data, np.ndarray) else self.data.get()
-        if dtype is not None:
-            arr = arr.astype(dtype, copy=False)
+        arr = self.data
+        if not isinstance(arr, np.ndarray):
+            if copy is False:
+                raise ValueError(f"__array__: the tensor is on {self.device}, so a NumPy "
+                                 "array of it needs a copy, which copy=False forbids; call "
+                                 ".cpu() first or pass copy=None")
+            arr, copy = arr.get(), None  # already a fresh array
+        if dtype is not None and np.dtype(dtype) != arr.dtype:
+            if copy is False:
+                raise ValueError(f"__array__: converting {arr.dtype} to {np.dtype(dtype)} "
+                                 "needs a copy, which copy=False forbids; pass copy=None")
+            return arr.astype(dtype)
         return arr.copy() if copy else arr
 
     def item(self):

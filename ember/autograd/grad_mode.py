@@ -23,6 +23,7 @@ class _State(threading.local):
     anomaly = False
     tracer = None  # set by ember.graph while tracing: sees every op, in-place write and read
     dispatch = None  # set by ember.autograd.dispatch: profiler, autocast (one check in apply)
+    profiler = None  # set by ember.profiler.profile: times backward vjps and module calls
 
 
 state = _State()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numbers
 
+from ..autograd.grad_mode import state as _grad_state
 from ..random import Generator, default_generator
 from .collate import default_collate, default_convert
 from .dataset import IterableDataset, _has_fast_path
@@ -110,6 +111,11 @@ class DataLoader:
         self._iterator = None
 
     def __iter__(self):
+        it = self._new_iterator()
+        prof = _grad_state.profiler
+        return it if prof is None else prof.data_iterator(it)  # ember.profiler: data wait
+
+    def _new_iterator(self):
         if self.num_workers == 0:
             return _SingleProcessIter(self)
         if not self.persistent_workers:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 
 from .. import dtypes as _dt
 from ..autograd.grad_mode import no_grad
+from ..autograd.grad_mode import state as _grad_state
 from ..errors import DTypeError, EmberError, ShapeError
 from ..tensor import Tensor
 from .parameter import Buffer, Parameter
@@ -116,7 +117,7 @@ class Module:
         )
 
     def __call__(self, *args, **kwargs):
-        if self._forward_pre_hooks or self._forward_hooks:
+        if self._forward_pre_hooks or self._forward_hooks or _grad_state.profiler is not None:
             return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
 
@@ -130,7 +131,11 @@ class Module:
                 result = hook(self, args)
                 if result is not None:
                     args = result if isinstance(result, tuple) else (result,)
-        out = self.forward(*args, **kwargs)
+        prof = _grad_state.profiler
+        if prof is None:
+            out = self.forward(*args, **kwargs)
+        else:  # ember.profiler: the ops run inside are recorded under this module's path
+            out = prof.module_forward(self, args, kwargs)
         for hook, with_kwargs in tuple(self._forward_hooks.values()):
             result = hook(self, args, kwargs, out) if with_kwargs else hook(self, args, out)
             if result is not None:
