@@ -105,7 +105,6 @@ def run_backward(roots, grads, *, retain_graph=False, create_graph=False, captur
     default_raw = _raw_namespace(roots[0].data)
     anomaly = state.anomaly
     prof = state.profiler  # ember.profiler: times each vjp (one check per node below)
-    prof = state.profiler  # ember.profiler: times each vjp (one check per node below)
     seen_leaf_arrays = set()
     order = _topo_order(root_nodes)
     # leaves with post-accumulate hooks: how many gradients will reach each (fire on the last)

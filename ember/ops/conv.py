@@ -20,7 +20,7 @@ from ..tensor import Tensor
 from . import conv_kernels as K
 from .pool import *  # noqa: F403  (pooling lives next door; ember.nn.functional takes both)
 from .pool import __all__ as _pool_all
-from .registry import Op, io_bytes, numel, reduce_cost, register
+from .registry import Op, bias_vjp_cost, io_bytes, numel, reduce_cost, register
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"] + _pool_all
 
@@ -66,6 +66,11 @@ class Conv2d(Op):
         per = 2 * w[1] * w[2] * w[3] + (in_specs[2] is not None)
         return numel(out_specs[0][0]) * per, io_bytes(out_specs, in_specs)
 
+    def vjp_cost(out_specs, in_specs, attrs, needs):
+        """The input and weight gradients are each one product of the forward's size; the
+        bias gradient is a sum of the output gradient."""
+        return bias_vjp_cost(Conv2d, out_specs, in_specs, attrs, needs)
+
     def forward(xp, x, w, b, stride, padding, dilation, groups):
         return K.conv2d(xp, x, w, b, stride, padding, dilation, groups)
 
@@ -96,6 +101,11 @@ class ConvTranspose2d(Op):
         if in_specs[2] is not None:
             flops += numel(out_specs[0][0])
         return flops, io_bytes(out_specs, in_specs)
+
+    def vjp_cost(out_specs, in_specs, attrs, needs):
+        """The input and weight gradients are each one product of the forward's size; the
+        bias gradient is a sum of the output gradient."""
+        return bias_vjp_cost(ConvTranspose2d, out_specs, in_specs, attrs, needs)
 
     def forward(xp, x, w, b, stride, padding, output_padding, dilation, groups):
         return K.conv_transpose2d(xp, x, w, b, stride, padding, output_padding, dilation,

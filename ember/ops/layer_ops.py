@@ -23,7 +23,7 @@ from ._nn_common import (  # noqa: F401
     _sigmoid,
 )
 from .activation import softmax
-from .registry import Op, io_bytes, numel, reduce_cost, register, spec_bytes
+from .registry import Op, bias_vjp_cost, io_bytes, numel, reduce_cost, register, spec_bytes
 
 __all__ = [
     "dropout", "dropout1d", "dropout2d", "dropout3d", "embedding", "linear", "bilinear",
@@ -295,6 +295,11 @@ class Linear(Op):
         """2·in_features FLOPs per output element (+1 with a bias)."""
         per = 2 * in_specs[1][0][1] + (in_specs[2] is not None)
         return numel(out_specs[0][0]) * per, io_bytes(out_specs, in_specs)
+
+    def vjp_cost(out_specs, in_specs, attrs, needs):
+        """The input and weight gradients are each one product of the forward's size; the
+        bias gradient is a sum of the output gradient."""
+        return bias_vjp_cost(Linear, out_specs, in_specs, attrs, needs)
 
     def forward(xp, x, weight, bias):
         if x.ndim == 2:

@@ -85,6 +85,20 @@ def scaled_cost(k: int):
     return cost
 
 
+def bias_vjp_cost(op, out_specs, in_specs, attrs, needs):
+    """vjp cost of a product with a bias (linear, convolution): the forward's product FLOPs
+    for each of the input and weight gradients, one add per output element for the bias's."""
+    flops, _ = op.cost(out_specs, in_specs, attrs)
+    n_out = sum(numel(s[0]) for s in out_specs)
+    has_bias = len(in_specs) > 2 and in_specs[2] is not None
+    product = flops - (n_out if has_bias else 0)
+    total = product * (bool(needs[0]) + bool(needs[1]))
+    if has_bias and needs[2]:
+        total += n_out
+    grads = sum(spec_bytes(s) for s, need in zip(in_specs, needs) if need)
+    return total, sum(map(spec_bytes, out_specs)) + sum(map(spec_bytes, in_specs)) + grads
+
+
 def window_flops(pooled_spec, attrs) -> int:
     """kh·kw FLOPs per element of a pooled array (pooling and its gradients)."""
     kernel = attrs["kernel"]
@@ -126,10 +140,13 @@ def lapack_flops(in_specs, coef: float) -> int:
 
 
 def backward_cost(op, out_specs, in_specs, attrs, needs):
-    """Estimated cost of ``op``'s vjp: the forward's FLOPs once per input whose gradient is
-    needed (exact for matmul, linear and convolution, whose input and weight gradients are
-    each one product of the forward's size); bytes: the output gradient, the inputs and the
-    input gradients written."""
+    """Cost of ``op``'s vjp: the op's own ``vjp_cost`` if it declares one, else an estimate:
+    the forward's FLOPs once per input whose gradient is needed (exact for matmul, whose
+    input gradients are each one product of the forward's size); bytes: the output gradient,
+    the inputs and the input gradients written."""
+    own = getattr(op, "vjp_cost", None)
+    if own is not None:
+        return own(out_specs, in_specs, attrs, needs)
     flops, _ = op.cost(out_specs, in_specs, attrs)
     n = sum(1 for s, need in zip(in_specs, needs) if need and s is not None)
     grads = sum(spec_bytes(s) for s, need in zip(in_specs, needs) if need)

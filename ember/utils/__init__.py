@@ -2,3 +2,6 @@
 
 Subpackages are imported on use, so ``import ember`` does not pay for them.
 """
+
+from .benchmark import benchmark_device  # noqa: E402
+from .summary import summary  # noqa: E402
