@@ -46,6 +46,7 @@ from .dtypes import bool_ as bool  # noqa: A001 - PyTorch's name
 from .io import load, save  # noqa: E402
 from . import graph, static, onnx  # noqa: E402
 from .graph import jit  # noqa: E402
+from . import amp, backends, cuda  # noqa: E402 - GPU (CuPy, loaded lazily) and mixed precision
 from . import profiler, utils  # noqa: E402 - profiler, summary, benchmark_device
 from .ops import *  # noqa: F403 - the op functions are ember's top-level API
 from .ops import __dict__ as _ops_dict

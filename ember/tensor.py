@@ -193,7 +193,8 @@ class Tensor:
 
     @property
     def device(self):
-        return backend_of(self.data).device
+        b = backend_of(self.data)
+        return b.device_of(self.data) if b.multi_device else b.device
 
     @property
     def is_cuda(self) -> bool:

@@ -157,10 +157,14 @@ def _default_backend():
 
 
 def _device_mismatch(op, args):
+    from ..errors import describe
+
     devices = ", ".join(
-        f"arg {i}: {a.device}" for i, a in enumerate(args) if isinstance(a, Tensor)
+        f"argument {i} ({describe(a)}) on {a.device}"
+        for i, a in enumerate(args) if isinstance(a, Tensor)
     )
+    first = next(a.device for a in args if isinstance(a, Tensor))
     raise DeviceError(
         f"{op.name}: expected all tensors on one device, got {devices}. "
-        "Move them with .to(device) first"
+        f"Move them to one device first, e.g. other.to('{first}')"
     )

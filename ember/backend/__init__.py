@@ -13,6 +13,10 @@ from ..device import device as _device
 from ..errors import DeviceError
 
 
+class OutOfMemoryError(DeviceError, MemoryError):
+    """A device ran out of memory even after its cache of freed blocks was released."""
+
+
 class RawNamespace:
     """Every registered op's forward, bound to one backend's array module."""
 
@@ -37,7 +41,16 @@ class RawNamespace:
 
 
 class Backend:
-    """An array namespace serving one device type."""
+    """An array namespace serving one device type.
+
+    Besides the forwards, a backend answers the device questions the rest of ember asks
+    without knowing which device it runs on: ``device_of`` (the device holding an array),
+    ``move_in`` (an array from any backend copied onto one of this backend's devices),
+    ``synchronize`` (wait for queued work; the profiler times with it) and the memory
+    statistics. The CPU backend's answers are trivial; the CUDA backend's are real.
+    """
+
+    multi_device = False  # True when arrays of this type live on several devices (cuda:N)
 
     def __init__(self, name: str, xp, array_type: type) -> None:
         self.name = name
@@ -46,6 +59,36 @@ class Backend:
         self.overrides: dict = {}
         self.forwards: dict = {}
         self.raw = RawNamespace(self)
+        self.device = _device("cpu")  # the registering module sets its own
+
+    def device_of(self, array) -> _device:
+        """The device holding ``array`` (one of this backend's arrays)."""
+        return self.device
+
+    def move_in(self, array, device=None):
+        """``array`` (any backend's) as one of this backend's arrays on ``device``."""
+        if array.__class__ is self.array_type:
+            return array
+        if hasattr(array, "get"):  # a GPU array coming to the host
+            array = array.get()
+        return self.xp.asarray(array)
+
+    def synchronize(self, device=None) -> None:
+        """Wait until the work queued on ``device`` is done (no-op where work is synchronous)."""
+
+    def memory_allocated(self, device=None) -> int:
+        """Bytes held by live arrays on ``device`` (0 where the backend does not track it)."""
+        return 0
+
+    def max_memory_allocated(self, device=None) -> int:
+        """The peak of ``memory_allocated`` since the start or the last reset."""
+        return 0
+
+    def reset_peak_memory_stats(self, device=None) -> None:
+        """Start ``max_memory_allocated`` again from the current allocation."""
+
+    def empty_cache(self) -> None:
+        """Give cached, unused device memory back to the driver."""
 
     def override(self, op_name: str):
         """Decorator: register ``fn(xp, *arrays, **attrs)`` as this backend's forward of an op."""
@@ -88,15 +131,29 @@ def backend_of(array) -> Backend:
         ) from None
 
 
+def try_backend(device_type: str) -> tuple[Backend | None, str]:
+    """``(backend, "")`` for a device type, loading it on first use, or ``(None, why not)``.
+
+    The CUDA backend is loaded lazily: ``import ember`` never imports CuPy.
+    """
+    b = _BY_DEVICE_TYPE.get(device_type)
+    if b is not None:
+        return b, ""
+    if device_type != "cuda":
+        return None, f"ember has no backend for device type {device_type!r}"
+    from . import cupy_backend
+
+    return cupy_backend.load()
+
+
 def get_backend(dev) -> Backend:
     """The backend for a device (``"cpu"``, ``"cuda:0"``, ``ember.device``)."""
     d = _device(dev) if not isinstance(dev, _device) else dev
     b = _BY_DEVICE_TYPE.get(d.type)
     if b is None:
-        raise DeviceError(
-            f"device {d} is not available: ember has no backend for it. "
-            "Install CuPy for CUDA (pip install cupy-cuda12x) on a machine with an NVIDIA GPU"
-        )
+        b, why = try_backend(d.type)
+        if b is None:
+            raise DeviceError(f"device {d} is not available: {why}")
     return b
 
 

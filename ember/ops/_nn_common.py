@@ -27,9 +27,21 @@ def _sigmoid(xp, x):
 
 
 
+def _autocasting(x) -> bool:
+    """True inside an ``ember.amp.autocast`` block for x's device type: autocast casts mixed
+    dtypes per op, so the layers' same-dtype checks stand aside."""
+    from ..autograd.grad_mode import state
+
+    if state.dispatch is None:
+        return False
+    from ..amp.autocast_mode import autocast_active
+
+    return autocast_active(x)
+
+
 def _check_same_dtype(op, *tensors):
     ts = [t for t in tensors if t is not None]
-    if any(t.data.dtype != ts[0].data.dtype for t in ts):
+    if any(t.data.dtype != ts[0].data.dtype for t in ts) and not _autocasting(ts[0]):
         raise op_error(DTypeError, op, "expected the input and the parameters to have one "
                        "dtype, got " + ", ".join(t.dtype.name for t in ts), args=ts,
                        hint="cast the input (x.to(weight.dtype)) or the module (.float(), "

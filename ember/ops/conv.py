@@ -18,6 +18,7 @@ from ..autograd.node import apply
 from ..errors import DTypeError, ShapeError, op_error
 from ..tensor import Tensor
 from . import conv_kernels as K
+from ._nn_common import _autocasting
 from .pool import *  # noqa: F403  (pooling lives next door; ember.nn.functional takes both)
 from .pool import __all__ as _pool_all
 from .registry import Op, bias_vjp_cost, io_bytes, numel, reduce_cost, register
@@ -169,7 +170,7 @@ def _check_operands(op, x, w, b, nd: int):
         raise op_error(DTypeError, op, "expects floating-point tensors", args=[x, w],
                        hint="convert with .float()")
     for name, t in (("weight", w), ("bias", b)):
-        if t is not None and t.dtype != x.dtype:
+        if t is not None and t.dtype != x.dtype and not _autocasting(x):
             raise op_error(DTypeError, op, f"input and {name} dtypes differ", args=[x, t],
                            hint=f"convert one of them, e.g. {name}.to(input.dtype)")
 

@@ -25,8 +25,8 @@ from ..tensor import Tensor
 def _finish(arr, dtype, device, requires_grad) -> Tensor:
     if device is not None:
         b = get_backend(device)
-        if not isinstance(arr, b.array_type):
-            arr = b.xp.asarray(arr)
+        if not isinstance(arr, b.array_type) or b.multi_device:
+            arr = b.move_in(arr, device)  # the GPU that device names (cuda:N)
     t = Tensor(arr)
     if requires_grad:
         t.requires_grad_(True)

@@ -16,15 +16,14 @@ class ToDevice(Op):
     cost = copy_cost
 
     def forward(xp, x, device):
-        target = get_backend(device)
-        if x.__class__ is target.array_type:
-            return x
-        if hasattr(x, "get"):  # a GPU array coming to the host
-            x = x.get()
-        return target.xp.asarray(x)
+        return get_backend(device).move_in(x, device)  # cuda:N: the backend picks the GPU
 
     def vjp(F, g, out, x, device):
-        source = x.device if isinstance(x, Tensor) else backend_of(x).device
+        if isinstance(x, Tensor):
+            source = x.device
+        else:
+            b = backend_of(x)
+            source = b.device_of(x) if b.multi_device else b.device
         return (F.to_device(g, device=str(source)),)
 
 

@@ -54,7 +54,9 @@ class Einsum(Op):
         out = xp.einsum(equation, *operands, optimize=True)
         if len(operands) == 1 and xp.may_share_memory(out, operands[0]):
             out = out.copy()  # NumPy returns views for transposes and diagonals
-        return xp.asarray(out)
+        out = xp.asarray(out)
+        dt = operands[0].dtype  # NumPy contracts bfloat16 (ml_dtypes) in float32
+        return out if out.dtype == dt or dt.kind != "V" else out.astype(dt)
 
     def vjp(F, g, out, *operands, equation):
         grads = []

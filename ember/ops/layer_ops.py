@@ -308,7 +308,8 @@ class Linear(Op):
             y = (x.reshape(-1, x.shape[-1]) @ weight.T).reshape(x.shape[:-1] + weight.shape[:1])
         if bias is not None:
             y += bias
-        return y
+        # NumPy multiplies bfloat16 (ml_dtypes) in float32 and returns float32
+        return y if y.dtype == x.dtype else y.astype(x.dtype)
 
     def vjp(F, g, out, x, weight, bias, needs=(True, True, True)):
         nd = len(x.shape)

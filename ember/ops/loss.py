@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .. import dtypes as _dt
-from ..autograd.grad_mode import no_grad
+from ..autograd.grad_mode import no_grad, state
 from ..autograd.node import apply
 from ..errors import DTypeError, ShapeError, op_error
 from ..tensor import Tensor
@@ -62,6 +62,10 @@ def _pair(input, target, op: str):
     _check_float(input, op)
     if not isinstance(target, Tensor):
         raise TypeError(f"{op}: expected an ember Tensor target, got {type(target).__name__}")
+    if state.dispatch is not None:  # autocast may ask for float32 losses (ember.amp)
+        from ..amp.autocast_mode import fp32_inputs
+
+        input, target = fp32_inputs(input, target)
     if tuple(input.shape) != tuple(target.shape):
         raise op_error(ShapeError, op, "input and target must have the same shape",
                        args=[input, target], hint="reshape the target to the input's shape")

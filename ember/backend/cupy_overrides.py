@@ -1,0 +1,214 @@
+"""The CUDA backend's forward overrides: the op forwards that cannot run as written on CuPy.
+
+Reviewed against every forward in ``ember/ops`` (November 2026):
+
+- ``index_adjoint``, ``scatter_add``, ``pad_adjoint`` call ``xp.add.at``; CuPy versions without
+  ``ufunc.at`` get it through ``cupyx.scatter_add`` (the op bodies are reused unchanged).
+- ``erf`` and ``gelu`` reach SciPy through ``ember.backend.special.erf``, which uses
+  ``cupyx.scipy.special.erf`` for CuPy arrays.
+- ``dropout_mask`` draws from ember's host generator; on CUDA it draws with cuRAND
+  (``ember.cuda.manual_seed``), as PyTorch's CUDA generator is separate from its CPU one.
+- ``eig`` (general eigendecomposition) is missing from CuPy: it runs on the host.
+- ``conv2d``, ``conv_transpose2d``, ``conv2d_weight``: cuDNN forward, backward-data and
+  backward-filter when CuPy has its cuDNN bindings and ``ember.backends.cudnn.enabled``;
+  otherwise the im2col + cuBLAS kernels of ``conv_kernels.py`` (``as_strided`` exists in
+  ``cupy.lib.stride_tricks``) after a one-time warning.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ops import conv_kernels as K
+from ..ops.registry import REGISTRY
+
+
+class _AddWithAt:
+    """``cupy.add`` plus ``.at`` (``cupyx.scatter_add``) for CuPy versions without it."""
+
+    def __init__(self, add, scatter_add) -> None:
+        self._add = add
+        self.at = scatter_add
+
+    def __call__(self, *args, **kwargs):
+        return self._add(*args, **kwargs)
+
+
+class _XPWithAt:
+    """CuPy's namespace with ``add.at``: handed to forwards written against NumPy's."""
+
+    def __init__(self, cp, scatter_add) -> None:
+        self._cp = cp
+        self.add = _AddWithAt(cp.add, scatter_add)
+
+    def __getattr__(self, name):
+        return getattr(self._cp, name)
+
+
+def _on_host(op):
+    """A forward that runs ``op``'s NumPy forward on host copies and uploads the results."""
+    fwd = op.forward
+
+    def forward(xp, *args, **attrs):
+        host = [a.get() if hasattr(a, "get") and hasattr(a, "device") else a for a in args]
+        out = fwd(np, *host, **attrs)
+        if isinstance(out, tuple):
+            return tuple(xp.asarray(o) for o in out)
+        return xp.asarray(out)
+
+    forward.__name__ = f"{op.name}_on_host"
+    return forward
+
+
+def install(backend) -> None:
+    """Register the overrides on the CUDA backend."""
+    cp = backend.cp
+    if not hasattr(cp.add, "at"):
+        import cupyx
+
+        xp_at = _XPWithAt(cp, cupyx.scatter_add)
+        for name in ("index_adjoint", "scatter_add", "pad_adjoint"):
+            fwd = REGISTRY[name].forward
+            backend.override(name)(_with_xp(fwd, xp_at))
+    backend.override("eig")(_on_host(REGISTRY["eig"]))
+    backend.override("dropout_mask")(_dropout_mask)
+    backend.override("conv2d")(_conv2d)
+    backend.override("conv_transpose2d")(_conv_transpose2d)
+    backend.override("conv2d_weight")(_conv2d_weight)
+
+
+def _with_xp(fwd, xp_at):
+    def forward(xp, *args, **attrs):
+        return fwd(xp_at, *args, **attrs)
+
+    return forward
+
+
+def _dropout_mask(xp, x, shape, p):
+    if p >= 1:
+        return xp.zeros(shape, dtype=x.dtype)
+    u = xp.random.random(shape, dtype=xp.float32)
+    return (u >= p).astype(x.dtype) * x.dtype.type(1.0 / (1.0 - p))
+
+
+# --------------------------------------------------------------------------- cuDNN convolution
+_LAYOUT = {}
+
+
+def _cudnn(x):
+    """CuPy's cuDNN module when it should serve this call, else None (fallback kernels)."""
+    from ..backends import cudnn as flags
+
+    if not flags.enabled or x.dtype.kind != "f":
+        return None
+    mod = flags._module()
+    if mod is None:
+        from .cupy_backend import warn_once
+
+        warn_once("cudnn", "ember: CuPy's cuDNN bindings are not available "
+                  f"({flags.why_unavailable()}); convolutions use im2col + cuBLAS, which is "
+                  "slower. Install cuDNN for your CUDA version to speed them up")
+    return mod
+
+
+def _symmetric(padding):
+    """``(ph, pw)`` when every padding pair is symmetric (what cuDNN takes), else None."""
+    if all(a == b for a, b in padding):
+        return tuple(int(a) for a, _ in padding)
+    return None
+
+
+def _channels_last(x) -> bool:
+    """True for an (N, C, H, W) array whose memory is (N, H, W, C) (channels-last)."""
+    return x.ndim == 4 and not x.flags.c_contiguous and \
+        x.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+def _layouts(cp, nhwc: bool):
+    key = bool(nhwc)
+    if key not in _LAYOUT:
+        lib = cp.cuda.cudnn
+        fmt = lib.CUDNN_TENSOR_NHWC if nhwc else lib.CUDNN_TENSOR_NCHW
+        _LAYOUT[key] = {"d_layout": fmt, "w_layout": fmt}
+    return _LAYOUT[key]
+
+
+def _as_layout(xp, a, nhwc: bool):
+    """``a`` (N, C, H, W) as the C-contiguous array cuDNN reads in the chosen layout."""
+    if nhwc:
+        return xp.ascontiguousarray(a.transpose(0, 2, 3, 1))
+    return xp.ascontiguousarray(a)
+
+
+def _from_layout(a, nhwc: bool):
+    return a.transpose(0, 3, 1, 2) if nhwc else a
+
+
+def _shape(shape, nhwc: bool) -> tuple:
+    n, c, h, w = shape
+    return (n, h, w, c) if nhwc else (n, c, h, w)
+
+
+def _tuning():
+    from ..backends import cudnn as flags
+
+    return {"auto_tune": bool(flags.benchmark), "tensor_core": "auto"}
+
+
+def _conv2d(xp, x, w, b, stride, padding, dilation, groups):
+    mod = _cudnn(x)
+    pad = _symmetric(padding)
+    if mod is None or pad is None:
+        return K.conv2d(xp, x, w, b, stride, padding, dilation, groups)
+    nhwc = _channels_last(x)
+    n, _, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    ho = K.out_size(h, kh, stride[0], padding[0], dilation[0])
+    wo = K.out_size(wd, kw, stride[1], padding[1], dilation[1])
+    y = xp.empty(_shape((n, o, ho, wo), nhwc), dtype=x.dtype)
+    bias = None if b is None else xp.ascontiguousarray(b.astype(x.dtype, copy=False))
+    mod.convolution_forward(_as_layout(xp, x, nhwc), _as_layout(xp, w, nhwc), bias, y,
+                            pad, tuple(stride), tuple(dilation), int(groups),
+                            **_tuning(), **_layouts(xp, nhwc))
+    return _from_layout(y, nhwc)
+
+
+def _conv_transpose2d(xp, x, w, b, stride, padding, output_padding, dilation, groups):
+    mod = _cudnn(x)
+    pad = _symmetric(padding)
+    if mod is None or pad is None:
+        return K.conv_transpose2d(xp, x, w, b, stride, padding, output_padding, dilation,
+                                  groups)
+    from ..backends import cudnn as flags
+
+    nhwc = _channels_last(x)
+    n, _, h, wd = x.shape
+    _, cg, kh, kw = w.shape
+    hi = (h - 1) * stride[0] - 2 * pad[0] + dilation[0] * (kh - 1) + output_padding[0] + 1
+    wi = (wd - 1) * stride[1] - 2 * pad[1] + dilation[1] * (kw - 1) + output_padding[1] + 1
+    y = xp.empty(_shape((n, cg * groups, hi, wi), nhwc), dtype=x.dtype)
+    mod.convolution_backward_data(_as_layout(xp, w, nhwc), _as_layout(xp, x, nhwc), None, y,
+                                  pad, tuple(stride), tuple(dilation), int(groups),
+                                  deterministic=bool(flags.deterministic), **_tuning(),
+                                  **_layouts(xp, nhwc))
+    y = _from_layout(y, nhwc)
+    if b is not None:
+        y += b.astype(x.dtype, copy=False).reshape(1, -1, 1, 1)
+    return y
+
+
+def _conv2d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups):
+    mod = _cudnn(x)
+    pad = _symmetric(padding)
+    if mod is None or pad is None:
+        return K.conv2d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups)
+    from ..backends import cudnn as flags
+
+    nhwc = _channels_last(x)
+    o, c = g.shape[1], x.shape[1]
+    gw = xp.empty(_shape((o, c // groups) + tuple(kernel_size), nhwc), dtype=x.dtype)
+    mod.convolution_backward_filter(_as_layout(xp, x, nhwc), _as_layout(xp, g, nhwc), gw,
+                                    pad, tuple(stride), tuple(dilation), int(groups),
+                                    deterministic=bool(flags.deterministic), **_tuning(),
+                                    **_layouts(xp, nhwc))
+    return xp.ascontiguousarray(_from_layout(gw, nhwc))
