@@ -105,8 +105,9 @@ def all_gather(tensor_list: list, tensor: Tensor, group=None, async_op: bool = F
     arr = tensor.data if isinstance(tensor, Tensor) else _array(tensor, "all_gather")
     if not isinstance(tensor_list, (list, tuple)) or len(tensor_list) != g.world_size:
         raise DistributedError(f"all_gather: tensor_list must be a list of world_size="
-                               f"{g.world_size} tensors, got {type(tensor_list).__name__} of "
-                               f"length {len(tensor_list) if hasattr(tensor_list, '__len__') else '?'}")
+                               f"{g.world_size} tensors, got {type(tensor_list).__name__}"
+                               + (f" of length {len(tensor_list)}"
+                                  if hasattr(tensor_list, "__len__") else ""))
     outs = [_array(t, "all_gather", "each tensor_list entry") for t in tensor_list]
     for i, o in enumerate(outs):
         if o.shape != arr.shape or o.dtype != arr.dtype:

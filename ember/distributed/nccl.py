@@ -104,10 +104,10 @@ class NCCLProcessGroup(ProcessGroup):
         key = f"{name}|{tuple(arr.shape)}|{arr.dtype}|{extra}"
         keys = self.mpi.allgather(key)
         if len(set(keys)) > 1:
+            seen = "; ".join(f"rank {r}: {k}" for r, k in enumerate(keys))
             raise ShapeError(f"{name}: the ranks passed different tensors or called different "
-                             f"collectives ({'; '.join(f'rank {r}: {k}' for r, k in enumerate(keys))}"
-                             "). Every rank must call the same collective on tensors of the "
-                             "same shape and dtype")
+                             f"collectives ({seen}). Every rank must call the same "
+                             "collective on tensors of the same shape and dtype")
 
     def _enqueue(self, name, what, launch, after=None) -> Work:
         self._check_usable(name)

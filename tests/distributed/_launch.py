@@ -35,13 +35,22 @@ def require_mpi() -> str:
     return exe
 
 
+def _is_hydra(exe: str) -> bool:
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "HYDRA" in out.stdout
+
+
 def run(script: str, *args: str, n: int = 2, timeout: float = 60, keep_going: bool = False,
         env: dict | None = None) -> subprocess.CompletedProcess:
     """``mpirun -n n python workers/<script> args``; ``keep_going`` keeps survivors alive."""
     exe = require_mpi()
     cmd = [exe]
-    if keep_going:
-        cmd.append("-disable-auto-cleanup")
+    if keep_going:  # survivors of a dead rank keep running (MPICH; Open MPI does by default)
+        cmd += (["-disable-auto-cleanup"] if _is_hydra(exe)
+                else ["--mca", "orte_abort_on_non_zero_status", "0"])
     cmd += ["-n", str(n), sys.executable, str(WORKERS / script), *args]
     full_env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                     PYTHONPATH=str(Path(__file__).resolve().parents[2]))

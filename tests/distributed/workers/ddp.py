@@ -1,6 +1,6 @@
 """DDP on N ranks with batch B each equals one process with batch N*B (float64, 1e-10)."""
 
-import copy
+import os
 import sys
 
 import numpy as np
@@ -9,6 +9,11 @@ import ember
 import ember.distributed as dist
 from ember import nn
 from ember.distributed import DistributedDataParallel as DDP
+
+
+def say(*parts):
+    """One whole line per write, so the ranks' lines do not interleave mid-line."""
+    os.write(1, (" ".join(map(str, parts)) + "\n").encode())
 
 dist.init_process_group("mpi", timeout=30)
 rank, world = dist.get_rank(), dist.get_world_size()
@@ -79,7 +84,8 @@ def check(name, sync_bn=False, micro=1, bn=True, **ddp_kw):
         train(ref, ropt, 10, shard=False, micro=micro)
         want = params(ref)
         for k in want:
-            np.testing.assert_allclose(got[k], want[k], rtol=1e-10, atol=1e-12, err_msg=f"{name} {k}")
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-10, atol=1e-12,
+                                       err_msg=f"{name} {k}")
         if name == "ddp small buckets overlap":  # the check can fail: no averaging differs
             ember.manual_seed(1)
             alone = Net(bn=bn).double()
@@ -88,7 +94,7 @@ def check(name, sync_bn=False, micro=1, bn=True, **ddp_kw):
             assert max(abs(params(alone)[k] - want[k]).max() for k in want) > 1e-3
     others = dist.all_gather_object(float(sum(v.sum() for v in got.values())))
     assert all(abs(o - others[0]) < 1e-9 for o in others), others
-    print("OK", name, flush=True)
+    say("OK", name)
 
 
 which = sys.argv[1:] or ["all"]
@@ -99,4 +105,4 @@ if "all" in which or "ddp" in which:
 if "all" in which or "sync" in which:
     check("ddp syncbn small buckets", sync_bn=True, bucket_cap_mb=0.001)
 dist.destroy_process_group()
-print("DONE", rank, flush=True)
+say("DONE", rank)
