@@ -157,8 +157,8 @@ def _codegen(g: Graph, plan, backend):
 
     body = []
     in_place = set()
-    for k, (shape, dtype) in enumerate(plan.buffers):
-        names.bound[f"b{k}"] = xp.empty(shape, dtype=dtype)
+    for k, (shape, dtype, order) in enumerate(plan.buffers):
+        names.bound[f"b{k}"] = _empty(xp, shape, dtype, order)
     ufuncs = set()
     for i, (n, gi) in enumerate(plan.seq):
         if gi is not None:
@@ -171,15 +171,24 @@ def _codegen(g: Graph, plan, backend):
                 in_place.add(d[1])
             else:
                 out = f"v{v.id}"
-                body.append(f"{out} = empty({names.const(tuple(v.shape))}, "
-                            f"{names.const(v.dtype)})")
+                if v.order is None:
+                    body.append(f"{out} = empty({names.const(tuple(v.shape))}, "
+                                f"{names.const(v.dtype)})")
+                else:  # laid out as the op's own result was when traced
+                    shape = tuple(v.shape[a] for a in v.order)
+                    inverse = tuple(sorted(range(len(shape)), key=v.order.__getitem__))
+                    body.append(f"{out} = empty({names.const(shape)}, {names.const(v.dtype)})"
+                                f".transpose({names.const(inverse)})")
             lines = lower(n, [expr(a) for a in n.args], out, names.const)
             body += lines
             for line in lines:
                 ufuncs.add(line.split("(", 1)[0])
             ref[v] = out
         else:
-            _emit_op(n, body, ref, names, expr, backend)
+            args = [expr(a) for a in n.args]
+            if getattr(n.op, "writes", None) is not None:
+                _guard_writes(n, i, plan, g, args, body, in_place)
+            _emit_op(n, body, ref, names, expr, args, backend)
         for a in dict.fromkeys(n.inputs()):
             if plan.last_use.get(a) == i and ref[a].startswith("v") and a.kind == "node":
                 body.append(f"del {ref[a]}")
@@ -200,6 +209,14 @@ def _codegen(g: Graph, plan, backend):
     return src, ns, in_place
 
 
+def _empty(xp, shape: tuple, dtype: str, order: tuple | None):
+    """An uninitialised array of ``shape`` whose axes lie in memory in ``order`` (None: C)."""
+    if order is None:
+        return xp.empty(shape, dtype=dtype)
+    inverse = tuple(sorted(range(len(shape)), key=order.__getitem__))
+    return xp.empty(tuple(shape[a] for a in order), dtype=dtype).transpose(inverse)
+
+
 def _out_expr(v, ref, names) -> str:
     if not isinstance(v, Value):
         return names.const(v)
@@ -208,10 +225,30 @@ def _out_expr(v, ref, names) -> str:
     return ref[v]
 
 
-def _emit_op(n, body, ref, names, expr, backend):
+def _guard_writes(n, i: int, plan, g: Graph, args: list, body: list, in_place: set) -> None:
+    """Let an op that writes its arguments in place (``op.writes``: an optimiser step) work
+    on them only where that is invisible: a state or an op-allocated value that nothing reads
+    afterwards. Any other argument is copied first (``args`` is edited), so the op leaves
+    inputs, constants, pool buffers and still-needed values as they were."""
+    final = dict(g.updates)
+    seen = set()
+    for k, j in enumerate(n.op.writes(n.attrs)):
+        a = n.args[j]
+        own = (isinstance(a, Value) and a.kind in ("state", "node") and a not in plan.dest
+               and plan.root(a) is a and plan.last_root.get(a, -1) <= i and a not in seen)
+        if isinstance(a, Value):
+            seen.add(a)
+        if not own:
+            body.append(f"w{i}_{j} = copy({args[j]})")
+            args[j] = f"w{i}_{j}"
+        elif a.kind == "state" and final.get(a) is n.outputs[k]:
+            in_place.add(a)  # the state's array holds its new value: nothing to write back
+
+
+def _emit_op(n, body, ref, names, expr, args: list, backend):
     fwd = backend.forward(n.op)
     dynamic_attrs = any(True for a in n.attrs.values() for _ in _vals(a))
-    args = ", ".join(expr(a) for a in n.args)
+    args = ", ".join(args)
     if dynamic_attrs or n.op is Fused:
         kw = "".join(f", {k}={expr(v)}" for k, v in n.attrs.items())
         call = f"{names.const(fwd, 'f')}(xp, {args}{kw})"

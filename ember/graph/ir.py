@@ -38,7 +38,7 @@ class FeedError(EmberError, ValueError):
 class Value:
     """One array of the graph: its kind, shape (ints or symbolic names) and dtype name."""
 
-    __slots__ = ("id", "kind", "shape", "dtype", "name", "producer", "dynamic")
+    __slots__ = ("id", "kind", "shape", "dtype", "name", "producer", "dynamic", "order")
 
     def __init__(self, id: int, kind: str, shape: tuple, dtype: str, name: str = "",
                  producer: Node | None = None, dynamic: bool = True) -> None:
@@ -49,6 +49,9 @@ class Value:
         self.name = name
         self.producer = producer
         self.dynamic = dynamic  # depends on an input or a state (not a compile-time constant)
+        # memory order seen when traced: the axes from slowest to fastest varying, or None
+        # for C order (a convolution's channels-last output is (0, 2, 3, 1))
+        self.order: tuple | None = None
 
     def __repr__(self) -> str:
         return f"%{self.id}"

@@ -53,6 +53,19 @@ def user_frame() -> str:
     return f"{f.f_code.co_filename}:{f.f_lineno}" + (f": {src}" if src else "") + (inner or "")
 
 
+def memory_order(a) -> tuple | None:
+    """The axes of array ``a`` from slowest to fastest varying when it is a dense transpose
+    of a C-ordered array other than itself (so a buffer planned for its value can be laid
+    out the same way), else None."""
+    strides = getattr(a, "strides", None)
+    if strides is None or a.ndim < 2 or a.flags.c_contiguous:
+        return None
+    order = tuple(sorted(range(a.ndim), key=lambda i: -strides[i]))
+    if not a.transpose(order).flags.c_contiguous:
+        return None
+    return order
+
+
 def flatten(obj, leaves: list):
     """The tree of a returned structure, with tensors and scalars appended to ``leaves``."""
     if isinstance(obj, Tensor):
@@ -259,6 +272,7 @@ class Tracer:
         if self.scope:
             node.scope = self.scope[-1]
         for o, v in zip(outputs, node.outputs):
+            v.order = memory_order(o.data)
             self.bind(o, v)
             self.keep.append(o)
 

@@ -76,7 +76,8 @@ class LstmCell(Op):
     def vjp(F, g, out, xg, hg, c):
         gh, gc = g
         _, c_new = out
-        if F is not diff:  # a plain backward on arrays: one fused op
+        if F is not diff or not is_grad_enabled():  # arrays, or traced without
+            # create_graph (the jit records the fused op): one fused op
             dgates, dc = F.lstm_cell_grad(gh, gc, xg, hg, c, c_new)
             return dgates, (dgates if hg is not None else None), dc
         gates = xg + hg if hg is not None else xg
@@ -139,7 +140,8 @@ class LstmLayer(Op):
         return K.lstm_layer(xp, xg, w, h0, c0, reverse, axis, save)
 
     def vjp(F, g, out, xg, w, h0, c0, reverse, axis, save=False):
-        if F is not diff:  # a plain backward on arrays: one fused op
+        if F is not diff or not is_grad_enabled():  # arrays, or traced without
+            # create_graph (the jit records the fused op): one fused op
             return F.lstm_layer_grad(g[0], g[1], g[2], xg, w, h0, c0, out[0], reverse=reverse,
                                      axis=axis)
         return _lstm_layer_vjp_recorded(F, g, xg, w, h0, c0, reverse, axis)
@@ -226,7 +228,8 @@ class GruCell(Op):
         return K.gru_cell(xp, xg, hg, h)
 
     def vjp(F, g, out, xg, hg, h):
-        if F is not diff:  # a plain backward on arrays: one fused op
+        if F is not diff or not is_grad_enabled():  # arrays, or traced without
+            # create_graph (the jit records the fused op): one fused op
             return F.gru_cell_grad(g, xg, hg, h)
         hs = h.shape[-1]
         last = h.ndim - 1

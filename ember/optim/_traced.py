@@ -12,6 +12,8 @@ rather than frozen at trace time. One update rule serves eager and traced steps.
 from __future__ import annotations
 
 from ..autograd.grad_mode import no_grad
+from ..autograd.grad_mode import state as _state
+from ..autograd.node import apply
 from ..ops import creation
 from ..ops import elementwise as ew
 from ..tensor import Tensor
@@ -61,11 +63,15 @@ class TracedXP:
 
 
 def traced_step(opt) -> None:
-    """Run ``opt``'s update rule for every parameter with a gradient, as recorded ops."""
+    """Record ``opt``'s update of every parameter with a gradient: one fused
+    ``optimizer_step`` op per parameter group where the rule has one (the eager kernel),
+    else the rule's ufuncs as elementwise ops."""
     import numpy as np
 
     with no_grad():
         for group in opt.param_groups:
+            if _fused_group(opt, group):
+                continue
             for p in group["params"]:
                 g = p.grad
                 if g is None:
@@ -91,3 +97,56 @@ def traced_step(opt) -> None:
                     new = values[id(t.data)]
                     if new is not t:
                         t.copy_(new.to(t.dtype))
+
+
+def _plain(v) -> bool:
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return True
+    return isinstance(v, tuple) and all(_plain(x) for x in v)
+
+
+def _fused_group(opt, group: dict) -> bool:
+    """Record the update of ``group`` as one ``optimizer_step`` op; False (nothing done) when
+    the rule has none, a hyper-parameter is not plain data, or this step creates state
+    buffers (the first step: the state is new, so the next call traces again anyway)."""
+    from ._fused import rule_name, step_op
+
+    rule = rule_name(opt)
+    if rule is None:
+        return False
+    hyper = tuple((k, tuple(v) if isinstance(v, list) else v)
+                  for k, v in sorted(group.items()) if k != "params")
+    if not all(_plain(v) for _, v in hyper):
+        return False
+    params = [p for p in group["params"] if p.grad is not None]
+    for p in params:
+        state = opt.state[p]
+        if not state:
+            return False
+        probe = {k: (0 if k == "step" else v) for k, v in state.items()}
+        opt._coefficients(p, group, probe)
+        if set(probe) != set(state):
+            return False
+    if not params:
+        return True
+    tracer = _state.tracer
+    args, targets, layout = [], [], []
+    for p in params:
+        state = opt.state[p]
+        step = state.get("step")
+        if step is not None and not isinstance(step, Tensor):
+            step = state["step"] = creation.tensor(float(step), dtype="float64")
+        names = tuple(k for k in opt._buffers if k in state)
+        mine = [p] + ([step] if step is not None else []) + [state[k] for k in names]
+        args += [p, p.grad, *mine[1:]]
+        targets += mine
+        layout.append((step is not None, names))
+    for t in args:
+        tracer.value(t)  # classify them before the op writes into them
+    outs = apply(step_op(len(targets)), *args, rule=rule, hyper=hyper, layout=tuple(layout))
+    if len(targets) == 1:
+        outs = (outs,)
+    for t, new in zip(targets, outs):
+        t._version[0] += 1
+        tracer.assign(t, new)
+    return True

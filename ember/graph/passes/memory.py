@@ -43,8 +43,10 @@ class MemoryPlan:
     def __init__(self) -> None:
         self.seq: list = []  # (node, group index or None)
         self.dest: dict[Value, tuple] = {}
-        self.buffers: list[tuple] = []  # (shape, dtype) of pool buffer k
+        self.buffers: list[tuple] = []  # (shape, dtype, memory order) of pool buffer k
         self.last_use: dict[Value, int] = {}
+        self.last_root: dict[Value, int] = {}  # storage root -> last index reading it
+        self.root = None  # value -> the value whose storage it shares (itself if none)
         self.stats: dict = {}
 
 
@@ -68,7 +70,9 @@ def plan_memory(graph: Graph) -> MemoryPlan:
         if r is None:
             p = producer.get(v)
             r = v
-            if p is not None and p[1].alias is not None:
+            # an op writing its arguments in place (``writes``) makes new values there: its
+            # outputs do not keep the old ones alive
+            if p is not None and p[1].alias is not None and not hasattr(p[1].op, "writes"):
                 a = p[1].args[p[1].alias] if p[1].alias < len(p[1].args) else None
                 if isinstance(a, Value):
                     r = root(a)
@@ -85,6 +89,7 @@ def plan_memory(graph: Graph) -> MemoryPlan:
     for v in graph.roots():
         last[v] = END
         last_root[root(v)] = END
+    plan.root, plan.last_root = root, last_root
     escaping = {root(v) for v in graph.outputs if isinstance(v, Value)}
     escaping |= {root(v) for _, v in graph.grads if v is not None}
 
@@ -110,11 +115,11 @@ def plan_memory(graph: Graph) -> MemoryPlan:
             plan.dest[v] = ("state", in_place[v])
             continue
         naive += 1
-        spec = (tuple(v.shape), v.dtype)
+        spec = (tuple(v.shape), v.dtype, v.order)
         lend = n.op.name not in _NOT_IN_PLACE
         for a in n.inputs():  # an operand dying here lends its buffer: computed in place
             if lend and a in held and last_root.get(a, -1) == i and (
-                    tuple(a.shape), a.dtype) == spec:
+                    tuple(a.shape), a.dtype, a.order) == spec:
                 release(a)
         stack = free.get(spec)
         if stack:
@@ -130,7 +135,7 @@ def plan_memory(graph: Graph) -> MemoryPlan:
                 release(a)
         if last_root.get(v, -1) <= i:
             release(v)
-    nbytes = sum(int(np.prod(s)) * np.dtype(d).itemsize for s, d in plan.buffers)
+    nbytes = sum(int(np.prod(s)) * np.dtype(d).itemsize for s, d, _ in plan.buffers)
     plan.stats = {"pool_buffers": len(plan.buffers), "naive_buffers": naive,
                   "pool_bytes": nbytes, "in_place_updates": len(in_place)}
     return plan
