@@ -37,6 +37,14 @@ def _sum_dtype(x: Tensor, dtype) -> _dt.DType:
     return x.dtype
 
 
+def _accumulate(fn, x: Tensor, d: _dt.DType, *args, **kwargs) -> Tensor:
+    """``fn`` (sum, prod, cumsum) computed in dtype ``d``. ember's reductions accumulate
+    small integers in int64 (PyTorch's rule); the int64 result cast to ``d`` wraps exactly as
+    accumulating in ``d`` would."""
+    out = fn(_ew.astype(x, d, copy=False), *args, **kwargs)
+    return out if out.dtype is d else _ew.astype(out, d, copy=False)
+
+
 def max(x: Tensor, /, *, axis=None, keepdims: builtins.bool = False) -> Tensor:  # noqa: A001
     """The largest element (NaN if any is NaN) over ``axis`` (an int, tuple or None)."""
     return _rd.amax(x, axis=_axes(axis), keepdims=keepdims)
@@ -55,15 +63,13 @@ def mean(x: Tensor, /, *, axis=None, keepdims: builtins.bool = False) -> Tensor:
 def sum(x: Tensor, /, *, axis=None, dtype=None,  # noqa: A001
         keepdims: builtins.bool = False) -> Tensor:
     """The sum over ``axis``; integers accumulate in int64 unless ``dtype`` says otherwise."""
-    return _rd.sum(_ew.astype(x, _sum_dtype(x, dtype), copy=False), axis=_axes(axis),
-                   keepdims=keepdims)
+    return _accumulate(_rd.sum, x, _sum_dtype(x, dtype), axis=_axes(axis), keepdims=keepdims)
 
 
 def prod(x: Tensor, /, *, axis=None, dtype=None, keepdims: builtins.bool = False) -> Tensor:
     """The product over ``axis``; integers accumulate in int64 unless ``dtype`` says
     otherwise."""
-    return _rd.prod(_ew.astype(x, _sum_dtype(x, dtype), copy=False), axis=_axes(axis),
-                    keepdims=keepdims)
+    return _accumulate(_rd.prod, x, _sum_dtype(x, dtype), axis=_axes(axis), keepdims=keepdims)
 
 
 def std(x: Tensor, /, *, axis=None, correction=0.0, keepdims: builtins.bool = False) -> Tensor:
@@ -86,7 +92,7 @@ def cumulative_sum(x: Tensor, /, *, axis: int | None = None, dtype=None,
                            "input", args=[x], hint="pass axis=")
         axis = 0
     x = _ew.astype(x, _sum_dtype(x, dtype), copy=False)
-    out = _rd.cumsum(x, axis)
+    out = _accumulate(_rd.cumsum, x, x.dtype, axis)
     if include_initial:
         shape = list(x.shape)
         shape[axis] = 1
@@ -346,4 +352,4 @@ def tensordot(x1: Tensor, x2: Tensor, /, *, axes=2) -> Tensor:
 def vecdot(x1: Tensor, x2: Tensor, /, *, axis: int = -1) -> Tensor:
     """The dot product of vectors along ``axis`` (broadcasting the other axes)."""
     x1, x2 = _promoted(x1, x2)
-    return _rd.sum(_ew.mul(x1, x2), axis=axis)
+    return _accumulate(_rd.sum, _ew.mul(x1, x2), x1.dtype, axis=axis)

@@ -21,7 +21,7 @@ from ..ops import shape as _sh
 from ..ops.decomp import _EPS
 from ..tensor import Tensor
 from ._elementwise import _promoted
-from ._functions import _sum_dtype, matmul, matrix_transpose, tensordot, vecdot
+from ._functions import _accumulate, _sum_dtype, matmul, matrix_transpose, tensordot, vecdot
 
 __all__ = ["cholesky", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "matmul",
            "matrix_norm", "matrix_power", "matrix_rank", "matrix_transpose", "outer", "pinv",
@@ -158,7 +158,7 @@ def svdvals(x: Tensor, /) -> Tensor:
 def trace(x: Tensor, /, *, offset: int = 0, dtype=None) -> Tensor:
     """The sum of the ``offset``-th diagonal of each matrix (integers sum in int64)."""
     d = _mx.diagonal(x, offset)
-    return _rd.sum(_ew.astype(d, _sum_dtype(d, dtype), copy=False), axis=-1)
+    return _accumulate(_rd.sum, d, _sum_dtype(d, dtype), axis=-1)
 
 
 def vector_norm(x: Tensor, /, *, axis=None, keepdims: bool = False, ord=2) -> Tensor:
