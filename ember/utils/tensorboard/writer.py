@@ -188,9 +188,11 @@ class SummaryWriter:
         if not np.isfinite(arr).all():
             raise ValueError("SummaryWriter.add_histogram: the values contain NaN or "
                              "infinity; filter them first (x[x.isfinite()])")
-        counts, limits = np.histogram(arr, bins=_TF_BINS if bins == "tensorflow" else bins)
+        if isinstance(bins, str) and bins == "tensorflow":
+            bins = _TF_BINS
+        counts, limits = np.histogram(arr, bins=bins)
         if max_bins is not None and len(counts) > max_bins:
-            group = -(-len(counts) // max_bins)
+            group = len(counts) // max_bins  # PyTorch's grouping: at most ~2 * max_bins
             pad = -len(counts) % group
             counts = np.pad(counts, (0, pad)).reshape(-1, group).sum(1)
             limits = np.concatenate([limits[:-1:group], limits[-1:]])
