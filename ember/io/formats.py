@@ -63,7 +63,8 @@ def sniff(path: str | os.PathLike) -> str:
 
 
 def flatten_state(obj, prefix: str = "", out: dict | None = None) -> dict[str, np.ndarray]:
-    """Flatten nested dicts/lists of arrays or tensors into ``{"a.b.c": array}``."""
+    """Flatten nested dicts/lists of arrays or tensors (ember's, PyTorch's, anything with
+    ``__array__``) into ``{"a.b.c": array}``; other values (epochs, names) are left out."""
     out = {} if out is None else out
     if isinstance(obj, Tensor):
         out[prefix or "tensor"] = obj.numpy(force=True)
@@ -75,6 +76,14 @@ def flatten_state(obj, prefix: str = "", out: dict | None = None) -> dict[str, n
     elif isinstance(obj, (list, tuple)):
         for i, v in enumerate(obj):
             flatten_state(v, f"{prefix}.{i}" if prefix else str(i), out)
+    elif hasattr(obj, "detach") and hasattr(obj, "numpy"):  # a PyTorch tensor (duck-typed)
+        t = obj.detach().cpu()
+        try:
+            out[prefix or "tensor"] = t.numpy()
+        except TypeError:  # bfloat16: NumPy has no such dtype; float32 holds it exactly
+            out[prefix or "tensor"] = t.float().numpy()
+    elif hasattr(obj, "__array__"):
+        out[prefix or "tensor"] = np.asarray(obj)
     return out
 
 

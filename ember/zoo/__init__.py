@@ -18,5 +18,7 @@ from __future__ import annotations
 from .models import *  # noqa: F403
 from .models import __all__ as _model_names
 from .registry import MODELS, ModelInfo, get_model, list_models, model_info
+from .weights import LoadReport, WeightsMismatchError, load_weights
 
 __all__ = [*_model_names, "MODELS", "ModelInfo", "get_model", "list_models", "model_info"]
+__all__ += ["load_weights", "LoadReport", "WeightsMismatchError"]
