@@ -14,6 +14,7 @@ import numpy as np
 from .. import dtypes as _dt
 from ..backend import get_backend
 from ..ops import creation as _cr
+from ..ops import elementwise as _ew
 from ..ops import matrix as _mx
 from ..ops import shape as _sh
 from ..tensor import Tensor
@@ -54,7 +55,7 @@ def asarray(obj, /, *, dtype=None, device=None, copy: builtins.bool | None = Non
             raise ValueError("asarray: copy=False, but converting the dtype needs a copy")
         out = obj if d is None else obj.to(d)
         out = out.to(device) if device is not None else out
-        return _cr.clone(out) if copy and out is obj else out
+        return _ew.clone(out) if copy and out is obj else out
     if isinstance(obj, (builtins.bool, int, float, list, tuple)):
         if copy is False:
             raise ValueError("asarray: copy=False, but Python objects must be copied")
@@ -173,9 +174,15 @@ def meshgrid(*arrays: Tensor, indexing: str = "xy") -> list[Tensor]:
 
 def tril(x: Tensor, /, *, k: int = 0) -> Tensor:
     """The lower triangle of the last two axes (below the ``k``-th diagonal is kept)."""
-    return _mx.tril(x, k)
+    return _triangle(_mx.tril, x, k)
 
 
 def triu(x: Tensor, /, *, k: int = 0) -> Tensor:
     """The upper triangle of the last two axes."""
-    return _mx.triu(x, k)
+    return _triangle(_mx.triu, x, k)
+
+
+def _triangle(fn, x: Tensor, k: int) -> Tensor:
+    if x.dtype is _dt.bool_:  # ember.tril fills with the int 0, which widens bool to int64
+        return _ew.astype(fn(_ew.astype(x, _dt.uint8), k), _dt.bool_)
+    return fn(x, k)

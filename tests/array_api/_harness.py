@@ -117,7 +117,7 @@ def assert_same(ref, out, name: str, *, float_default: bool = False, rtol=None):
             assert_same(r, o, name, float_default=float_default, rtol=rtol)
         return
     if not isinstance(ref, StrictArray):
-        assert ref == out, (name, ref, out)
+        assert to_ember(ref) == out, (name, ref, out)
         return
     assert isinstance(out, ember.Tensor), (name, type(out))
     want = _np_of(ref)
