@@ -56,8 +56,9 @@ def demo(steps: int = 1000, seed: int = 0, out=sys.stdout) -> float:
     return acc
 
 
-def info(out=sys.stdout) -> None:
-    """Versions, backends, devices, the BLAS NumPy uses and its threads."""
+def info(out=sys.stdout, bench: bool = False) -> None:
+    """Versions, backends, devices, the BLAS NumPy uses and its threads; with ``bench``, the
+    measured matmul GFLOP/s and memory bandwidth of each device (``benchmark_device``)."""
     import importlib.util
     import os
     import platform
@@ -82,6 +83,12 @@ def info(out=sys.stdout) -> None:
         print("BLAS: install threadpoolctl to see which BLAS NumPy uses", file=out)
     print(f"cpu cores: {os.cpu_count()}", file=out)
     print("devices: cpu", file=out)
+    if bench:
+        from .utils.benchmark import benchmark_device, format_benchmark
+
+        print("benchmark (best of 5, ember's matmul and the array library's interleaved):",
+              file=out)
+        print(format_benchmark(benchmark_device()), file=out)
 
 
 def bench(args: list[str]) -> int:
@@ -103,7 +110,9 @@ def _parser() -> argparse.ArgumentParser:
     p_demo = sub.add_parser("demo", help="train a small network with autograd, print the loss")
     p_demo.add_argument("--steps", type=int, default=1000)
     p_demo.add_argument("--seed", type=int, default=0)
-    sub.add_parser("info", help="versions, BLAS and devices")
+    p_info = sub.add_parser("info", help="versions, BLAS and devices")
+    p_info.add_argument("--bench", action="store_true",
+                        help="measure each device's peak matmul GFLOP/s and memory bandwidth")
     p_train = sub.add_parser(
         "train", help="train the network a TOML config describes (default: a CNN on digits)",
         description="Train the network described by CONFIG (a TOML file); without CONFIG, the "
@@ -144,7 +153,7 @@ def main(argv=None) -> int:
         demo(args.steps, args.seed)
         return 0
     if args.command == "info":
-        info()
+        info(bench=args.bench)
         return 0
     from .keras import commands
 

@@ -1,4 +1,8 @@
-"""``model.summary()``: the layer table with output shapes and parameter counts."""
+"""``model.summary()``: the layer table with output shapes, parameter counts and FLOPs.
+
+FLOPs are those of one sample (batch 1), from the ops' cost declarations, counted by running
+the model once under ``ember.profiler`` (``ember.utils.summary.flops_by_module``).
+"""
 
 from __future__ import annotations
 
@@ -77,6 +81,18 @@ def summary_rows(model) -> list[tuple[str, str, int, bool]]:
     return rows
 
 
+def _layer_flops(model) -> tuple:
+    """``({id(layer): forward FLOPs}, (forward, backward))`` for one sample, or ``({}, None)``
+    when the model's input shape is unknown or several inputs."""
+    from ..utils.summary import flops_by_module
+
+    shape = model._build_input_shape
+    if not isinstance(shape, tuple) or any(d is None for d in shape[1:]):
+        return {}, None
+    per, totals = flops_by_module(model, (1,) + tuple(shape[1:]))
+    return {k: v[0] for k, v in per.items()}, totals
+
+
 def print_summary(model: Layer, line_length: int | None = None, print_fn=None,
                   show_trainable: bool = False) -> None:
     """Print the summary table (through ``print_fn``, ``print`` by default)."""
@@ -86,21 +102,26 @@ def print_summary(model: Layer, line_length: int | None = None, print_fn=None,
                          "model.build(input_shape), or fit/call it on data first")
     print_fn = print_fn or print
     rows = summary_rows(model)
+    flops, totals = _layer_flops(model)
+    flop_text = [f"{flops[id(layer)]:,}" if id(layer) in flops else "?"
+                 for layer in model.layers]
+    flop_w = max(len("FLOPs"), *(len(t) for t in flop_text)) + 2 if rows else 7
     name_w = max([len("Layer (type)")] + [len(r[0]) for r in rows]) + 2
     shape_w = max([len("Output Shape")] + [len(r[1]) for r in rows]) + 2
     param_w = max(len("Param #"), *(len(f"{r[2]:,}") for r in rows)) + 2
-    width = max(line_length or 0, name_w + shape_w + param_w + (10 if show_trainable else 0) + 1)
+    width = max(line_length or 0,
+                name_w + shape_w + param_w + flop_w + (10 if show_trainable else 0) + 1)
 
-    def line(name: str, shape: str, params: str, trainable: str = "") -> str:
-        text = f" {name:<{name_w}}{shape:<{shape_w}}{params:>{param_w}}"
+    def line(name: str, shape: str, params: str, flop: str, trainable: str = "") -> str:
+        text = f" {name:<{name_w}}{shape:<{shape_w}}{params:>{param_w}}{flop:>{flop_w}}"
         return text + (f"  {trainable:^8}" if show_trainable else "")
 
     print_fn(f'Model: "{model.name}"')
     print_fn("_" * width)
-    print_fn(line("Layer (type)", "Output Shape", "Param #", "Trainable"))
+    print_fn(line("Layer (type)", "Output Shape", "Param #", "FLOPs", "Trainable"))
     print_fn("=" * width)
     for i, (name, shape, count, trainable) in enumerate(rows):
-        print_fn(line(name, shape, f"{count:,}", "Y" if trainable else "N"))
+        print_fn(line(name, shape, f"{count:,}", flop_text[i], "Y" if trainable else "N"))
         if i < len(rows) - 1:
             print_fn("")
     print_fn("=" * width)
@@ -114,4 +135,7 @@ def print_summary(model: Layer, line_length: int | None = None, print_fn=None,
     print_fn(f"Total params: {t_count + f_count:,} ({readable_size(t_bytes + f_bytes)})")
     print_fn(f"Trainable params: {t_count:,} ({readable_size(t_bytes)})")
     print_fn(f"Non-trainable params: {f_count:,} ({readable_size(f_bytes)})")
+    if totals is not None:
+        print_fn(f"FLOPs per sample: {totals[0]:,} forward, {totals[0] + totals[1]:,} "
+                 "training step (forward + backward)")
     print_fn("_" * width)

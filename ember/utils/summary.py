@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..errors import EmberError, ShapeError
 
-__all__ = ["summary", "ModelSummary", "module_costs"]
+__all__ = ["summary", "ModelSummary", "module_costs", "flops_by_module"]
 
 
 def _human(n: float, unit: str = "") -> str:
@@ -141,6 +141,29 @@ def module_costs(model, inputs) -> tuple:
             b.data[...] = data
         set_rng_state(rng)
     return prof, out, [tuple(c) for c in calls]
+
+
+def flops_by_module(model, input_shape, dtype=None) -> tuple:
+    """``({id(module): (forward FLOPs, backward FLOPs)}, totals)`` for one pass of
+    ``model`` on zeros of ``input_shape``; totals is ``(forward, backward)`` of the model."""
+    from .. import float32, zeros
+
+    prof, _, calls = module_costs(model, [zeros(*input_shape, dtype=dtype or float32)])
+    events = prof.events
+    out = {}
+    for module, path, *_ in calls:
+        prefix = path + "."
+        fwd = bwd = 0
+        for e in events:
+            if e.module == path or (e.module or "").startswith(prefix):
+                if e.phase == "forward":
+                    fwd += e.flops
+                else:
+                    bwd += e.flops
+        out.setdefault(id(module), (fwd, bwd))
+    totals = (sum(e.flops for e in events if e.phase == "forward"),
+              sum(e.flops for e in events if e.phase == "backward"))
+    return out, totals
 
 
 def summary(model, input_shape, *, dtype=None, device=None) -> ModelSummary:
