@@ -33,7 +33,7 @@ from ..errors import AutogradError, DeviceError, DTypeError, op_error
 from ..tensor import Tensor
 
 # DLDeviceType codes (dlpack.h)
-_CPU, _CUDA, _CUDA_HOST, _ROCM = 1, 2, 3, 10
+_CPU, _CUDA, _CUDA_MANAGED = 1, 2, 13
 _DEVICE_NAMES = {1: "cpu", 2: "cuda", 3: "cuda_host", 4: "opencl", 7: "vulkan", 8: "metal",
                  9: "vpi", 10: "rocm", 11: "rocm_host", 13: "cuda_managed", 14: "oneapi"}
 # DLDataTypeCode: 1 = unsigned int, 4 = bfloat16
@@ -160,17 +160,17 @@ def from_dlpack(x, *, device=None, copy: bool | None = None) -> Tensor:
                        hint="pass a NumPy array, a PyTorch/CuPy/JAX tensor, or use "
                             "ember.tensor(x) to copy from a list or buffer")
     kind, index = (int(v) for v in x.__dlpack_device__())
+    if kind in (_CUDA, _CUDA_MANAGED):
+        return _from_cuda(x, kind, index, device, copy)
     if device is not None and str(device) != "cpu":
-        raise op_error(DeviceError, "from_dlpack", f"device={device!r} is not available; "
-                       "ember's DLPack import shares memory with CPU producers only",
-                       hint="leave device=None, or move the result with .to(device)")
+        raise op_error(DeviceError, "from_dlpack", f"device={device!r} is not available "
+                       "for CPU memory; DLPack import shares memory, it does not move it",
+                       hint="leave device=None, and move the result with .to(device)")
     if kind != _CPU:
         where = _DEVICE_NAMES.get(kind, f"device type {kind}")
         raise op_error(DeviceError, "from_dlpack", f"the producer's memory is on {where}:"
-                       f"{index} and ember has no backend for it here (CPU only; a CUDA "
-                       "backend needs CuPy)",
-                       hint="move it to the CPU first, e.g. torch_tensor.cpu() or "
-                            "cupy.asnumpy(array)")
+                       f"{index} and ember has no backend for it",
+                       hint="move it to the CPU in the producer first")
     kwargs = {"max_version": (1, 0)}
     if copy is not None:
         kwargs["copy"] = copy
@@ -195,3 +195,21 @@ def from_dlpack(x, *, device=None, copy: bool | None = None) -> Tensor:
     if code == _DL_BFLOAT:
         arr = arr.view(_dt.bfloat16.np)
     return Tensor(arr)
+
+
+def _from_cuda(x, kind: int, index: int, device, copy) -> Tensor:
+    """CUDA memory: CuPy's ``from_dlpack`` through ember's CUDA backend, when it loads."""
+    from ..backend import cupy_backend
+
+    backend, why = cupy_backend.load()
+    if backend is None:
+        raise op_error(DeviceError, "from_dlpack", f"the producer's memory is on "
+                       f"{_DEVICE_NAMES[kind]}:{index} and ember's CUDA backend is not "
+                       f"available here: {why}",
+                       hint="move it to the CPU first, e.g. torch_tensor.cpu()")
+    if device is not None and str(device).partition(":")[0] != "cuda":
+        raise op_error(DeviceError, "from_dlpack", f"device={device!r} for CUDA memory; "
+                       "DLPack import shares memory, it does not move it",
+                       hint="leave device=None, and move the result with .to(device)")
+    arr = backend.xp.from_dlpack(x)
+    return Tensor(arr.copy() if copy else arr)

@@ -127,6 +127,7 @@ def test_refuses_tensor_requiring_grad():
     assert torch.from_dlpack(x.detach()).shape == (3,)
 
 
+@pytest.mark.skipif(ember.cuda.is_available(), reason="this machine has ember's CUDA backend")
 def test_refuses_cuda_memory_on_a_cpu_only_build():
     class FakeCuda:
         def __dlpack__(self, **kwargs):
@@ -135,11 +136,19 @@ def test_refuses_cuda_memory_on_a_cpu_only_build():
         def __dlpack_device__(self):
             return (2, 1)
 
-    with pytest.raises(DeviceError, match=r"from_dlpack: the producer's memory is on cuda:1.*"
-                                          r"cpu\(\)"):
+    with pytest.raises(DeviceError, match=r"from_dlpack: the producer's memory is on cuda:1 "
+                                          r"and ember's CUDA backend is not available here: "
+                                          r".+cpu\(\)"):
         ember.from_dlpack(FakeCuda())
-    with pytest.raises(DeviceError, match="device='cuda' is not available"):
+    with pytest.raises(DeviceError, match="device='cuda' is not available for CPU memory"):
         ember.from_dlpack(np.ones(2), device="cuda")
+
+    class FakeMetal(FakeCuda):
+        def __dlpack_device__(self):
+            return (8, 0)
+
+    with pytest.raises(DeviceError, match="memory is on metal:0 and ember has no backend"):
+        ember.from_dlpack(FakeMetal())
 
 
 def test_refuses_non_dlpack_objects_and_unsupported_dtypes():
