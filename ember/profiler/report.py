@@ -250,7 +250,7 @@ class Report:
         for r in rows + [total]:
             lines.append([
                 r.name + (f" {r.input_shapes}" if r.input_shapes else ""),
-                r.phase if by_op else r.module_type, str(r.count), _fmt_ms(r.total_ns),
+                (r.phase if by_op else r.module_type) or "-", str(r.count), _fmt_ms(r.total_ns),
                 f"{100 * r.total_ns / max(total.total_ns, 1):.1f}",
                 f"{r.total_ns / 1e3 / max(r.count, 1):.1f}", f"{r.flops / 1e6:.2f}",
                 f"{r.gflops_per_s:.2f}", f"{r.gb_per_s:.2f}",
