@@ -161,9 +161,16 @@ class DataLoader:
     def _pin_fn(self):
         if not self.pin_memory:
             return None
-        from ..backend import _BY_DEVICE_TYPE
+        from ..backend import try_backend
 
-        return getattr(_BY_DEVICE_TYPE.get("cuda"), "pin_memory", None)
+        cuda, why = try_backend("cuda")
+        if cuda is None:  # PyTorch's behaviour: pinning without a GPU is a no-op, said once
+            from ..backend.cupy_backend import warn_once
+
+            warn_once("pin_memory", "DataLoader: pin_memory=True has no effect: CUDA is not "
+                      f"available ({why}); batches stay in ordinary memory")
+            return None
+        return cuda.pin_memory
 
 
 def _check_args(dataset, batch_size, shuffle, sampler, batch_sampler, num_workers, drop_last,
