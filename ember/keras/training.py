@@ -144,10 +144,13 @@ class Trainer(Evaluator):
     def _optimize(self, x, y, sample_weight):
         """Forward, loss, backward and the optimiser update; returns (y_pred, loss)."""
         self.optimizer.zero_grad()
+        sync = self.__dict__.get("_data_parallel")  # ember.distributed: averages gradients
+        if sync is not None:
+            sync.start_step()
         y_pred = self._call_model(x, True)
         loss = self.compute_loss(x, y, y_pred, sample_weight)
         activations.forget_logits()
-        loss.backward()
+        (loss if sync is None else sync.scale_loss(loss)).backward()
         self.optimizer.step()
         return y_pred, loss
 
@@ -155,6 +158,9 @@ class Trainer(Evaluator):
         """One optimisation step on a batch ``(x, y[, sample_weight])``; returns the logs."""
         x, y, sample_weight = unpack(data)
         if self.jit_compile is True and not self.run_eagerly:
+            if self.__dict__.get("_data_parallel") is not None:
+                raise RuntimeError("fit: jit_compile=True does not support data-parallel "
+                                   "training yet; compile with jit_compile=False under MPI")
             if getattr(self, "_jit_train", None) is None:
                 from ..graph import jit
 
@@ -162,8 +168,9 @@ class Trainer(Evaluator):
             y_pred, loss = self._jit_train(x, y, sample_weight)
         else:
             y_pred, loss = self._optimize(x, y, sample_weight)
-        return self.compute_metrics(x, y, y_pred, sample_weight, loss,
-                                    flatten(x)[0].shape[0])
+        logs = self.compute_metrics(x, y, y_pred, sample_weight, loss, flatten(x)[0].shape[0])
+        sync = self.__dict__.get("_data_parallel")
+        return logs if sync is None else sync.sync_metrics(logs)  # totals over every rank
 
     def test_step(self, data) -> dict:
         """Loss and metrics on one batch, without gradients."""
@@ -209,12 +216,20 @@ class Trainer(Evaluator):
         elif validation_split:
             data, val = data.split(validation_split)
         self._prepare(data)
+        from ..distributed.keras import data_parallel_for
+
+        sync = data_parallel_for(self)  # launched under MPI: train data-parallel
+        if sync is not None:
+            sync.use_data(data)
         steps = data.num_batches if steps_per_epoch is None else int(steps_per_epoch)
         bs = data.batch_size if isinstance(data, ArrayData) else \
             getattr(data.loader, "batch_size", None)
         cbs = CallbackList(callbacks, model=self, add_history=True, add_progbar=verbose != 0,
                            verbose=1 if verbose == "auto" else verbose, epochs=epochs,
                            steps=steps, samples=getattr(data, "n", None), batch_size=bs)
+        if sync is not None:
+            sync.silence(cbs.callbacks)  # ranks > 0 neither print nor write files
+            self.__dict__["_data_parallel"] = sync
         self.stop_training = self.interrupted = False
         self._resume = self._pending_metric_states = None
         was_training = self.training
@@ -225,6 +240,8 @@ class Trainer(Evaluator):
         try:
             for epoch in range(resume["epoch"] if resume else initial_epoch, epochs):
                 skip = resume["step"] if resume and epoch == resume["epoch"] else 0
+                if sync is not None:
+                    sync.epoch_begin(epoch)
                 self.reset_metrics()
                 cbs.on_epoch_begin(epoch, {"resumed_at_batch": skip} if skip else None)
                 if resume and epoch == resume["epoch"]:
@@ -242,17 +259,26 @@ class Trainer(Evaluator):
                 for step, (bx, by, bw) in enumerate(data.batches(order, skip), start=skip):
                     if step >= steps:
                         break
+                    if sync is not None:
+                        shard = sync.shard(bx, by, bw)
+                        if shard is None:  # fewer samples than ranks: skipped on every rank
+                            continue
+                        bx, by, bw = shard
                     if class_weight is not None:
                         bw = class_weights_for(class_weight, by, bw)
                     cbs.on_train_batch_begin(step)
                     logs = self.train_step((bx, by, bw))
                     self._progress["step"] = step + 1
                     cbs.on_train_batch_end(step, logs)
-                    if self.stop_training:
+                    if self.stop_training if sync is None else sync.agree_stop():
                         break
+                if sync is not None:
+                    sync.agree_stop()  # a stop request that came after the last batch's check
                 if self.interrupted:
                     break
                 epoch_logs = dict(logs)
+                if sync is not None:
+                    sync.sync_buffers()
                 if val is not None and (epoch + 1) % validation_freq == 0:
                     val_logs = self._run_eval(val, validation_steps)
                     epoch_logs.update({"val_" + k: v for k, v in val_logs.items()})
@@ -260,10 +286,13 @@ class Trainer(Evaluator):
                 self._progress = {"epoch": epoch + 1, "step": 0, "epoch_rng": None}
                 cbs.on_epoch_end(epoch, epoch_logs)
                 logs = epoch_logs
-                if self.stop_training:
+                if self.stop_training if sync is None else sync.agree_stop():
                     break
         finally:
             self.train(was_training)
+            if sync is not None:
+                sync.close()
+                self.__dict__.pop("_data_parallel", None)
         cbs.on_train_end(logs)
         return self.history
 

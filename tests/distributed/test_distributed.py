@@ -1,5 +1,6 @@
 """ember.distributed: collectives, DDP, faults under ``mpirun -n 2``; errors in one process."""
 
+import json
 import os
 import subprocess
 import sys
@@ -142,3 +143,33 @@ def test_sync_batchnorm_without_a_group_is_batchnorm():
 
 def test_workers_exist():
     assert {"collectives.py", "ddp.py", "faults.py"} <= {p.name for p in WORKERS.iterdir()}
+
+
+def test_keras_fit_under_mpi_matches_one_process_and_resumes(tmp_path):
+    ref, two = tmp_path / "ref.npz", tmp_path / "two.npz"
+    env = dict(os.environ, PYTHONPATH=str(WORKERS.parents[2]))
+    one = subprocess.run([sys.executable, str(WORKERS / "keras_fit.py"), str(ref)],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert one.returncode == 0, one.stderr
+    proc = run("keras_fit.py", str(two))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("Epoch 1/3") == 1  # progress from rank 0 only
+    assert proc.stdout.count("FIT DONE") == 2
+    a, b = np.load(ref), np.load(two)
+    for k in a:  # float32: only the order of the gradient sums differs
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-6)
+    ha = json.loads((tmp_path / "ref.npz.json").read_text())
+    hb = json.loads((tmp_path / "two.npz.json").read_text())
+    for key in ha:
+        np.testing.assert_allclose(hb[key], ha[key], rtol=1e-5)
+    # interrupted after 8 steps (mid epoch 2), then resumed on every rank: same end state
+    backup = tmp_path / "backup"
+    cut = run("keras_fit.py", str(tmp_path / "cut.npz"), str(backup), "8")
+    assert cut.stdout.count("interrupted True") == 2, cut.stdout + cut.stderr
+    assert sorted(p.name for p in backup.iterdir()) == ["checkpoint.safetensors"]
+    res = run("keras_fit.py", str(tmp_path / "res.npz"), str(backup))
+    assert res.returncode == 0, res.stderr
+    c = np.load(tmp_path / "res.npz")
+    for k in b:
+        np.testing.assert_array_equal(c[k], b[k])
+    assert json.loads((tmp_path / "res.npz.json").read_text()) == hb
