@@ -83,6 +83,8 @@ def info(out=sys.stdout, bench: bool = False) -> None:
         print("BLAS: install threadpoolctl to see which BLAS NumPy uses", file=out)
     print(f"cpu cores: {os.cpu_count()}", file=out)
     print("devices: cpu", file=out)
+    for line in ember.cuda.info_lines():  # GPUs, CUDA, cuDNN and CuPy versions (or why none)
+        print(line, file=out)
     if bench:
         from .utils.benchmark import benchmark_device, format_benchmark
 

@@ -18,7 +18,8 @@ from ..errors import DeviceError
 
 __all__ = [
     "Event", "OutOfMemoryError", "Stream", "current_device", "current_stream",
-    "device_count", "empty_cache", "get_device_name", "is_available", "manual_seed",
+    "device_count", "empty_cache", "get_device_name", "info_lines", "is_available",
+    "manual_seed",
     "manual_seed_all", "max_memory_allocated", "memory_allocated", "memory_reserved",
     "reset_peak_memory_stats", "set_device", "stream", "synchronize", "why_unavailable",
 ]
@@ -189,3 +190,35 @@ def current_stream() -> Stream:
     s = Stream.__new__(Stream)
     s._s, s._cp = b.cp.cuda.get_current_stream(), b.cp
     return s
+
+
+def _version(v: int) -> str:
+    """CUDA's integer version (12040) as text (12.4)."""
+    return f"{v // 1000}.{v % 1000 // 10}"
+
+
+def info_lines() -> list[str]:
+    """Lines for ``ember info``: CuPy, CUDA runtime and driver, cuDNN, one line per GPU.
+
+    Example:
+        >>> import ember
+        >>> ember.cuda.info_lines()[0].startswith("cuda: ")
+        True
+    """
+    b, why = try_backend("cuda")
+    if b is None:
+        return [f"cuda: unavailable ({why})"]
+    from ..backends import cudnn
+
+    cp = b.cp
+    rt = cp.cuda.runtime
+    dnn = cudnn.version()
+    lines = [f"cuda: {b.device_count()} device(s); CuPy {cp.__version__}, CUDA runtime "
+             f"{_version(rt.runtimeGetVersion())}, driver {_version(rt.driverGetVersion())}, "
+             + (f"cuDNN {dnn}" if dnn else f"no cuDNN ({cudnn.why_unavailable()})")]
+    for i in range(b.device_count()):
+        p = rt.getDeviceProperties(i)
+        name = p["name"].decode() if isinstance(p["name"], bytes) else p["name"]
+        lines.append(f"cuda:{i}: {name}, {p['totalGlobalMem'] / 2**30:.1f} GiB, compute "
+                     f"capability {p['major']}.{p['minor']}")
+    return lines

@@ -194,3 +194,17 @@ def test_pin_memory_without_cuda_is_a_no_op_with_one_warning():
         y = y[0] if isinstance(y, (list, tuple)) else y
         np.testing.assert_array_equal(x.numpy(), y.numpy())
     assert len(first) == 2
+
+
+def test_ember_info_lists_cuda():
+    import io
+
+    from ember.cli import info
+
+    buf = io.StringIO()
+    info(out=buf)
+    text = buf.getvalue()
+    if CUDA:
+        assert "CuPy " in text and "CUDA runtime " in text and "cuda:0: " in text
+    else:
+        assert f"cuda: unavailable ({ember.cuda.why_unavailable()})" in text
