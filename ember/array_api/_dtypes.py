@@ -8,6 +8,7 @@ every ember tensor. Promotion within a kind follows the standard's table; across
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,7 +57,7 @@ def _as_dtype(a) -> _dt.DType:
 
 
 def result_type(*arrays_and_dtypes) -> _dt.DType:
-    """The dtype the arguments (tensors or dtypes) promote to.
+    """The dtype the arguments (tensors, dtypes or Python scalars) promote to.
 
     Example:
         >>> import ember.array_api as xp
@@ -65,9 +66,21 @@ def result_type(*arrays_and_dtypes) -> _dt.DType:
     """
     if not arrays_and_dtypes:
         raise ValueError("result_type: give at least one array or dtype")
-    out = _as_dtype(arrays_and_dtypes[0])
-    for a in arrays_and_dtypes[1:]:
-        out = _dt.result_type(out, _as_dtype(a))
+    scalars = [a for a in arrays_and_dtypes if isinstance(a, (builtins.bool, int, float))]
+    typed = [_as_dtype(a) for a in arrays_and_dtypes
+             if not isinstance(a, (builtins.bool, int, float))]
+    if not typed:  # Python scalars alone: their default dtypes
+        typed = [_dt.bool_ if isinstance(a, builtins.bool) else
+                 _dt.default_int if isinstance(a, int) else _dt.default_float for a in scalars]
+        scalars = []
+    out = typed[0]
+    for d in typed[1:]:
+        out = _dt.result_type(out, d)
+    # Python scalars are weak (2024.12): they take the arrays' dtype unless of a higher kind
+    if any(isinstance(a, float) for a in scalars) and not out.is_floating_point:
+        return _dt.default_float
+    if any(not isinstance(a, builtins.bool) for a in scalars) and out is _dt.bool_:
+        return _dt.default_int
     return out
 
 
