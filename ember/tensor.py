@@ -336,6 +336,27 @@ class Tensor:
     def type_as(self, other: Tensor) -> Tensor:
         return self.to(other.dtype)
 
+    def __array_namespace__(self, *, api_version: str | None = None):
+        """The array API standard namespace for ember tensors (``ember.array_api``).
+
+        Example:
+            >>> import ember
+            >>> ember.tensor([1.0]).__array_namespace__().__array_api_version__
+            '2023.12'
+        """
+        if api_version not in (None, "2021.12", "2022.12", "2023.12"):
+            raise ValueError(f"__array_namespace__: ember implements the array API standard "
+                             f"2023.12 (and the earlier versions), not {api_version!r}")
+        from . import array_api
+
+        return array_api
+
+    def to_device(self, device, /, *, stream=None) -> Tensor:
+        """This tensor on ``device`` (the array API's name for ``.to(device)``)."""
+        if stream is not None:
+            raise ValueError("to_device: streams are not supported; pass stream=None")
+        return self.to(device)
+
     # ----------------------------------------------------------------- repr
     def __repr__(self) -> str:
         arr = np.asarray(self.data)
