@@ -59,11 +59,13 @@ class _Entry:
 class JitFunction:
     """A traced-and-compiled version of a Python function (see ``ember.jit``)."""
 
-    def __init__(self, fn, *, explain: bool = False, passes=None) -> None:
+    def __init__(self, fn, *, explain: bool = False, passes=None,
+                 cuda_graph: bool = False) -> None:
         functools.update_wrapper(self, fn, updated=())
         self.fn = fn
         self.explain = explain
         self.passes = passes
+        self.cuda_graph = cuda_graph
         self.retrace_reasons: list[str] = []
         self._cache: dict = {}
         self._watched = None
@@ -99,6 +101,7 @@ class JitFunction:
         params += [p for _, o in self._watched[1] for g in o.param_groups for p in g["params"]]
         leaves = collect_tensors((args, kwargs), [])
         params += [t for t in leaves if t._rg]
+        in_leaves = leaves
         names = _state_names(self._watched)
         names.update(_input_names(self.fn, args, kwargs))
         watch = [t for _, m in self._watched[0]
@@ -108,7 +111,7 @@ class JitFunction:
         leaves: list = []
         flatten(result, leaves)  # compiled calls return no autograd history: neither does this
         result = unflatten(graph.out_tree, iter(t.detach() for t in leaves))
-        entry = _Entry(graph, compile_graph(graph, passes=self.passes))
+        entry = _Entry(graph, self._compile(graph, in_leaves, params))
         self._last = entry
         if any(r() is not None for r in graph.created_state):
             # the call created state it modified and kept (an optimiser's first step): the
@@ -117,6 +120,17 @@ class JitFunction:
             return result
         self._cache.setdefault(key, []).append(entry)
         return result
+
+    def _compile(self, graph, leaves, params) -> CompiledGraph:
+        """Compile for the backend of the tensors the function reads (CPU or CUDA); with
+        ``cuda_graph=True``, wrap the compiled function in a CUDA graph replayer."""
+        from ..cuda.graphs import GraphedFunction, graph_backend
+
+        backend = graph_backend([t for t in list(leaves) + params if isinstance(t, Tensor)])
+        compiled = compile_graph(graph, passes=self.passes, backend=backend)
+        if self.cuda_graph:
+            compiled.fn = GraphedFunction(compiled.fn, len(graph.inputs), backend, graph)
+        return compiled
 
     def _why(self, key) -> str:
         if not self._cache:
@@ -169,7 +183,7 @@ class JitFunction:
         save(self.graph, path)
 
 
-def jit(fn=None, *, explain: bool = False, passes=None):
+def jit(fn=None, *, explain: bool = False, passes=None, cuda_graph: bool = False):
     """Compile a function of tensors into a static graph, traced once per input signature.
 
     Works on forward functions, modules and whole training steps (forward, ``backward()``,
@@ -180,6 +194,8 @@ def jit(fn=None, *, explain: bool = False, passes=None):
         fn: the function (or module) to compile; omit to use ``@jit(explain=True)``.
         explain: print why each (re)trace happens.
         passes: graph passes to run (default: all; ``()`` for none).
+        cuda_graph: on CUDA, capture the compiled function as a CUDA graph after two warm-up
+            calls and replay it (one launch per call; see ``ember.cuda.graphs``).
 
     Example:
         >>> import ember
@@ -190,8 +206,8 @@ def jit(fn=None, *, explain: bool = False, passes=None):
         True
     """
     if fn is None:
-        return functools.partial(jit, explain=explain, passes=passes)
-    return JitFunction(fn, explain=explain, passes=passes)
+        return functools.partial(jit, explain=explain, passes=passes, cuda_graph=cuda_graph)
+    return JitFunction(fn, explain=explain, passes=passes, cuda_graph=cuda_graph)
 
 
 def _wrap(o):

@@ -208,3 +208,10 @@ def test_ember_info_lists_cuda():
         assert "CuPy " in text and "CUDA runtime " in text and "cuda:0: " in text
     else:
         assert f"cuda: unavailable ({ember.cuda.why_unavailable()})" in text
+
+
+def test_cuda_graph_on_cpu_tensors_is_refused():
+    f = ember.jit(lambda x: (x * 2.0).sum(), cuda_graph=True)
+    with pytest.raises(DeviceError, match=r"jit\(cuda_graph=True\): the function's tensors "
+                       "are on the CPU"):
+        f(ember.ones(3))
