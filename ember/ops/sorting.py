@@ -12,10 +12,26 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 from ..autograd.node import apply
 from ..errors import DTypeError, ShapeError, op_error
 from ..tensor import Tensor
-from .registry import Op, register
+from .registry import Op, io_bytes, numel, register
+
+
+def _sort_cost(out_specs, in_specs, attrs):
+    """About ``n log2(len)`` comparisons for ``n`` elements sorted along an axis of ``len``."""
+    shape = in_specs[0][0]
+    length = shape[attrs.get("axis", -1)] if shape else 1
+    return int(numel(shape) * math.log2(max(length, 2))), io_bytes(out_specs, in_specs)
+
+
+def _search_cost(out_specs, in_specs, attrs):
+    """About ``log2(len)`` comparisons per value searched."""
+    length = in_specs[0][0][-1] if in_specs[0][0] else 1
+    return int(numel(in_specs[1][0]) * math.log2(max(length, 2))), io_bytes(out_specs,
+                                                                             in_specs)
 
 
 def _argsort(xp, x, axis, descending, stable):
@@ -34,6 +50,7 @@ class Sort(Op):
     n_outputs = 2
     needs_output = True
     uses_input_values = False  # the vjp needs only the indices (an output)
+    cost = _sort_cost
 
     def forward(xp, x, axis=-1, descending=False, stable=True):
         idx = _argsort(xp, x, axis, descending, stable)
@@ -47,6 +64,7 @@ class Sort(Op):
 @register
 class Argsort(Op):
     differentiable = False
+    cost = _sort_cost
 
     def forward(xp, x, axis=-1, descending=False, stable=True):
         return _argsort(xp, x, axis, descending, stable)
@@ -57,6 +75,7 @@ class Searchsorted(Op):
     """Insertion points of ``values`` in ``seq`` (sorted along its last axis)."""
 
     differentiable = False
+    cost = _search_cost
 
     def forward(xp, seq, values, right=False):
         side = "right" if right else "left"
