@@ -101,7 +101,7 @@ class profile(Report):  # noqa: N801 - used as a block, like torch.profiler.prof
             without one raises ``DeviceError``.
         record_shapes: keep input shapes in the report (``key_averages(group_by_input_shape
             =True)``, the trace's args).
-        profile_memory: report allocated bytes per op.
+        profile_memory: record allocated bytes per op (0 when off).
         with_modules: record the ``nn.Module`` path of each op (``table(group_by="module")``).
         peaks: the machine's peaks for the roofline, ``{"gflops": ..., "gbs": ...}``;
             measured by ``ember.utils.benchmark_device`` on first use when not given.
@@ -211,7 +211,7 @@ class profile(Report):  # noqa: N801 - used as a block, like torch.profiler.prof
         node = outs[0]._node
         if node is not None and self._mods:
             self._node_mod[id(node)] = mod
-        alloc = 0 if op.is_view else sum(o.data.nbytes for o in outs)
+        alloc = 0 if op.is_view or not self.profile_memory else sum(o.data.nbytes for o in outs)
         self._ops.append((op, "forward", t0, t1, mod, _specs(args), _specs(outs), attrs,
                           None, alloc))
         return out
@@ -236,7 +236,7 @@ class profile(Report):  # noqa: N801 - used as a block, like torch.profiler.prof
             t1 = _now()
             self._depth -= 1
         gs = g if isinstance(g, tuple) else (g,)
-        alloc = sum(_nbytes(gi) for gi in grads if gi is not None)
+        alloc = sum(_nbytes(gi) for gi in grads if gi is not None) if self.profile_memory else 0
         mod = self._node_mod.get(id(node), (None, None))
         self._ops.append((op, "backward", t0, t1, mod, _specs(vals), _specs(gs), node.attrs,
                           needs, alloc))

@@ -222,6 +222,13 @@ class Report:
             group_by: "op" (op and phase) or "module" (innermost ``nn.Module`` path).
             row_limit: at most this many rows; the rest are summed in one "others" row, so
                 the total row is always the sum of the rows above it.
+
+        Example:
+            >>> import ember
+            >>> with ember.profiler.profile(peaks={"gflops": 50, "gbs": 10}) as prof:
+            ...     y = ember.randn(8, 8) @ ember.randn(8, 8)
+            >>> print(prof.table().splitlines()[0])
+            op      phase    calls  total ms  % ops  avg us  MFLOP  GFLOP/s  GB/s  % roof  alloc MB
         """
         return self._render(self.key_averages(group_by=group_by), group_by, sort_by,
                             row_limit)
@@ -311,7 +318,18 @@ class Report:
         return {"traceEvents": events, "displayTimeUnit": "ms"}
 
     def export_chrome_trace(self, path) -> str:
-        """Write the Chrome/Perfetto trace JSON to ``path`` (atomically); returns the path."""
+        """Write the Chrome/Perfetto trace JSON to ``path`` (atomically); returns the path.
+
+        Raises ``ExportError`` when the directory is missing or not writable.
+
+        Example:
+            >>> import json, os, tempfile, ember
+            >>> with ember.profiler.profile(peaks={"gflops": 50, "gbs": 10}) as prof:
+            ...     y = ember.ones(3).exp().sum()
+            >>> path = prof.export_chrome_trace(os.path.join(tempfile.mkdtemp(), "t.json"))
+            >>> [e["name"] for e in json.load(open(path))["traceEvents"]]
+            ['exp', 'sum']
+        """
         text = json.dumps(self.chrome_trace())
         return _atomic_write(path, text.encode(), "export_chrome_trace")
 

@@ -218,3 +218,24 @@ def test_cuda_activity_without_a_gpu_is_a_clear_error():
         profile(activities=[ember.profiler.ProfilerActivity.CUDA])
     with pytest.raises(ValueError, match="unknown activity"):
         profile(activities=["tpu"])
+
+
+def test_memory_counts_outputs_and_gradients():
+    x = ember.randn(4, 8, requires_grad=True)
+    with profile(peaks=PEAKS) as prof:
+        x.reshape(8, 4).exp().sum().backward()
+    alloc = {(e.name, e.phase): e.alloc_bytes for e in prof.events}
+    assert alloc[("reshape", "forward")] == 0  # a view allocates nothing
+    assert alloc[("exp", "forward")] == 4 * 32
+    assert alloc[("exp", "backward")] == 4 * 32  # the gradient it returns
+    with profile(peaks=PEAKS, profile_memory=False) as prof:
+        x.exp().sum().backward()
+    assert all(e.alloc_bytes == 0 for e in prof.events)
+
+
+def test_thread_workers_wait_is_recorded():
+    loader = DataLoader(SlowDataset(), batch_size=2, num_workers=2, worker_type="thread")
+    with profile(peaks=PEAKS) as prof:
+        batches = list(loader)
+    assert len(batches) == 3 and len(prof._data) == 4
+    assert 0 < prof.data_wait_ns <= prof.wall_ns
