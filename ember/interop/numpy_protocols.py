@@ -9,7 +9,8 @@ Everything else -- other functions, ufunc methods (``np.add.reduce``), ``out=``/
 arguments, NumPy-only keywords -- falls back to NumPy itself on the tensors' values and returns
 NumPy results, as it did before these protocols existed. The fallback refuses (TypeError) when
 a tensor requires grad and autograd is recording, because the gradient would be lost
-silently; call the ember function or pass ``t.detach()``. ``out=`` with a tensor is refused:
+silently (the check applies to floating-point results; ``np.shape``, ``np.argsort`` and the
+like pass); call the ember function or pass ``t.detach()``. ``out=`` with a tensor is refused:
 use the in-place method.
 
 Example:
@@ -284,11 +285,22 @@ def _numpy_fallback(name: str, fn, args, kwargs):
         raise TypeError(f"{name}: out= an ember tensor is not supported; ember does not "
                         "write NumPy results into tensors. Use the tensor's in-place method "
                         "(e.g. t.add_(u)) or assign t[...] = result")
-    if _state.grad_enabled and any(t._rg for t in tensors):
+    result = fn(*_to_numpy(args), **_to_numpy(kwargs))
+    if _state.grad_enabled and _floating(result) and any(t._rg for t in tensors):
         raise TypeError(f"{name} on a tensor that requires grad: ember has no equivalent for "
                         "this call, and NumPy's result would silently drop the gradient. Use "
                         "an ember function, or pass t.detach() to get a NumPy result")
-    return fn(*_to_numpy(args), **_to_numpy(kwargs))
+    return result
+
+
+def _floating(result) -> bool:
+    """Whether a result holds real or complex values, which a gradient could flow into
+    (shapes, dtypes, indices and booleans cannot)."""
+    if isinstance(result, (np.ndarray, np.generic)):
+        return result.dtype.kind in "fc"
+    if isinstance(result, (list, tuple)):
+        return any(_floating(r) for r in result)
+    return isinstance(result, float)
 
 
 def _foreign(types) -> bool:
