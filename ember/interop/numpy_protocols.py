@@ -308,16 +308,22 @@ def _foreign(types) -> bool:
     return any(not issubclass(t, (Tensor, np.ndarray)) for t in types)
 
 
+_OPERANDS = (Tensor, np.ndarray, np.generic, int, float)
+
+
 def tensor_array_ufunc(self: Tensor, ufunc, method: str, *inputs, **kwargs):
     """``Tensor.__array_ufunc__``: ember's op for the ufuncs in ``UFUNCS``, else NumPy."""
-    if any(hasattr(x, "__array_ufunc__") and not isinstance(x, (Tensor, np.ndarray, np.generic))
-           for x in inputs):
-        return NotImplemented
     fn = UFUNCS.get(ufunc)
     if fn is not None and method == "__call__" and not kwargs:
-        args = [x if isinstance(x, (Tensor, np.ndarray, np.generic, int, float, bool))
-                else np.asarray(x) for x in inputs]
-        return fn(*args)
+        for x in inputs:
+            if not isinstance(x, _OPERANDS):
+                break
+        else:  # the common case: tensors, arrays and numbers only
+            return fn(*inputs)
+    if any(hasattr(x, "__array_ufunc__") and not isinstance(x, _OPERANDS) for x in inputs):
+        return NotImplemented  # another library's array: let it decide
+    if fn is not None and method == "__call__" and not kwargs:
+        return fn(*[x if isinstance(x, _OPERANDS) else np.asarray(x) for x in inputs])
     name = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
     return _numpy_fallback(name, getattr(ufunc, method), inputs, kwargs)
 
