@@ -231,6 +231,17 @@ class CupyBackend(Backend):
             with cp.cuda.Device(i):
                 cp.random.seed(int(seed))
 
+    # ---------------------------------------------------------------- compiled graphs
+    fuse_kernels = True  # one ElementwiseKernel per fused group in ember.jit graphs
+
+    def fused_kernel(self, group):
+        """The CUDA kernel for a fused elementwise group of a compiled graph (or None)."""
+        if not self.fuse_kernels:
+            return None
+        from .cuda_fusion import cuda_kernel
+
+        return cuda_kernel(group)
+
     # ---------------------------------------------------------------- host memory
     def pin_memory(self, array: np.ndarray) -> np.ndarray:
         """A copy of a host array in page-locked memory (fast, asynchronous uploads)."""

@@ -160,25 +160,41 @@ def _codegen(g: Graph, plan, backend):
     for k, (shape, dtype, order) in enumerate(plan.buffers):
         names.bound[f"b{k}"] = _empty(xp, shape, dtype, order)
     ufuncs = set()
+
+    def dest(v) -> str:
+        """The expression of the array ``v`` is computed into (allocating it if fresh)."""
+        d = plan.dest[v]
+        if d[0] == "pool":
+            return f"b{d[1]}"
+        if d[0] == "state":
+            in_place.add(d[1])
+            return ref[d[1]]
+        out = f"v{v.id}"
+        if v.order is None:
+            body.append(f"{out} = empty({names.const(tuple(v.shape))}, "
+                        f"{names.const(v.dtype)})")
+        else:  # laid out as the op's own result was when traced
+            shape = tuple(v.shape[a] for a in v.order)
+            inverse = tuple(sorted(range(len(shape)), key=v.order.__getitem__))
+            body.append(f"{out} = empty({names.const(shape)}, {names.const(v.dtype)})"
+                        f".transpose({names.const(inverse)})")
+        return out
+
+    kernels = _group_kernels(plan, backend)  # CUDA: one kernel per fused group
     for i, (n, gi) in enumerate(plan.seq):
-        if gi is not None:
+        if gi in kernels:
+            group, kernel, first = kernels[gi]
+            if n is first:
+                outs = [dest(v) for v in group.outputs]
+                ins = [expr(a) for a in group.inputs]
+                body.append(f"{names.const(kernel, 'g')}({', '.join(ins + outs)})")
+                for v, o in zip(group.outputs, outs):
+                    ref[v] = o
+            for v in n.outputs:
+                ref.setdefault(v, "_in_kernel")  # computed in registers: no array
+        elif gi is not None:
             v = n.outputs[0]
-            d = plan.dest[v]
-            if d[0] == "pool":
-                out = f"b{d[1]}"
-            elif d[0] == "state":
-                out = ref[d[1]]
-                in_place.add(d[1])
-            else:
-                out = f"v{v.id}"
-                if v.order is None:
-                    body.append(f"{out} = empty({names.const(tuple(v.shape))}, "
-                                f"{names.const(v.dtype)})")
-                else:  # laid out as the op's own result was when traced
-                    shape = tuple(v.shape[a] for a in v.order)
-                    inverse = tuple(sorted(range(len(shape)), key=v.order.__getitem__))
-                    body.append(f"{out} = empty({names.const(shape)}, {names.const(v.dtype)})"
-                                f".transpose({names.const(inverse)})")
+            out = dest(v)
             lines = lower(n, [expr(a) for a in n.args], out, names.const)
             body += lines
             for line in lines:
@@ -207,6 +223,30 @@ def _codegen(g: Graph, plan, backend):
     sig = ", ".join(params) + (", *, " + defaults if defaults else "")
     src = f"def run({sig}):\n" + "".join(f"    {line}\n" for line in body)
     return src, ns, in_place
+
+
+def _group_kernels(plan, backend) -> dict:
+    """``{group index: (FusedGroup, kernel, first node)}`` for the fused groups the backend
+    compiles into one kernel each (CUDA); empty on backends without ``fused_kernel``."""
+    make = getattr(backend, "fused_kernel", None)
+    if make is None:
+        return {}
+    from ..backend.cuda_fusion import FusedGroup
+
+    groups: dict = {}
+    for i, (n, gi) in enumerate(plan.seq):
+        if gi is not None and gi >= 0:
+            groups.setdefault(gi, []).append((i, n))
+    out = {}
+    for gi, members in groups.items():
+        end = members[-1][0]
+        nodes = [n for _, n in members]
+        used_after = [v for n in nodes for v in n.outputs if plan.last_use.get(v, -1) > end]
+        group = FusedGroup(nodes, used_after)
+        kernel = make(group)
+        if kernel is not None:
+            out[gi] = (group, kernel, nodes[0])
+    return out
 
 
 def _empty(xp, shape: tuple, dtype: str, order: tuple | None):
