@@ -47,6 +47,10 @@ class CompiledGraph:
         self._specs = [(tuple(v.shape), v.dtype, v.name) for v in graph.inputs]
         self._updates = [(graph.states.index(s), s in in_place) for s, _ in graph.updates]
         self._grads = [graph.states.index(s) for s, _ in graph.grads]
+        # a value that is the gradient of two states (b_ih and b_hh of an LSTM) is copied for
+        # the second: each .grad owns its array, as in eager mode
+        self._grad_dup = [any(v is not None and v is w for _, w in graph.grads[:k])
+                          for k, (_, v) in enumerate(graph.grads)]
         self._grad_reads = {i: p for i, v in enumerate(graph.states)
                             for gv, p in getattr(graph, "grad_reads", ()) if gv is v}
         self._tree = graph.out_tree
@@ -81,8 +85,8 @@ class CompiledGraph:
             if not done:
                 t.data[...] = arr
             t._version[0] += 1
-        for i, arr in zip(self._grads, grads):
-            states[i].grad = None if arr is None else Tensor(arr)
+        for i, arr, dup in zip(self._grads, grads, self._grad_dup):
+            states[i].grad = None if arr is None else Tensor(arr.copy() if dup else arr)
         return outs
 
     def __call__(self, *inputs):

@@ -310,6 +310,11 @@ def _resolve(name):
         from ..ops.rnn import unstack_op
 
         op = unstack_op(int(name[8:]))
+    elif op is None and isinstance(name, str) and name.startswith("optimizer_step_") and \
+            name[15:].isdigit() and 0 < int(name[15:]) <= 1 << 20:
+        from ..optim._fused import step_op
+
+        op = step_op(int(name[15:]))
     return op
 
 

@@ -14,7 +14,7 @@ from .. import dtypes as _dt
 from ..autograd.node import apply
 from ..errors import ShapeError
 from ..tensor import Tensor
-from .registry import Op, fill_cost, reduce_cost, register, scaled_cost
+from .registry import Op, diff, fill_cost, reduce_cost, register, scaled_cost
 
 
 def _kept_shape(shape, axis):
@@ -97,7 +97,8 @@ class Prod(Op):
     def vjp(F, g, out, x, axis=None, keepdims=False):
         shape = tuple(x.shape)
         ge = _expand(F, g, shape, axis, keepdims)
-        if not bool((x == 0).any()):
+        # recorded (create_graph, ember.jit): no branch on values, so a graph can hold it
+        if F is not diff and not bool((x == 0).any()):
             ok = out if keepdims else F.reshape(out, shape=_kept_shape(shape, axis))
             return (ge * (ok / x),)
         return (ge * _product_of_others(F, x, axis),)
@@ -238,7 +239,8 @@ class Cumprod(Op):
         return xp.cumprod(x, axis=axis)
 
     def vjp(F, g, out, x, axis):
-        if not bool((x == 0).any()):
+        # recorded (create_graph, ember.jit): the exact form below, no branch on values
+        if F is not diff and not bool((x == 0).any()):
             rev = F.flip(F.cumsum(F.flip(g * out, axis=(axis,)), axis=axis), axis=(axis,))
             return (rev / x,)
         # with zeros: d out_j / d x_i = prod_{k <= j, k != i} x_k for j >= i, built as an

@@ -122,7 +122,7 @@ def _fused_group(opt, group: dict) -> bool:
     for p in params:
         state = opt.state[p]
         if not state:
-            return False
+            state.update(opt._new_state(p, group))
         probe = {k: (0 if k == "step" else v) for k, v in state.items()}
         opt._coefficients(p, group, probe)
         if set(probe) != set(state):

@@ -181,9 +181,15 @@ class Optimizer:
                 state = self.state[p]
                 if not state:
                     state.update(self._new_state(p, group))
-                if isinstance(state.get("step"), Tensor):  # left by a traced step
-                    state["step"] = int(state["step"].item())
-                coefs = self._coefficients(p, group, state)
+                counter = state.get("step")
+                if isinstance(counter, Tensor):  # left by a traced step: count in it, since
+                    state["step"] = int(counter.item())  # compiled steps read that tensor
+                    coefs = self._coefficients(p, group, state)
+                    counter.data[...] = state["step"]
+                    counter._version[0] += 1
+                    state["step"] = counter
+                else:
+                    coefs = self._coefficients(p, group, state)
                 bufs = tuple(state[k].data for k in self._buffers if k in state)
                 arr = p.data
                 jobs.append((backend_of(arr).xp, coefs, arr, g.data, bufs))
