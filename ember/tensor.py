@@ -342,11 +342,11 @@ class Tensor:
         Example:
             >>> import ember
             >>> ember.tensor([1.0]).__array_namespace__().__array_api_version__
-            '2023.12'
+            '2024.12'
         """
-        if api_version not in (None, "2021.12", "2022.12", "2023.12"):
+        if api_version not in (None, "2021.12", "2022.12", "2023.12", "2024.12"):
             raise ValueError(f"__array_namespace__: ember implements the array API standard "
-                             f"2023.12 (and the earlier versions), not {api_version!r}")
+                             f"2024.12 (and the earlier versions), not {api_version!r}")
         from . import array_api
 
         return array_api

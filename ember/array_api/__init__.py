@@ -22,6 +22,7 @@ import math
 
 from ..device import device as _device
 from . import linalg
+from ._additions import count_nonzero, cumulative_prod, diff, take_along_axis
 from ._creation import (
     arange,
     asarray,
@@ -101,7 +102,7 @@ from ._functions import (
     where,
 )
 
-__array_api_version__ = "2023.12"
+__array_api_version__ = "2024.12"
 
 e = math.e
 inf = math.inf
@@ -115,7 +116,7 @@ class _Info:
     and dtypes."""
 
     def capabilities(self) -> dict:
-        return {"boolean indexing": True, "data-dependent shapes": True}
+        return {"boolean indexing": True, "data-dependent shapes": True, "max dimensions": 64}
 
     def default_device(self):
         return _device("cpu")

@@ -21,7 +21,7 @@ from hypothesis.extra.array_api import make_strategies_namespace
 import ember
 import ember.array_api as ea
 
-VERSION = "2023.12"
+VERSION = "2024.12"
 xs.set_array_api_strict_flags(api_version=VERSION)
 hx = make_strategies_namespace(xs, api_version=VERSION)
 

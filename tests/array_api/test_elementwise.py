@@ -27,7 +27,8 @@ UNARY = {
     "atanh": FLOAT, "bitwise_invert": INT_OR_BOOL, "ceil": REAL, "conj": REAL, "cos": FLOAT,
     "cosh": FLOAT, "exp": FLOAT, "expm1": FLOAT, "floor": REAL, "isfinite": REAL,
     "isinf": REAL, "isnan": REAL, "log": FLOAT, "log10": FLOAT, "log1p": FLOAT, "log2": FLOAT,
-    "logical_not": BOOL, "negative": REAL, "positive": REAL, "real": REAL, "round": REAL,
+    "logical_not": BOOL, "negative": REAL, "positive": REAL, "real": REAL,
+    "reciprocal": FLOAT, "round": REAL,
     "sign": REAL, "signbit": FLOAT, "sin": FLOAT, "sinh": FLOAT, "sqrt": FLOAT, "square": REAL,
     "tan": FLOAT, "tanh": FLOAT, "trunc": REAL,
 }
@@ -37,7 +38,8 @@ BINARY = {
     "copysign": FLOAT, "divide": FLOAT, "equal": ANY, "floor_divide": REAL, "greater": REAL,
     "greater_equal": REAL, "hypot": FLOAT, "less": REAL, "less_equal": REAL,
     "logaddexp": FLOAT, "logical_and": BOOL, "logical_or": BOOL, "logical_xor": BOOL,
-    "maximum": REAL, "minimum": REAL, "multiply": REAL, "not_equal": ANY, "pow": REAL,
+    "maximum": REAL, "minimum": REAL, "multiply": REAL, "nextafter": FLOAT, "not_equal": ANY,
+    "pow": REAL,
     "remainder": REAL, "subtract": REAL,
 }
 covers(*UNARY, *BINARY)
@@ -77,6 +79,32 @@ def test_binary(name, data):
     else:
         x2 = data.draw(arrays(d2, s2), label="x2")
     run(name, x1, x2)
+
+
+def _scalar_for(data, dtype, name):
+    """A Python scalar of dtype's kind (2024.12 allows one in a binary function)."""
+    if dtype == xs.bool:
+        return data.draw(st.booleans(), label="scalar")
+    if dtype in (xs.float32, xs.float64):
+        width = 32 if dtype == xs.float32 else 64
+        return data.draw(st.floats(width=width), label="scalar")
+    info = xs.iinfo(dtype)
+    lo = 0 if "shift" in name else info.min
+    return data.draw(st.integers(lo, min(info.max, 8) if "shift" in name else info.max),
+                     label="scalar")
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+@SETTINGS
+@given(data=st.data())
+def test_binary_with_a_python_scalar(name, data):
+    dtype = data.draw(BINARY[name], label="dtype")
+    x = data.draw(arrays(dtype, SHAPE), label="x")
+    scalar = _scalar_for(data, dtype, name)
+    if data.draw(st.booleans(), label="scalar first"):
+        run(name, scalar, x)
+    else:
+        run(name, x, scalar)
 
 
 @covers("clip")

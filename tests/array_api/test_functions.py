@@ -3,6 +3,7 @@ indexing and matrix-product functions against array-api-strict."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -63,6 +64,52 @@ def test_cumulative_sum(data):
         rtol=tol(x.dtype))
 
 
+@covers("cumulative_prod")
+@SETTINGS
+@given(data=st.data())
+def test_cumulative_prod(data):
+    x = data.draw(arrays(NO_UINT8, NONEMPTY, bound=4), label="x")
+    axis = data.draw(st.integers(-x.ndim, x.ndim - 1), label="axis") if x.ndim > 1 else None
+    run("cumulative_prod", x, axis=axis, include_initial=data.draw(st.booleans()),
+        rtol=tol(x.dtype))
+
+
+@covers("count_nonzero")
+@SETTINGS
+@given(data=st.data())
+def test_count_nonzero(data):
+    x = data.draw(arrays(ANY, SHAPE), label="x")
+    run("count_nonzero", x, axis=_axis(data, x.ndim), keepdims=data.draw(st.booleans()))
+
+
+@covers("diff")
+@SETTINGS
+@given(data=st.data())
+def test_diff(data):
+    x = data.draw(arrays(REAL, NONEMPTY), label="x")
+    axis = data.draw(st.integers(-x.ndim, x.ndim - 1), label="axis")
+    n = data.draw(st.integers(0, 3), label="n")
+    shape = list(x.shape)
+    shape[axis] = data.draw(st.integers(0, 2))
+    extra = {k: data.draw(arrays(x.dtype, tuple(shape))) for k in ("prepend", "append")
+             if data.draw(st.booleans(), label=k)}
+    run("diff", x, axis=axis, n=n, **extra)
+
+
+@covers("take_along_axis")
+@SETTINGS
+@given(data=st.data())
+def test_take_along_axis(data):
+    x = data.draw(arrays(ANY, NONEMPTY), label="x")
+    axis = data.draw(st.integers(-x.ndim, x.ndim - 1), label="axis")
+    shape = list(x.shape)
+    shape[axis] = data.draw(st.integers(0, 4))
+    n = x.shape[axis]
+    idx = data.draw(arrays(xs.int64, tuple(shape), elements={"min_value": -n,
+                                                             "max_value": n - 1}))
+    run("take_along_axis", x, idx, axis=axis)
+
+
 @covers("argmax", "argmin")
 @pytest.mark.parametrize("name", ["argmax", "argmin"])
 @SETTINGS
@@ -98,8 +145,14 @@ def test_where(data):
     s0, s1, s2 = data.draw(hx.mutually_broadcastable_shapes(3, max_dims=3),
                            label="shapes").input_shapes
     dtype = data.draw(ANY, label="dtype")
-    run("where", data.draw(arrays(BOOL, s0)), data.draw(arrays(dtype, s1)),
-        data.draw(arrays(dtype, s2)))
+    cond, x1, x2 = (data.draw(arrays(BOOL, s0)), data.draw(arrays(dtype, s1)),
+                    data.draw(arrays(dtype, s2)))
+    run("where", cond, x1, x2)
+    scalar = xs.asarray(x2[(0,) * x2.ndim]) if x2.size else None
+    if scalar is not None:  # 2024.12: one of x1, x2 may be a Python scalar
+        value = {"b": bool, "f": float}.get(np.asarray(scalar).dtype.kind, int)(scalar)
+        run("where", cond, x1, value)
+        run("where", cond, value, x1)
 
 
 @covers("sort", "argsort")
