@@ -129,6 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     p_train.add_argument("--seed", type=int, help="override the config's seed")
     p_train.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p_train.add_argument("--stop-after-steps", type=int, help=argparse.SUPPRESS)
+    p_train.add_argument("--distributed", action="store_true",
+                         help="train data-parallel on the ranks of an MPI launch "
+                         "(mpirun -n 4 ember train --distributed); on by itself under mpirun")
     p_eval = sub.add_parser("evaluate", help="test loss and metrics of a run or saved model")
     p_eval.add_argument("path", metavar="RUN_OR_MODEL")
     p_eval.add_argument("--config", help="the config whose data to use (a run has its own)")

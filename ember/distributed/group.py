@@ -19,6 +19,8 @@ import sys
 import threading
 import time
 
+from ..errors import EmberError
+
 DEFAULT_TIMEOUT = 1800.0  # seconds, as PyTorch's default process-group timeout
 
 _LAUNCH_VARS = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "MPI_LOCALRANKID",
@@ -29,7 +31,7 @@ LAUNCH_HINT = ("launch one process per device with MPI, e.g. `mpirun -n 2 python
                "`pip install mpi4py mpich` (or use your cluster's MPI)")
 
 
-class DistributedError(RuntimeError):
+class DistributedError(EmberError, RuntimeError):
     """A distributed operation that cannot run (bad arguments, mismatch across ranks …)."""
 
 
@@ -199,6 +201,7 @@ def init_process_group(backend: str = "mpi", *, timeout=None, check_shapes: bool
         raise DistributedError("init_process_group: this process was not started by an MPI "
                                f"launcher (no PMI_RANK/OMPI_COMM_WORLD_RANK in the environment): "
                                f"{LAUNCH_HINT}")
+    _share_cores()
     comm = _mpi_world()
     if backend == "mpi":
         from .mpi import MPIProcessGroup
@@ -210,6 +213,26 @@ def init_process_group(backend: str = "mpi", *, timeout=None, check_shapes: bool
         group = NCCLProcessGroup(comm, seconds, check_shapes, device_id)
     _GROUP[0] = group
     return group
+
+
+def _share_cores() -> None:
+    """Give each of the ranks on this machine its share of the cores for BLAS threads.
+
+    Several ranks each running a full-width BLAS thread pool oversubscribe the machine; as
+    torchrun does, limit them unless the user chose (OMP_NUM_THREADS and the like).
+    """
+    env = os.environ
+    if any(v in env for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")):
+        return
+    local = int(env.get("MPI_LOCALNRANKS", env.get("OMPI_COMM_WORLD_LOCAL_SIZE",
+                                                   env.get("SLURM_NTASKS_PER_NODE", "1"))))
+    if local <= 1:
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(max(1, (os.cpu_count() or 1) // local))
 
 
 def _mpi_world():

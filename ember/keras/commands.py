@@ -43,9 +43,56 @@ def _resume_dir(args, out) -> str:
     return run_dir
 
 
+def _train_group(args):
+    """The process group for ``--distributed`` (or an MPI launch of several ranks), else None."""
+    from ..distributed import init_process_group, is_initialized
+    from ..distributed.group import _GROUP
+    from ..distributed.keras import launched_world_size
+
+    wanted = getattr(args, "distributed", False) or (
+        launched_world_size() > 1 and os.environ.get("EMBER_DISTRIBUTED", "1") != "0")
+    if not wanted:
+        return None
+    if not is_initialized():
+        init_process_group("mpi")
+    return _GROUP[0] if _GROUP[0].world_size > 1 else None
+
+
 def cmd_train(args, out=None) -> int:
-    """``ember train [CONFIG] [--resume [RUN]]``; returns the exit status."""
+    """``ember train [CONFIG] [--resume [RUN]] [--distributed]``; returns the exit status.
+
+    Data-parallel (under MPI): rank 0 chooses the run folder and reads or updates its config,
+    every rank trains, only rank 0 prints and writes files.
+    """
     out = out or sys.stdout
+    group = _train_group(args)
+    if group is None:
+        plan = _plan_train(args, out)
+    else:
+        if group.rank != 0:
+            out = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+        try:
+            plan = _plan_train(args, out) if group.rank == 0 else None
+        except ERRORS as e:
+            plan = {"error": str(e)}
+        plan = group.all_gather_object(plan, "ember train (run folder)")[0]
+        if "error" in plan:
+            raise RunError(plan["error"])
+    if "exit" in plan:
+        return plan["exit"]
+    cfg, run_dir, resume = plan["cfg"], plan["run_dir"], plan["resume"]
+    results = train(cfg, run_dir, resume=resume, stop_after_steps=args.stop_after_steps,
+                    verbose=0 if args.quiet else 1, out=out)
+    if results.get("interrupted"):
+        print(f"stopped; checkpoint saved in {run_dir}. Continue with:\n"
+              f"  ember train --resume {run_dir}", file=out)
+        return 130
+    _report(results, out)
+    return 0
+
+
+def _plan_train(args, out) -> dict:
+    """The config, run folder and whether to resume (or ``{"exit": status}`` when done)."""
     if args.resume is not None:
         if args.config and args.resume:
             raise RunError("give either a CONFIG or --resume RUN_FOLDER (a run folder holds its "
@@ -62,7 +109,7 @@ def cmd_train(args, out=None) -> int:
             print(f"{run_dir} already finished its {cfg['train']['epochs']} epochs "
                   "(train longer with --epochs N)", file=out)
             _report(results, out)
-            return 0
+            return {"exit": 0}
         print(f"resuming {run_dir}", file=out)
         resume = True
     else:
@@ -73,14 +120,7 @@ def cmd_train(args, out=None) -> int:
             cfg["seed"] = args.seed
         run_dir = prepare_run_dir(cfg, args.out)
         resume = False
-    results = train(cfg, run_dir, resume=resume, stop_after_steps=args.stop_after_steps,
-                    verbose=0 if args.quiet else 1, out=out)
-    if results.get("interrupted"):
-        print(f"stopped; checkpoint saved in {run_dir}. Continue with:\n"
-              f"  ember train --resume {run_dir}", file=out)
-        return 130
-    _report(results, out)
-    return 0
+    return {"cfg": cfg, "run_dir": run_dir, "resume": resume}
 
 
 def _report(results: dict, out) -> None:

@@ -137,6 +137,8 @@ def prepare_run_dir(cfg: dict, out: str | None) -> str:
 class RunFiles(Callback):
     """Write metrics.csv and curves.png after every epoch (their rows resume with the run)."""
 
+    rank_zero_only = True  # data-parallel training: only rank 0 writes the files
+
     def __init__(self, run_dir: str) -> None:
         super().__init__()
         self.run_dir = run_dir
@@ -249,11 +251,14 @@ def train(cfg: dict, run_dir: str, resume: bool = False, stop_after_steps: int |
           verbose: int = 1, out=None) -> dict:
     """Train the config's model in ``run_dir``; returns the results (or ``interrupted``)."""
     out = out or sys.stdout
+    from ..distributed import get_rank
+
+    writer = get_rank() == 0  # under MPI only rank 0 writes (every rank trains and resumes)
     _random.manual_seed(cfg["seed"])
     data = load_data(cfg)
     x, y = data["train"]
     model = _config.build_model(cfg, input_shape=x.shape[1:])
-    if not resume:
+    if not resume and writer:
         with open(os.path.join(run_dir, "config.toml"), "w") as f:
             f.write(_config.dumps(cfg))
     files = RunFiles(run_dir)
@@ -264,7 +269,7 @@ def train(cfg: dict, run_dir: str, resume: bool = False, stop_after_steps: int |
         callbacks.append(StopAfterSteps(stop_after_steps))
     backup = BackupAndRestore(run_dir, delete_checkpoint=False)
     callbacks.append(backup)
-    if verbose:
+    if verbose and writer:
         print(f"run folder: {run_dir}", file=out)
         if not resume:
             model.summary(print_fn=lambda s: print(s, file=out))
@@ -293,6 +298,8 @@ def train(cfg: dict, run_dir: str, resume: bool = False, stop_after_steps: int |
     if data["test"] is not None:
         logs = model.evaluate(*data["test"], batch_size=256, verbose=0, return_dict=True)
         results.update({"test_" + k: v for k, v in logs.items()})
+    if not writer:
+        return results
     model.save(os.path.join(run_dir, "model.keras"))
     results["onnx"] = _export_onnx(model, x, os.path.join(run_dir, "model.onnx"))
     tmp = os.path.join(run_dir, "results.json.tmp")

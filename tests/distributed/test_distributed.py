@@ -173,3 +173,28 @@ def test_keras_fit_under_mpi_matches_one_process_and_resumes(tmp_path):
     for k in b:
         np.testing.assert_array_equal(c[k], b[k])
     assert json.loads((tmp_path / "res.npz.json").read_text()) == hb
+
+
+def test_ember_train_distributed_writes_from_rank0_and_resumes(tmp_path):
+    from ember.cli import main
+
+    cfg = str(WORKERS / "tiny.toml")
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["train", cfg, "--out", str(one), "--quiet"]) == 0
+    cut = run("cli_train.py", cfg, "--distributed", "--out", str(two), "--stop-after-steps", "30")
+    assert cut.returncode == 130, cut.stdout + cut.stderr  # both ranks stopped after step 30
+    assert cut.stdout.count("run folder: ") == 1 and cut.stdout.count("stopped;") == 1
+    assert sorted(p.name for p in two.iterdir()) == [  # epoch 1 done, stopped in epoch 2
+        "checkpoint.safetensors", "config.toml", "curves.png", "metrics.csv"]
+    res = run("cli_train.py", "--resume", str(two), "--distributed")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.count("resuming ") == 1 and res.stdout.count("test: loss") == 1
+    assert json.loads((two / "results.json").read_text())["resumed"] is True
+    a = ember.load(str(one / "checkpoint.safetensors"))
+    b = ember.load(str(two / "checkpoint.safetensors"))
+    for k, v in a["model"].items():
+        np.testing.assert_allclose(b["model"][k].numpy(), v.numpy(), rtol=1e-5, atol=1e-6)
+    bad = subprocess.run([sys.executable, str(WORKERS / "cli_train.py"), cfg, "--distributed"],
+                         capture_output=True, text=True, timeout=60,
+                         env={k: v for k, v in os.environ.items() if not k.startswith("PMI_")})
+    assert bad.returncode == 2 and "not started by an MPI launcher" in bad.stderr
