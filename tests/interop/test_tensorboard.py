@@ -205,3 +205,15 @@ def test_flush_close_and_bad_input(tmp_path):
     with pytest.raises(ValueError, match="the writer is closed"):
         w.add_scalar("a", 2.0, 1)
     assert w.get_logdir() == str(tmp_path)
+
+
+def test_purge_step_drops_events_from_the_resumed_step_on(tmp_path):
+    with SummaryWriter(tmp_path) as w:
+        for step in range(10):
+            w.add_scalar("loss", float(step), step)
+    with SummaryWriter(tmp_path, purge_step=5) as w:  # resumed from a checkpoint at step 5
+        for step in range(5, 8):
+            w.add_scalar("loss", 100.0 + step, step)
+    events = _read(tmp_path).Scalars("loss")
+    assert [(e.step, e.value) for e in events] == (
+        [(s, float(s)) for s in range(5)] + [(s, 100.0 + s) for s in range(5, 8)])

@@ -66,9 +66,14 @@ def field_packed_doubles(field: int, values) -> bytes:
     return field_bytes(field, np.asarray(values, dtype="<f8").tobytes())
 
 
+SESSION_START = 1  # SessionLog.SessionStatus.START
+
+
 def event(wall_time: float, step: int = 0, *, file_version: str | None = None,
-          graph_def: bytes | None = None, summary: bytes | None = None) -> bytes:
-    """``Event``: wall_time (1), step (2), file_version (3), graph_def (4), summary (5)."""
+          graph_def: bytes | None = None, summary: bytes | None = None,
+          session_status: int | None = None) -> bytes:
+    """``Event``: wall_time (1), step (2), file_version (3), graph_def (4), summary (5),
+    session_log (7: SessionLog with status 1)."""
     out = field_double(1, wall_time)
     if step:
         out += field_varint(2, step)
@@ -78,6 +83,8 @@ def event(wall_time: float, step: int = 0, *, file_version: str | None = None,
         out += field_bytes(4, graph_def)
     if summary is not None:
         out += field_bytes(5, summary)
+    if session_status is not None:
+        out += field_bytes(7, field_varint(1, session_status))
     return out
 
 

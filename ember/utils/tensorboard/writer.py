@@ -11,6 +11,7 @@ Records go to the file's buffer at once and reach the disk on ``flush()``, ``clo
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import time
@@ -33,6 +34,7 @@ def _default_bins() -> np.ndarray:
 
 
 _TF_BINS = _default_bins()
+_FILE_COUNTER = itertools.count()  # orders the files of one process opened in one second
 
 
 def _numpy(x, what: str) -> np.ndarray:
@@ -99,8 +101,8 @@ class SummaryWriter:
     Args:
         log_dir: the folder; default ``runs/<date>_<host><comment>``.
         comment: appended to the default ``log_dir``.
-        purge_step: accepted for PyTorch compatibility; a run restarted at this step should
-            be written to a new ``log_dir`` instead (ember does not rewrite old events).
+        purge_step: when a run resumes from a checkpoint at this step, readers drop the
+            events logged earlier at this step or later (a ``SessionLog START`` event).
         max_queue: records written before the file is flushed to disk.
         flush_secs: flush at the next record once this many seconds have passed.
         filename_suffix: appended to the event file's name.
@@ -134,10 +136,13 @@ class SummaryWriter:
 
     def _open(self) -> None:
         name = (f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}."
-                f"{os.getpid()}.{id(self) % 100000}{self.filename_suffix}")
+                f"{os.getpid()}.{next(_FILE_COUNTER)}{self.filename_suffix}")
         self.path = os.path.join(self.log_dir, name)
         self._file = open(self.path, "wb")  # noqa: SIM115 - closed by close()
         self._write(proto.event(time.time(), file_version="brain.Event:2"))
+        if self.purge_step is not None:
+            self._write(proto.event(time.time(), int(self.purge_step),
+                                    session_status=proto.SESSION_START))
         self.flush()
 
     def get_logdir(self) -> str:
