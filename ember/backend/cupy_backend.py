@@ -242,6 +242,16 @@ class CupyBackend(Backend):
 
         return cuda_kernel(group)
 
+    fuse_optimizers = True  # Adam/AdamW/SGD steps as one kernel per parameter
+
+    def fused_optimizer_step(self, optimizer, jobs: list) -> bool:
+        """Run an optimiser step's updates with fused kernels; False if there are none."""
+        if not self.fuse_optimizers:
+            return False
+        from .cuda_optim import fused_step
+
+        return fused_step(self.cp, optimizer, jobs)
+
     # ---------------------------------------------------------------- host memory
     def pin_memory(self, array: np.ndarray) -> np.ndarray:
         """A copy of a host array in page-locked memory (fast, asynchronous uploads)."""

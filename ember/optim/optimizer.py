@@ -195,7 +195,9 @@ class Optimizer:
                 jobs.append((backend_of(arr).xp, coefs, arr, g.data, bufs))
                 p._version[0] += 1
         if jobs:
-            _parallel.run(self._update, jobs, self._n_scratch, self._scratch)
+            fused = getattr(backend_of(jobs[0][2]), "fused_optimizer_step", None)  # CUDA
+            if fused is None or not fused(self, jobs):
+                _parallel.run(self._update, jobs, self._n_scratch, self._scratch)
         return loss
 
     def _new_state(self, p: Tensor, group: dict) -> dict:
