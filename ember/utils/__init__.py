@@ -1,4 +1,6 @@
-"""Utilities around training: ``ember.utils.tensorboard`` (event files for TensorBoard).
+"""Utilities around training: ``ember.utils.tensorboard`` (event files for TensorBoard),
+``summary`` (per-layer shapes, parameters, FLOPs, activation memory) and
+``benchmark_device`` (the machine's measured matmul GFLOP/s and memory bandwidth).
 
 Subpackages are imported on use, so ``import ember`` does not pay for them.
 """
