@@ -30,11 +30,17 @@ _STYLE = ("<style>.ember-values {font-family: monospace; border-collapse: collap
           "border: 1px solid #ddd}</style>")
 
 
-def _keep(n: int, limit: int) -> list:
-    """Indices to show along a dimension of size ``n`` (None marks the ``…`` gap)."""
+def _keep(n: int, limit: int) -> tuple[list, list]:
+    """Indices to show along a dimension of size ``n`` (None marks the ``…`` gap), and the
+    slices that read them."""
     if n <= limit:
-        return list(range(n))
-    return list(range(EDGE)) + [None] + list(range(n - EDGE, n))
+        return list(range(n)), [slice(0, n)]
+    return (list(range(EDGE)) + [None] + list(range(n - EDGE, n)),
+            [slice(0, EDGE), slice(n - EDGE, n)])
+
+
+def _host(a) -> np.ndarray:
+    return a if isinstance(a, np.ndarray) else a.get()
 
 
 def _fmt(v) -> str:
@@ -57,11 +63,10 @@ def _values(t: Tensor) -> tuple[str, str]:
         data = data.reshape(1, 1)
     elif data.ndim == 1:
         data = data.reshape(1, -1)
-    rows, cols = _keep(data.shape[0], MAX_ROWS), _keep(data.shape[1], MAX_COLS)
-    take_r = [r for r in rows if r is not None]
-    take_c = [c for c in cols if c is not None]
-    block = data[np.ix_(take_r, take_c)] if take_r and take_c else data[:0, :0]
-    block = np.asarray(block if isinstance(block, np.ndarray) else block.get())
+    (rows, row_slices), (cols, col_slices) = (_keep(data.shape[0], MAX_ROWS),
+                                              _keep(data.shape[1], MAX_COLS))
+    # copy only the corners shown (from the GPU too), never the whole tensor
+    block = np.block([[_host(data[rs, cs]) for cs in col_slices] for rs in row_slices])
     if t.dtype is _dt.bfloat16 or block.dtype.kind == "V":
         block = block.astype(np.float32)
     out, ri = ['<table class="ember-values">'], 0

@@ -75,6 +75,18 @@ def test_scalars_are_read_back_exactly_as_float32(tmp_path):
     assert len(glob.glob(os.path.join(tmp_path, "events.out.tfevents.*"))) == 1
 
 
+def test_new_style_scalars_are_tensors_of_the_scalars_plugin(tmp_path):
+    with SummaryWriter(tmp_path) as w:
+        w.add_scalar("f32", 1 / 3, 1, new_style=True)
+        w.add_scalar("f64", 1 / 3, 2, new_style=True, double_precision=True)
+    acc = _read(tmp_path)
+    (f32,), (f64,) = acc.Tensors("f32"), acc.Tensors("f64")
+    assert f32.step == 1 and list(f32.tensor_proto.float_val) == [float(np.float32(1 / 3))]
+    assert f64.step == 2 and list(f64.tensor_proto.double_val) == [1 / 3]
+    assert acc.SummaryMetadata("f32").plugin_data.plugin_name == "scalars"
+    assert len(f32.tensor_proto.tensor_shape.dim) == 0
+
+
 def test_add_scalars_writes_one_run_per_key(tmp_path):
     with SummaryWriter(tmp_path) as w:
         for step in range(3):

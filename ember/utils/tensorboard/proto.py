@@ -139,6 +139,14 @@ def tensor_shape(shape) -> bytes:
                     for d in shape)
 
 
+def scalar_tensor(x: float, double: bool = False) -> bytes:
+    """``TensorProto`` of one DT_FLOAT (float_val, 5) or DT_DOUBLE (double_val, 6), shape []."""
+    if double:
+        return field_varint(1, DT_DOUBLE) + field_bytes(2, b"") + field_bytes(
+            6, struct.pack("<d", x))
+    return field_varint(1, DT_FLOAT) + field_bytes(2, b"") + field_bytes(5, struct.pack("<f", x))
+
+
 def string_tensor(strings) -> bytes:
     """``TensorProto`` of DT_STRING: dtype (1), tensor_shape (2), string_val (8)."""
     strings = [s.encode("utf-8") if isinstance(s, str) else s for s in strings]

@@ -163,10 +163,26 @@ class SummaryWriter:
         self._write(proto.event(wall, int(step or 0), summary=proto.summary(value)))
 
     def add_scalar(self, tag: str, scalar_value, global_step: int | None = None,
-                   walltime: float | None = None) -> None:
-        """Log one number (stored as float32, TensorBoard's ``simple_value``)."""
-        self._summary(proto.value(tag, simple_value=_scalar(scalar_value, "add_scalar")),
-                      global_step, walltime)
+                   walltime: float | None = None, new_style: bool = False,
+                   double_precision: bool = False) -> None:
+        """Log one number.
+
+        Args:
+            tag: the chart's name (``"loss/train"``).
+            scalar_value: a Python number or a one-element tensor or array.
+            global_step: the x coordinate.
+            walltime: seconds since the epoch (default: now).
+            new_style: store a scalar tensor with the scalars plugin's metadata instead of
+                the classic float32 ``simple_value``.
+            double_precision: with ``new_style``, keep float64.
+        """
+        x = _scalar(scalar_value, "add_scalar")
+        if new_style:
+            value = proto.value(tag, tensor=proto.scalar_tensor(x, double_precision),
+                                metadata=proto.metadata("scalars"))
+        else:
+            value = proto.value(tag, simple_value=x)
+        self._summary(value, global_step, walltime)
 
     def add_scalars(self, main_tag: str, tag_scalar_dict: dict, global_step: int | None = None,
                     walltime: float | None = None) -> None:
