@@ -1,4 +1,4 @@
-"""ember as a Python array API standard namespace (version 2023.12).
+"""ember as a Python array API standard namespace (version 2024.12).
 
 ``x.__array_namespace__()`` returns this module for every ember tensor, so array-API code
 (SciPy, scikit-learn with ``array_api_dispatch=True``, array-api-compat users) runs on ember
@@ -13,7 +13,7 @@ Example:
     >>> xp.sort(x, descending=True)
     tensor([3., 2., 1.])
     >>> xp.__array_api_version__
-    '2023.12'
+    '2024.12'
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ standard version is either tested against array-api-strict or listed here.
 
 from __future__ import annotations
 
-#: functions of the claimed version (2023.12) that ember does not provide
+#: functions of the claimed version (2024.12) that ember does not provide
 FUNCTIONS: dict[str, str] = {
     "imag": "defined for complex input only, and ember has no complex dtypes",
 }
