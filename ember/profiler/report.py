@@ -339,8 +339,13 @@ class Report:
         import io
 
         import numpy as np
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+
+        try:
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+            from matplotlib.figure import Figure
+        except ImportError as exc:
+            raise ImportError("profile.plot draws with matplotlib: pip install 'ember[plot]' "
+                              "(or matplotlib)") from exc
 
         peaks = self.peaks
         fig = Figure(figsize=(8, 5.5))
