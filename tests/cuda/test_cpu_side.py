@@ -215,3 +215,17 @@ def test_cuda_graph_on_cpu_tensors_is_refused():
     with pytest.raises(DeviceError, match=r"jit\(cuda_graph=True\): the function's tensors "
                        "are on the CPU"):
         f(ember.ones(3))
+
+
+@no_cuda
+def test_device_prefetcher_without_cuda_passes_batches_through():
+    from ember.cuda.prefetch import DevicePrefetcher
+
+    cb.warn_once.__defaults__[0].discard("prefetcher")
+    ds = ember.data.ArrayDataset(np.arange(8.0, dtype=np.float32).reshape(4, 2))
+    loader = ember.data.DataLoader(ds, batch_size=2)
+    with pytest.warns(RuntimeWarning, match="DevicePrefetcher: CUDA is not available"):
+        got = list(DevicePrefetcher(loader))
+    assert len(got) == 2
+    first = got[0][0] if isinstance(got[0], (list, tuple)) else got[0]
+    np.testing.assert_array_equal(first.numpy(), [[0.0, 1.0], [2.0, 3.0]])

@@ -1,0 +1,231 @@
+"""CUDA-only behaviour: moves, streams and events, memory statistics and out-of-memory, dtype
+and device errors, cuDNN against the im2col kernels, channels-last, fused kernels, fused
+optimisers, CUDA graphs, pinned loading and autocast. Skipped without CUDA."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ember
+import ember.nn.functional as F
+from ember.errors import DeviceError, DTypeError
+
+from .conftest import requires_cuda
+
+pytestmark = requires_cuda
+
+
+def _backend():
+    from ember.backend import get_backend
+
+    return get_backend("cuda")
+
+
+def test_round_trip_and_devices():
+    x = ember.randn(3, 4)
+    y = x.cuda()
+    assert y.device == ember.device("cuda:0") and y.is_cuda
+    np.testing.assert_array_equal(y.cpu().numpy(), x.numpy())
+    z = ember.zeros(2, device="cuda")
+    assert z.device.type == "cuda"
+    w = x.cuda().requires_grad_()
+    (w * 2.0).sum().backward()
+    assert w.grad.device.type == "cuda"
+    np.testing.assert_array_equal(w.grad.cpu().numpy(), np.full((3, 4), 2.0, np.float32))
+
+
+def test_gradient_flows_back_across_devices():
+    x = ember.randn(3, requires_grad=True)
+    (x.cuda() * 3.0).sum().backward()
+    assert x.grad.device.type == "cpu"
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0, 3.0])
+
+
+def test_mixing_cpu_and_cuda_names_both():
+    with pytest.raises(DeviceError, match=r"add: expected all tensors on one device, got "
+                       r"argument 0 \(shape \(2,\) float32\) on cuda:0, argument 1 "
+                       r"\(shape \(2,\) float32\) on cpu"):
+        ember.ones(2).cuda() + ember.ones(2)
+
+
+def test_missing_device_index():
+    n = ember.cuda.device_count()
+    with pytest.raises(DeviceError, match=f"cuda:{n} does not exist; this machine has {n}"):
+        ember.ones(2).to(f"cuda:{n}")
+
+
+def test_bfloat16_refused_unless_cupy_supports_it():
+    if _backend().bf16:
+        pytest.skip("this CuPy holds bfloat16")
+    with pytest.raises(DTypeError, match="dtype bfloat16 is not supported on CUDA by CuPy"):
+        ember.ones(2, dtype=ember.bfloat16).cuda()
+
+
+def test_stream_event_timing_and_sync():
+    s = ember.cuda.Stream()
+    start, end = ember.cuda.Event(), ember.cuda.Event()
+    a = ember.randn(512, 512, device="cuda")
+    with s:
+        start.record(s)
+        for _ in range(10):
+            a = a @ a * 0.01
+        end.record(s)
+    end.synchronize()
+    assert start.elapsed_time(end) > 0
+    assert s.query() and end.query()
+    ember.cuda.synchronize()
+
+
+def test_memory_statistics():
+    ember.cuda.empty_cache()
+    ember.cuda.reset_peak_memory_stats()
+    base = ember.cuda.memory_allocated()
+    a = ember.zeros(1 << 20, device="cuda")  # 4 MiB
+    assert ember.cuda.memory_allocated() - base >= 4 << 20
+    del a
+    assert ember.cuda.max_memory_allocated() - base >= 4 << 20
+    assert ember.cuda.memory_allocated() - base < 4 << 20
+    ember.cuda.reset_peak_memory_stats()
+    assert ember.cuda.max_memory_allocated() == ember.cuda.memory_allocated()
+
+
+def test_out_of_memory_message():
+    free, total = _backend().cp.cuda.runtime.memGetInfo()
+    with pytest.raises(ember.cuda.OutOfMemoryError, match=r"CUDA out of memory on cuda:0: "
+                       r"tried to allocate .* MiB free of .*Use a smaller batch size"):
+        ember.empty(int(total // 4) * 2, device="cuda")  # twice the device's memory
+
+
+def test_manual_seed_reproduces_dropout():
+    x = ember.ones(1000, device="cuda")
+    ember.cuda.manual_seed(5)
+    a = F.dropout(x, 0.5, training=True).cpu().numpy()
+    ember.cuda.manual_seed(5)
+    b = F.dropout(x, 0.5, training=True).cpu().numpy()
+    np.testing.assert_array_equal(a, b)
+    assert 400 < (a == 0).sum() < 600
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("cudnn", [True, False])
+def test_convolution_matches_cpu(cudnn, channels_last):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 6, 13, 11))
+    w = rng.standard_normal((8, 3, 3, 3))
+    b = rng.standard_normal(8)
+    old = ember.backends.cudnn.enabled
+    ember.backends.cudnn.enabled = cudnn
+    try:
+        res = []
+        for dev in ("cpu", "cuda"):
+            xt = ember.from_numpy(x).to(dev)
+            if channels_last and dev == "cuda":
+                xt = ember.Tensor(_backend().cp.ascontiguousarray(
+                    xt.data.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2))
+            xt.requires_grad_()
+            wt = ember.from_numpy(w).to(dev).requires_grad_()
+            bt = ember.from_numpy(b).to(dev).requires_grad_()
+            y = F.conv2d(xt, wt, bt, stride=(2, 1), padding=1, dilation=(1, 2), groups=2)
+            (y * y).sum().backward()
+            res.append([t.detach().cpu().numpy() for t in (y, xt.grad, wt.grad, bt.grad)])
+    finally:
+        ember.backends.cudnn.enabled = old
+    for a, c in zip(*res):
+        np.testing.assert_allclose(a, c, rtol=1e-10, atol=1e-10)
+
+
+def test_jit_fused_kernels_match_eager():
+    x = ember.randn(64, 32, device="cuda")
+    y = ember.randn(64, 32, device="cuda").abs() + 0.1
+
+    def f(a, b):
+        return ((a * 2.0 + b).exp() - 1.0) / (b * b + 1.0) + ember.where(a > b, a, b.sqrt())
+
+    fast = ember.jit(f)
+    want = f(x, y).cpu().numpy()
+    for _ in range(2):
+        np.testing.assert_allclose(fast(x, y).cpu().numpy(), want, rtol=1e-5, atol=1e-6)
+    assert "g" in fast.compiled.source
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: ember.optim.Adam(ps, lr=1e-2, weight_decay=0.1),
+    lambda ps: ember.optim.AdamW(ps, lr=1e-2, amsgrad=True),
+    lambda ps: ember.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    lambda ps: ember.optim.SGD(ps, lr=0.1, maximize=True),
+])
+def test_fused_optimizer_matches_generic_path(make):
+    backend = _backend()
+    rng = np.random.default_rng(1)
+    w0 = rng.standard_normal((37, 5)).astype(np.float32)
+    traj = []
+    for fused in (True, False):
+        backend.fuse_optimizers = fused
+        try:
+            w = ember.nn.Parameter(ember.from_numpy(w0.copy()).cuda())
+            opt = make([w])
+            for step in range(20):
+                opt.zero_grad()
+                ((w * w).sum() + (w * float(step)).mean()).backward()
+                opt.step()
+            traj.append(w.detach().cpu().numpy())
+        finally:
+            backend.fuse_optimizers = True
+    np.testing.assert_allclose(traj[0], traj[1], rtol=1e-5, atol=1e-6)
+
+
+def test_cuda_graph_training_step_equals_eager():
+    def build():
+        ember.manual_seed(0)
+        m = ember.nn.Sequential(ember.nn.Linear(20, 32), ember.nn.ReLU(),
+                                ember.nn.Linear(32, 5)).cuda()
+        return m, ember.optim.Adam(m.parameters(), lr=1e-2)
+
+    rng = np.random.default_rng(0)
+    xs = [ember.from_numpy(rng.standard_normal((16, 20)).astype(np.float32)).cuda()
+          for _ in range(8)]
+    y = ember.from_numpy(rng.integers(0, 5, 16)).cuda()
+    losses = []
+    for graphed in (False, True):
+        m, opt = build()
+
+        def step(x, m=m, opt=opt):
+            opt.zero_grad()
+            loss = F.cross_entropy(m(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        run = ember.jit(step, cuda_graph=True) if graphed else step
+        losses.append([float(run(x).item()) for x in xs])
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
+
+
+def test_pinned_loader_batches():
+    ds = ember.data.ArrayDataset(np.arange(40.0, dtype=np.float32).reshape(20, 2))
+    loader = ember.data.DataLoader(ds, batch_size=8, pin_memory=True)
+    batches = [b[0] if isinstance(b, (list, tuple)) else b for b in loader]
+    assert batches[0].device.type == "cpu"
+    np.testing.assert_array_equal(batches[0].numpy(), np.arange(16.0).reshape(8, 2))
+
+
+def test_device_prefetcher_overlaps_and_delivers_in_order():
+    from ember.cuda.prefetch import DevicePrefetcher
+
+    ds = ember.data.ArrayDataset(np.arange(40.0, dtype=np.float32).reshape(20, 2))
+    loader = ember.data.DataLoader(ds, batch_size=8, pin_memory=True)
+    got = [b[0] if isinstance(b, (list, tuple)) else b for b in DevicePrefetcher(loader)]
+    assert all(t.device.type == "cuda" for t in got)
+    np.testing.assert_array_equal(np.concatenate([t.cpu().numpy() for t in got]),
+                                  np.arange(40.0).reshape(20, 2))
+
+
+def test_autocast_float16_decisions():
+    a = ember.randn(8, 16, device="cuda")
+    w = ember.randn(4, 16, device="cuda")
+    with ember.amp.autocast("cuda", dtype=ember.float16):
+        y = F.linear(a, w)
+        s = F.softmax(y, dim=1)
+        e = y.exp()
+    assert (y.dtype, s.dtype, e.dtype) == (ember.float16, ember.float32, ember.float32)
