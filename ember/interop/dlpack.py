@@ -105,10 +105,11 @@ def tensor_dlpack(self: Tensor, *, stream=None, max_version=None, dl_device=None
     try:
         capsule = data.__dlpack__(**kwargs)
     except BufferError as e:
-        raise BufferError(
-            f"__dlpack__: the backend refused to export this tensor {tuple(self.shape)} "
-            f"{self.dtype.name}: {e}. A read-only view (from expand or broadcast_to) needs "
-            "max_version=(1, 0) or a copy: export t.clone()") from None
+        read_only = not getattr(getattr(data, "flags", None), "writeable", True)
+        hint = (" A read-only view (from expand or broadcast_to) needs a consumer of DLPack "
+                "1.0 (max_version=(1, 0)), or export t.clone()" if read_only else "")
+        raise BufferError(f"__dlpack__: the backend refused to export this tensor "
+                          f"{tuple(self.shape)} {self.dtype.name}: {e}.{hint}") from None
     if bf16:
         _set_dtype_code(capsule, _DL_BFLOAT)
     return capsule
@@ -174,15 +175,11 @@ def from_dlpack(x, *, device=None, copy: bool | None = None) -> Tensor:
     kwargs = {"max_version": (1, 0)}
     if copy is not None:
         kwargs["copy"] = copy
+    legacy = False
     try:
         capsule = x.__dlpack__(**kwargs)
     except TypeError:  # a producer older than DLPack 1.0 / the array API 2023.12
-        if copy:
-            capsule = None
-        else:
-            capsule = x.__dlpack__()
-    if capsule is None:
-        return Tensor(np.array(from_dlpack(x).data, copy=True))
+        capsule, legacy = x.__dlpack__(), True
     code, bits = _dtype_code(capsule)
     if (code, bits) not in _EMBER_CODES:
         name = (f"{_CODE_NAMES[code]}{bits}" if code in _CODE_NAMES
@@ -194,7 +191,7 @@ def from_dlpack(x, *, device=None, copy: bool | None = None) -> Tensor:
     arr = np.from_dlpack(_Relabelled(capsule, (kind, index)))
     if code == _DL_BFLOAT:
         arr = arr.view(_dt.bfloat16.np)
-    return Tensor(arr)
+    return Tensor(arr.copy() if legacy and copy else arr)
 
 
 def _from_cuda(x, kind: int, index: int, device, copy) -> Tensor:

@@ -169,3 +169,29 @@ def test_read_only_view_needs_versioned_capsule():
         t.__dlpack__()
     a = np.from_dlpack(t)  # NumPy asks for a versioned capsule, which marks it read-only
     assert not a.flags.writeable and a.shape == (2, 3)
+
+
+def test_producer_without_versioned_dlpack():
+    class Legacy:  # the DLPack 0.x protocol: no max_version / copy keywords
+        def __init__(self, a):
+            self.a = a
+
+        def __dlpack__(self, stream=None):
+            return self.a.__dlpack__()
+
+        def __dlpack_device__(self):
+            return self.a.__dlpack_device__()
+
+    a = np.arange(3.0)
+    shared = ember.from_dlpack(Legacy(a))
+    a[0] = 5.0  # shared memory, which NumPy marks read-only for a pre-1.0 capsule
+    assert shared.data[0] == 5.0 and not shared.data.flags.writeable
+    copied = ember.from_dlpack(Legacy(a), copy=True)
+    copied.data[1] = 7.0
+    assert a[1] == 1.0
+
+
+def test_export_to_another_device_is_refused_by_the_backend():
+    with pytest.raises(BufferError, match=r"__dlpack__: the backend refused to export this "
+                                          r"tensor \(2,\) float32"):
+        ember.ones(2).__dlpack__(dl_device=(2, 0))
