@@ -258,7 +258,9 @@ class DistributedDataParallel(Module):
                 flat[off:off + n] = 0
             else:
                 flat[off:off + n] = p.grad.data.reshape(-1)
-        b.work = self._group.all_reduce(flat, "mean", check=False)
+        b.work = self._group.all_reduce(
+            flat, "mean", check=False,
+            name=f"all_reduce of DistributedDataParallel gradient bucket {b.index}")
 
     def _finish(self) -> None:
         for b in self._buckets:

@@ -149,11 +149,11 @@ class MPIProcessGroup(ProcessGroup):
             arr[...] = buf
 
     # ------------------------------------------------------------------ collectives
-    def all_reduce(self, arr, op: str, check: bool = True) -> Work:
+    def all_reduce(self, arr, op: str, check: bool = True, name: str = "all_reduce") -> Work:
         if op == "mean" and arr.dtype.kind not in "fcV":
             raise DTypeError(f"all_reduce: op mean needs a floating tensor, got {arr.dtype}; "
                              "use op='sum' and divide, or convert with .double()")
-        return self.submit("all_reduce", f"{op} of {_describe(arr)}",
+        return self.submit(name, f"{op} of {_describe(arr)}",
                            lambda: self._reduce_into(arr, op, op == "mean", "all_reduce", check))
 
     def broadcast(self, arr, src: int) -> Work:

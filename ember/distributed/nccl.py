@@ -122,13 +122,13 @@ class NCCLProcessGroup(ProcessGroup):
                              f"{arr.strides}; call .contiguous() first")
         return arr
 
-    def all_reduce(self, arr, op: str, check: bool = True) -> Work:
+    def all_reduce(self, arr, op: str, check: bool = True, name: str = "all_reduce") -> Work:
         arr = self._contig(arr, "all_reduce")
         if check:
             self._agree("all_reduce", arr, op)
         dt = self._dtype(arr, "all_reduce")
         after = (lambda: arr.__imul__(1.0 / self.world_size)) if op == "mean" else None
-        return self._enqueue("all_reduce", f"{op} of {arr.shape} {arr.dtype}",
+        return self._enqueue(name, f"{op} of {arr.shape} {arr.dtype}",
                              lambda s: self.comm.allReduce(arr.data.ptr, arr.data.ptr, arr.size,
                                                            dt, self._ops[op], s), after)
 
