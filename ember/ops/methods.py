@@ -17,6 +17,7 @@ from . import creation
 from . import elementwise as ew
 from . import index as ix
 from . import linalg as la
+from . import math_more as _mm
 from . import reduce as rd
 from . import shape as sh
 
@@ -42,6 +43,8 @@ _METHODS = {
     "__and__": ew.bitwise_and, "__rand__": _r(ew.bitwise_and),
     "__or__": ew.bitwise_or, "__ror__": _r(ew.bitwise_or),
     "__xor__": ew.bitwise_xor, "__rxor__": _r(ew.bitwise_xor),
+    "__lshift__": _mm.bitwise_left_shift, "__rlshift__": _r(_mm.bitwise_left_shift),
+    "__rshift__": _mm.bitwise_right_shift, "__rrshift__": _r(_mm.bitwise_right_shift),
     "__eq__": ew.eq, "__ne__": ew.ne, "__lt__": ew.lt, "__le__": ew.le, "__gt__": ew.gt,
     "__ge__": ew.ge,
     "__getitem__": ix.getitem,
