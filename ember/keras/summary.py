@@ -83,14 +83,21 @@ def summary_rows(model) -> list[tuple[str, str, int, bool]]:
 
 def _layer_flops(model) -> tuple:
     """``({id(layer): forward FLOPs}, (forward, backward))`` for one sample, or ``({}, None)``
-    when the model's input shape is unknown or several inputs."""
+    when the model's input shape is unknown, several inputs, or neither float nor integer
+    zeros (token ids) of that shape go through the model."""
+    from ..errors import EmberError
     from ..utils.summary import flops_by_module
 
     shape = model._build_input_shape
     if not isinstance(shape, tuple) or any(d is None for d in shape[1:]):
         return {}, None
-    per, totals = flops_by_module(model, (1,) + tuple(shape[1:]))
-    return {k: v[0] for k, v in per.items()}, totals
+    for dtype in (None, "int64"):
+        try:
+            per, totals = flops_by_module(model, (1,) + tuple(shape[1:]), dtype=dtype)
+        except (EmberError, ValueError, TypeError, IndexError):
+            continue
+        return {k: v[0] for k, v in per.items()}, totals
+    return {}, None
 
 
 def print_summary(model: Layer, line_length: int | None = None, print_fn=None,

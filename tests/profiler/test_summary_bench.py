@@ -126,3 +126,17 @@ def test_info_bench_cli(monkeypatch):
     text = out.getvalue()
     assert "matmul float32 256x256" in text and "NumPy's own matmul" in text
     assert "GB/s (copy of 16 MiB, bytes read + written)" in text and "BLAS: " in text
+
+
+def test_keras_summary_of_a_token_model_counts_with_integer_zeros():
+    from ember import keras
+    from ember.keras import layers
+
+    keras.backend.clear_session()
+    model = keras.Sequential([layers.Input((5,), dtype="int64"), layers.Embedding(20, 4),
+                              layers.Flatten(), layers.Dense(2)])
+    out = io.StringIO()
+    model.summary(print_fn=lambda s: print(s, file=out))
+    # embedding: a lookup (0 FLOPs); dense: 2 * (2 * 20 + 1); backward: weight 80 + bias 2 +
+    # the input gradient 80 (it flows into the embedding table)
+    assert "FLOPs per sample: 82 forward, 244 training step" in out.getvalue()
