@@ -106,6 +106,21 @@ def bench(args: list[str]) -> int:
     return subprocess.call([sys.executable, "-m", "bench", *args], cwd=root)
 
 
+def zoo(args) -> int:
+    """``ember zoo list`` and ``ember zoo info NAME``; returns the exit status."""
+    from .zoo import registry
+
+    try:
+        if args.zoo_command == "list":
+            registry.print_models()
+        else:
+            registry.print_info(args.name)
+    except (registry.ZooError, OSError) as e:
+        print(f"ember zoo {args.zoo_command}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ember", description="ember deep-learning framework")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -145,6 +160,11 @@ def _parser() -> argparse.ArgumentParser:
     p_sum.add_argument("config", nargs="?", help="a TOML config (default: the built-in one)")
     sub.add_parser("bench", help="run the benchmarks in bench/ (arguments pass through)",
                    add_help=False)
+    p_zoo = sub.add_parser("zoo", help="the model zoo: list models, or show one's facts")
+    zoo_sub = p_zoo.add_subparsers(dest="zoo_command", required=True)
+    zoo_sub.add_parser("list", help="every zoo model with its parameters and input")
+    p_zoo_info = zoo_sub.add_parser("info", help="one model's facts and its weights' model card")
+    p_zoo_info.add_argument("name", metavar="NAME")
     return parser
 
 
@@ -160,6 +180,8 @@ def main(argv=None) -> int:
     if args.command == "info":
         info(bench=args.bench)
         return 0
+    if args.command == "zoo":
+        return zoo(args)
     from .keras import commands
 
     run = {"train": commands.cmd_train, "evaluate": commands.cmd_evaluate,

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from .models import *  # noqa: F403
 from .models import __all__ as _model_names
+from .pretrained import seed_cnn
 from .registry import MODELS, ModelInfo, get_model, list_models, model_info
 from .transfer import extract_features, freeze, param_groups, replace_head, unfreeze
 from .weights import LoadReport, WeightsMismatchError, load_weights
 
-__all__ = [*_model_names, "MODELS", "ModelInfo", "get_model", "list_models", "model_info"]
+__all__ = [*_model_names, "seed_cnn", "MODELS", "ModelInfo", "get_model", "list_models",
+           "model_info"]
 __all__ += ["load_weights", "LoadReport", "WeightsMismatchError", "freeze", "unfreeze",
             "param_groups", "replace_head", "extract_features"]
