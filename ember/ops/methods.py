@@ -245,6 +245,14 @@ Tensor.__isub__ = _isub
 Tensor.__imul__ = Tensor.mul_
 Tensor.__itruediv__ = Tensor.div_
 Tensor.__ipow__ = Tensor.pow_
+for _op, _fn, _ufunc in (("floordiv", ew.floor_divide, "floor_divide"),
+                         ("mod", ew.remainder, "remainder"),
+                         ("and", ew.bitwise_and, "bitwise_and"),
+                         ("or", ew.bitwise_or, "bitwise_or"),
+                         ("xor", ew.bitwise_xor, "bitwise_xor"),
+                         ("lshift", _mm.bitwise_left_shift, "left_shift"),
+                         ("rshift", _mm.bitwise_right_shift, "right_shift")):
+    setattr(Tensor, f"__i{_op}__", _inplace(_fn, f"__i{_op}__", _ufunc))
 Tensor.maximum_ = _inplace(ew.maximum, "maximum_", "maximum")
 Tensor.minimum_ = _inplace(ew.minimum, "minimum_", "minimum")
 

@@ -121,3 +121,33 @@ def test_setitem(data):
     ref[idx] = value
     e[idx] = to_ember(value)
     assert_same(ref, e, "__setitem__")
+
+
+INPLACE = ["__add__", "__sub__", "__mul__", "__truediv__", "__floordiv__", "__mod__",
+           "__pow__", "__and__", "__or__", "__xor__", "__lshift__", "__rshift__"]
+
+
+@pytest.mark.parametrize("name", INPLACE)
+@SETTINGS
+@given(data=st.data())
+def test_inplace_operators(name, data):
+    fn, dtypes = OPERATORS[name]
+    ifn = getattr(operator, "i" + fn.__name__.strip("_"))
+    dtype = data.draw(dtypes, label="dtype")
+    shape = data.draw(hx.array_shapes(min_dims=1, max_dims=3), label="shape")
+    x1 = data.draw(arrays(dtype, shape), label="x1")
+    x2 = data.draw(arrays(dtype, shape[1:], bound=8 if "shift" in name else None), label="x2")
+    if "shift" in name:
+        x2 = xs.abs(x2)
+    ref = xs.asarray(x1, copy=True)
+    try:
+        with np.errstate(all="ignore"):
+            ref = ifn(ref, x2)
+    except Exception:  # outside the standard
+        reject()
+    base = to_ember(x1)
+    view = base[...]  # writes through the view reach the base: the operator is in place
+    with np.errstate(all="ignore"):
+        out = ifn(view, to_ember(x2))
+    assert out is view
+    assert_same(ref, base, "i" + name)
