@@ -239,3 +239,23 @@ def test_thread_workers_wait_is_recorded():
         batches = list(loader)
     assert len(batches) == 3 and len(prof._data) == 4
     assert 0 < prof.data_wait_ns <= prof.wall_ns
+
+
+def test_cuda_activity_synchronises_around_each_op(monkeypatch):
+    # no GPU here: pretend CUDA is available and count the backend's synchronize calls
+    import importlib
+
+    from ember.backend import get_backend
+
+    profile_mod = importlib.import_module("ember.profiler.profile")  # the module, not the class
+
+    monkeypatch.setattr(profile_mod, "try_backend", lambda kind: (object(), ""))
+    cpu = get_backend("cpu")
+    calls = []
+    monkeypatch.setattr(cpu, "synchronize", lambda device=None: calls.append(device),
+                        raising=False)
+    x = ember.randn(3, requires_grad=True)
+    with profile(activities=["cpu", "cuda"], peaks=PEAKS) as prof:
+        (x * 2).sum().backward()
+    assert prof.activities == ("cpu", "cuda")
+    assert len(calls) == 2 * len(prof.events) == 8  # before and after each op and vjp
