@@ -33,4 +33,9 @@ DEVIATIONS: dict[str, str] = {
     "array-api-strict's is float64",
     "mixed-kind promotion": "int and float operands promote to the float (PyTorch's rule); "
     "the standard leaves this unspecified and array-api-strict raises",
+    "operators on a 0-d and an n-d tensor of one kind": "x + y etc. keep PyTorch's rule (the "
+    "n-d operand's dtype: float32 vector + float64 0-d is float32); the namespace's functions "
+    "(xp.add ...) follow the standard (float64)",
+    "array.size": "Tensor.size is PyTorch's method (x.size() is the shape), not the standard's "
+    "attribute; use math.prod(x.shape) or x.numel()",
 }

@@ -106,6 +106,7 @@ def test_attributes_and_conversions(data):
         assert bool(e) == bool(x)
         if kind != "b":
             assert float(e) == float(x) or np.isnan(float(x))
+            assert complex(e) == complex(float(x)) or np.isnan(float(x))
         if kind in "iu":
             assert int(e) == int(x) and operator.index(e) == operator.index(x)
 
