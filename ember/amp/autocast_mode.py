@@ -99,6 +99,8 @@ class autocast:  # noqa: N801 - PyTorch's name; used as a block or a decorator
         self.cache_enabled = bool(cache_enabled)
 
     def __enter__(self):
+        if self.device_type == "cuda" and self.dtype.name == "bfloat16" and self.enabled:
+            _check_cuda_bf16()
         st = _local.stack
         if not st:
             push_hook(_hook)
@@ -120,6 +122,17 @@ class autocast:  # noqa: N801 - PyTorch's name; used as a block or a decorator
                 return fn(*args, **kwargs)
 
         return wrapper
+
+
+def _check_cuda_bf16() -> None:
+    from ..backend import _BY_DEVICE_TYPE
+    from ..errors import DTypeError
+
+    b = _BY_DEVICE_TYPE.get("cuda")
+    if b is not None and not b.bf16:
+        raise DTypeError(f"autocast: bfloat16 is not supported on CUDA by CuPy "
+                         f"{b.cp.__version__} (it has no bfloat16 arrays); use "
+                         "dtype=ember.float16 with a GradScaler")
 
 
 def is_autocast_enabled(device_type: str = "cuda") -> bool:
