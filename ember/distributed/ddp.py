@@ -16,6 +16,7 @@ import contextlib
 import numpy as np
 
 from ..autograd.grad_mode import is_grad_enabled
+from ..backend import backend_of
 from ..nn.module import Module
 from ..tensor import Tensor
 from .group import DistributedError, get_group
@@ -26,7 +27,7 @@ __all__ = ["DistributedDataParallel"]
 class _Bucket:
     __slots__ = ("params", "offsets", "flat", "pending", "work", "index")
 
-    def __init__(self, index: int, params: list, dtype) -> None:
+    def __init__(self, index: int, params: list, dtype, xp) -> None:
         self.index = index
         self.params = params
         self.offsets = []
@@ -34,7 +35,7 @@ class _Bucket:
         for p in params:
             self.offsets.append(n)
             n += p.data.size
-        self.flat = np.empty(n, dtype=dtype)
+        self.flat = xp.empty(n, dtype=dtype)  # on the parameters' device
         self.pending = len(params)
         self.work = None
 
@@ -140,7 +141,8 @@ class DistributedDataParallel(Module):
                 by_dtype.setdefault(t.data.dtype.str, []).append(t)
         works = []
         for group in by_dtype.values():
-            flat = np.concatenate([t.data.reshape(-1) for t in group])
+            xp = backend_of(group[0].data).xp
+            flat = xp.concatenate([t.data.reshape(-1) for t in group])
             works.append((group, flat, self._group.broadcast(flat, 0)))
         for group, flat, work in works:
             work.wait()
@@ -156,16 +158,17 @@ class DistributedDataParallel(Module):
         params = [p for p in self.module.parameters() if p.requires_grad]
         cap, first_cap = int(cap_mb * 2**20), min(int(cap_mb * 2**20), 2**20)
         buckets, current, size, dtype = [], [], 0, None
+        xp = backend_of(params[0].data).xp if params else np
         for p in reversed(params):  # backward meets the last layers first
             limit = first_cap if not buckets else cap
             if current and (p.data.dtype != dtype or size + p.data.nbytes > limit):
-                buckets.append(_Bucket(len(buckets), current, dtype))
+                buckets.append(_Bucket(len(buckets), current, dtype, xp))
                 current, size = [], 0
             current.append(p)
             dtype = p.data.dtype
             size += p.data.nbytes
         if current:
-            buckets.append(_Bucket(len(buckets), current, dtype))
+            buckets.append(_Bucket(len(buckets), current, dtype, xp))
         self._buckets[:] = buckets
         for b in buckets:
             for i, p in enumerate(b.params):
@@ -271,7 +274,8 @@ class DistributedDataParallel(Module):
                 g = p.grad
                 if g is None and id(p) in self._unused and not view.any():
                     continue  # unused on every rank: leave .grad alone, as PyTorch does
-                if g is None or not g.data.flags.writeable or g.data.shape != view.shape:
+                if g is None or not getattr(g.data.flags, "writeable", True) or \
+                        g.data.shape != view.shape:
                     p.grad = Tensor(view.copy())
                 else:
                     g.data[...] = view

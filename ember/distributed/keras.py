@@ -154,7 +154,7 @@ class DataParallelFit:
         if not layout:
             return logs
         total = np.concatenate(delta)
-        self.group.all_reduce(total, "sum", check=False).wait()
+        self.group.host_all_reduce(total, "sum")
         total += np.concatenate(base)
         states: dict = {}
         off = 0
@@ -172,7 +172,7 @@ class DataParallelFit:
         """Whether any rank asked to stop (the flags become the OR over ranks); one message."""
         model = self.model
         flags = np.array([model.stop_training, model.interrupted], dtype=np.float64)
-        self.group.all_reduce(flags, "max", check=False).wait()
+        self.group.host_all_reduce(flags, "max")
         model.stop_training = bool(flags[0]) or model.stop_training
         model.interrupted = bool(flags[1]) or model.interrupted
         return bool(flags[0])

@@ -187,6 +187,10 @@ class MPIProcessGroup(ProcessGroup):
                 out[...] = dst
         return self.submit("reduce_scatter", f"{op} of {_describe(arr)}", run)
 
+    def host_all_reduce(self, arr, op: str) -> None:
+        """Reduce a small NumPy array (metric totals, flags), waiting with the timeout."""
+        self.all_reduce(arr, op, check=False).wait()
+
     def barrier(self) -> Work:
         return self.submit("barrier", "all ranks", self.comm.Barrier)
 

@@ -88,15 +88,16 @@ class NCCLProcessGroup(ProcessGroup):
         uid = mpi_comm.bcast(uid, root=0)
         self.comm = nccl.NcclCommunicator(self.world_size, uid, self.rank)
         self.stream = cupy.cuda.Stream(non_blocking=True)
-        self._ops = {"sum": nccl.NCCL_SUM, "mean": nccl.NCCL_SUM, "max": nccl.NCCL_MAX,
-                     "min": nccl.NCCL_MIN, "product": nccl.NCCL_PROD}
+        self._avg = getattr(nccl, "NCCL_AVG", None)  # NCCL >= 2.10 averages in the kernel
+        self._ops = {"sum": nccl.NCCL_SUM, "mean": self._avg or nccl.NCCL_SUM,
+                     "max": nccl.NCCL_MAX, "min": nccl.NCCL_MIN, "product": nccl.NCCL_PROD}
 
     def _dtype(self, arr, name):
-        key = _DTYPES.get(str(arr.dtype))
+        key = getattr(self.nccl, _DTYPES.get(str(arr.dtype), "-"), None)
         if key is None:
             raise DTypeError(f"{name}: NCCL cannot communicate {arr.dtype}; use float16/32/64, "
                              "bfloat16 or int8/32/64")
-        return getattr(self.nccl, key)
+        return key
 
     def _agree(self, name, arr, extra=""):
         if not self.check_shapes:
@@ -127,7 +128,8 @@ class NCCLProcessGroup(ProcessGroup):
         if check:
             self._agree("all_reduce", arr, op)
         dt = self._dtype(arr, "all_reduce")
-        after = (lambda: arr.__imul__(1.0 / self.world_size)) if op == "mean" else None
+        after = (lambda: arr.__imul__(1.0 / self.world_size)) \
+            if op == "mean" and self._avg is None else None
         return self._enqueue(name, f"{op} of {arr.shape} {arr.dtype}",
                              lambda s: self.comm.allReduce(arr.data.ptr, arr.data.ptr, arr.size,
                                                            dt, self._ops[op], s), after)
@@ -152,7 +154,8 @@ class NCCLProcessGroup(ProcessGroup):
         arr = self._contig(arr, "reduce_scatter")
         self._agree("reduce_scatter", arr, op)
         dt = self._dtype(arr, "reduce_scatter")
-        after = (lambda: out.__imul__(1.0 / self.world_size)) if op == "mean" else None
+        after = (lambda: out.__imul__(1.0 / self.world_size)) \
+            if op == "mean" and self._avg is None else None
         return self._enqueue("reduce_scatter", f"{op} of {arr.shape} {arr.dtype}",
                              lambda s: self.comm.reduceScatter(arr.data.ptr, out.data.ptr,
                                                                out.size, dt, self._ops[op], s),
@@ -161,6 +164,12 @@ class NCCLProcessGroup(ProcessGroup):
     def barrier(self) -> Work:
         one = self.cupy.zeros(1, dtype=self.cupy.float32)
         return self.all_reduce(one, "sum", check=False)
+
+    def host_all_reduce(self, arr, op: str) -> None:
+        """Reduce a small NumPy (host) array over MPI, e.g. metric totals and flags."""
+        from mpi4py import MPI
+
+        self.mpi.Allreduce(MPI.IN_PLACE, arr, op={"sum": MPI.SUM, "max": MPI.MAX}[op])
 
     def all_gather_object(self, obj, name: str):
         import json
