@@ -21,13 +21,15 @@ Example:
 from __future__ import annotations
 
 import functools
+import re
 
 from ..autograd.grad_mode import no_grad
 from ..backend import get_backend
 from ..tensor import Tensor
+from . import blocked
 from .ir import FeedError, Graph, Value
 from .passes import optimize
-from .passes.fuse import Fused, lower
+from .passes.fuse import Fused, elide_mask_casts, lower
 from .passes.memory import plan_memory
 from .trace import unflatten
 
@@ -113,6 +115,8 @@ def compile_graph(graph: Graph, *, passes=None, backend=None) -> CompiledGraph:
     """
     backend = backend or get_backend("cpu")
     g, stats = optimize(graph, passes)
+    if getattr(backend, "fused_kernel", None) is None:  # NumPy: one ufunc call per node
+        stats["fuse"] = dict(stats.get("fuse", {}), **elide_mask_casts(g))
     plan = plan_memory(g)
     stats["memory"] = plan.stats
     source, ns, in_place = _codegen(g, plan, backend)
@@ -161,8 +165,6 @@ def _codegen(g: Graph, plan, backend):
 
     body = []
     in_place = set()
-    for k, (shape, dtype, order) in enumerate(plan.buffers):
-        names.bound[f"b{k}"] = _empty(xp, shape, dtype, order)
     ufuncs = set()
 
     def dest(v) -> str:
@@ -185,8 +187,20 @@ def _codegen(g: Graph, plan, backend):
         return out
 
     kernels = _group_kernels(plan, backend)  # CUDA: one kernel per fused group
+    blocks = {} if kernels else {gi: (m, spec) for gi, m in blocked.groups_of(plan).items()
+                                 if (spec := blocked.blockable(plan, m)) is not None}
     for i, (n, gi) in enumerate(plan.seq):
-        if gi in kernels:
+        if gi in blocks:  # large arrays: the whole group one block of rows at a time
+            members, spec = blocks[gi]
+            if n is members[0][1]:
+                lines, whole = blocked.emit(plan, members, spec, dest, expr, names.const, xp)
+                body += lines
+                ufuncs.update(line.strip().split("(", 1)[0] for line in lines
+                              if line.strip().startswith("u_"))
+                ref.update(whole)
+            for v in n.outputs:
+                ref.setdefault(v, "_in_block")  # lived in a scratch block only
+        elif gi in kernels:
             group, kernel, first = kernels[gi]
             if n is first:
                 outs = [dest(v) for v in group.outputs]
@@ -217,6 +231,14 @@ def _codegen(g: Graph, plan, backend):
     grads = ", ".join("None" if v is None else ref[v] for _, v in g.grads)
     body.append(f"return ({outs}{',' if outs else ''}), ({upd}{',' if upd else ''}), "
                 f"({grads}{',' if grads else ''})")
+    used = set(re.findall(r"\bb(\d+)\b", "\n".join(body)))  # blocked groups leave some unused
+    allocated = 0
+    for k, (shape, dtype, order) in enumerate(plan.buffers):
+        if str(k) in used:
+            names.bound[f"b{k}"] = _empty(xp, shape, dtype, order)
+            allocated += names.bound[f"b{k}"].nbytes
+    plan.stats["pool_bytes_allocated"] = allocated
+    plan.stats["blocked_groups"] = len(blocks)
     ns = dict(names.bound)
     ns["empty"] = xp.empty
     ns["asarray"] = xp.asarray

@@ -9,9 +9,9 @@ import pytest
 
 import ember
 import ember.optim
-from ember.graph import jit, trace
+from ember.graph import blocked, compile_graph, jit, trace
 from ember.graph.passes import fuse_elementwise, plan_memory
-from ember.graph.trace import memory_order
+from ember.graph.trace import collect_tensors, memory_order
 from ember.optim._fused import RULES, rule_name, step_op
 
 nn = ember.nn
@@ -263,3 +263,86 @@ def test_prod_and_cumprod_gradients_trace(fn, zeros):
     fast(x)
     np.testing.assert_allclose(fast(x).numpy(), want, rtol=1e-12, atol=1e-15)
     assert ember.autograd.gradcheck(fn, [ember.tensor(a, requires_grad=True)])
+
+
+BLOCK_CASES = {
+    "chain": lambda x, y, b: ((x * 2.0 + y).exp() * 0.5 - x).relu() * y,
+    "bias_broadcast": lambda x, y, b: (x + b).relu() * 0.5 + y,
+    "where_clamp": lambda x, y, b: ember.where(x > y, x.clamp(-0.5, 0.5), y * 2.0) - b,
+    "mask_cast": lambda x, y, b: y * (x > 0).float(),
+    "two_outputs": lambda x, y, b: ((x * y).abs().sqrt(), (x * y - 1.0).abs()),
+}
+
+
+def _big(rng, channels_last):
+    a = rng.standard_normal((37, 32, 32, 32), dtype=np.float32)  # 4.8 MB, 37 rows
+    if channels_last:
+        a = np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    return ember.from_numpy(a)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("name", sorted(BLOCK_CASES))
+def test_blocked_groups_equal_eager_and_unblocked(name, channels_last, monkeypatch):
+    fn = BLOCK_CASES[name]
+    rng = np.random.default_rng(0)
+    x, y = _big(rng, channels_last), _big(rng, channels_last)
+    if channels_last:  # an op's channels-last result, as a convolution leaves it
+        x, y = x * 1.0, y * 1.0
+    b = ember.from_numpy(rng.standard_normal((32, 1, 1), dtype=np.float32))
+    want = [o.numpy() for o in collect_tensors(fn(x, y, b), [])]
+    g = trace(fn, x, y, b)
+    fast = compile_graph(g)
+    assert "for sl" in fast.source and fast.stats["memory"]["blocked_groups"] >= 1
+    got = [o.numpy() for o in collect_tensors(fast(x, y, b), [])]
+    monkeypatch.setattr(blocked, "MIN_BYTES", 1 << 62)
+    plain = compile_graph(g)
+    assert "for sl" not in plain.source
+    ref = [o.numpy() for o in collect_tensors(plain(x, y, b), [])]
+    for w, a, r in zip(want, got, ref):
+        np.testing.assert_array_equal(a, w)
+        np.testing.assert_array_equal(r, w)
+
+
+def test_blocked_chain_keeps_intermediates_out_of_memory():
+    """Six ops over a 4.8 MB array: one whole-size buffer (the result), not one per op."""
+    x = _big(np.random.default_rng(1), False)
+    fast = compile_graph(trace(lambda x: ((x * 2.0 + 1.0).exp() * 0.5 - x).relu(), x))
+    mem = fast.stats["memory"]
+    assert mem["blocked_groups"] == 1 and mem["pool_bytes_allocated"] == 0  # output: fresh
+    assert fast.source.count("u_") == 6 and fast.source.count("empty(") == 1
+
+
+def test_blocked_in_place_update_of_a_large_parameter():
+    def make():
+        ember.manual_seed(4)
+        w = ember.randn(1100, 1000, requires_grad=True)  # 4.4 MB
+        x = ember.randn(1000, 3)
+
+        def step():
+            w.grad = None
+            loss = (w @ x).square().mean()
+            loss.backward()
+            with ember.no_grad():
+                w.mul_(0.999)
+                w.sub_(0.01 * w.grad)
+            return loss
+
+        return w, step
+
+    (w1, eager), (w2, step) = make(), make()
+    fast = jit(step)
+    for _ in range(4):
+        assert eager().item() == fast().item()
+    np.testing.assert_array_equal(w1.detach().numpy(), w2.detach().numpy())
+    assert "for sl" in fast.compiled.source
+
+
+def test_mask_casts_are_elided_and_exact():
+    m1, _, eager = _mlp_step(OPTIMIZERS["sgd"])
+    m2, _, step = _mlp_step(OPTIMIZERS["sgd"])
+    fast = jit(step)
+    for _ in range(3):
+        assert eager().item() == fast().item()
+    assert fast.compiled.stats["fuse"]["elided"] == 1  # the ReLU's mask
+    assert "casting='unsafe'" not in fast.compiled.source

@@ -17,7 +17,7 @@ Example:
 
 from __future__ import annotations
 
-from ..ir import Graph, Node
+from ..ir import Graph, Node, Value
 
 _BINARY = {"add": "add", "sub": "subtract", "mul": "multiply", "div": "divide",
            "maximum": "maximum", "minimum": "minimum", "remainder": "remainder",
@@ -149,3 +149,51 @@ def _make_group(body: list[Node]) -> Node:
                 ins.append(v)
     outs = tuple(v for n in body for v in n.outputs)
     return Node(Fused, tuple(ins), {"body": body}, outs)
+
+
+def elide_mask_casts(graph: Graph) -> dict:
+    """In each fused group, drop the casts of a boolean mask to float that only
+    multiplications by an array of that float dtype read (``g * (x > 0).float()``, a ReLU's
+    backward): NumPy multiplies by the mask directly with the same result, and a pass over
+    memory is saved. For the NumPy executor (a CUDA kernel computes casts in registers).
+
+    Returns ``{"elided": casts removed}``.
+    """
+    roots = set(graph.roots())
+    uses: dict = {}
+    for n in graph.nodes:
+        for b in (n.attrs["body"] if n.op is Fused else (n,)):
+            for v in b.inputs():
+                uses.setdefault(v, []).append((b, n))
+    elided = 0
+    for g in graph.nodes:
+        if g.op is not Fused:
+            continue
+        body = g.attrs["body"]
+        drop = {}
+        for n in body:
+            v = n.outputs[0]
+            src = n.args[0] if n.args else None
+            if (n.op.name != "astype" or getattr(src, "dtype", None) != "bool" or v in roots
+                    or v.dtype not in ("float32", "float64")):
+                continue
+            users = uses.get(v, [])
+            if users and all(grp is g and u.op.name == "mul" and len(u.args) == 2 and
+                             u.outputs[0].dtype == v.dtype and
+                             all(a is v or getattr(a, "dtype", None) == v.dtype
+                                 for a in u.args) for u, grp in users):
+                drop[v] = src
+        if not drop:
+            continue
+        new = []
+        for n in body:
+            if n.outputs[0] in drop:
+                continue
+            if any(a in drop for a in n.args if isinstance(a, Value)):
+                args = tuple(drop.get(a, a) if isinstance(a, Value) else a for a in n.args)
+                n = Node(n.op, args, n.attrs, n.outputs, n.alias, n.scope)
+            new.append(n)
+        g.attrs = dict(g.attrs, body=new)
+        g.outputs = tuple(v for b in new for v in b.outputs)
+        elided += len(drop)
+    return {"elided": elided}
