@@ -70,11 +70,11 @@ def asarray(obj, /, *, dtype=None, device=None, copy: builtins.bool | None = Non
 
 
 def from_dlpack(x, /, *, device=None, copy: builtins.bool | None = None) -> Tensor:
-    """A tensor sharing memory with any object that implements ``__dlpack__`` (on the CPU)."""
-    if isinstance(x, Tensor):
-        return asarray(x, device=device, copy=copy)
-    arr = np.from_dlpack(x) if copy is None else np.from_dlpack(x, copy=copy)
-    return asarray(arr, device=device, copy=False)
+    """A tensor sharing memory with any object that implements ``__dlpack__``
+    (``ember.from_dlpack``)."""
+    from ..interop.dlpack import from_dlpack as _from_dlpack
+
+    return _from_dlpack(x, device=device, copy=copy)
 
 
 def arange(start, /, stop=None, step=1, *, dtype=None, device=None) -> Tensor:
