@@ -6,6 +6,8 @@ from __future__ import annotations
 import builtins
 from typing import NamedTuple
 
+import numpy as np
+
 from .. import dtypes as _dt
 from ..errors import ShapeError, op_error
 from ..ops import creation as _cr
@@ -262,8 +264,10 @@ def repeat(x: Tensor, repeats, /, *, axis: int | None = None) -> Tensor:
     if len(reps) != n:
         raise op_error(ShapeError, "repeat", f"got {len(reps)} repeats for an axis of size {n}",
                        args=[x], hint="give one count per element, or a single int")
-    index = [i for i, r in enumerate(reps) for _ in range(r)]
-    return _ix.index_select(x, axis, _cr.tensor(index, dtype="int64", device=x.device))
+    if builtins.any(r < 0 for r in reps):
+        raise op_error(ValueError, "repeat", "repeats must be non-negative", args=[x])
+    index = np.repeat(np.arange(n, dtype=np.int64), reps)  # host-side index, like a list
+    return _ix.index_select(x, axis, _cr.tensor(index, device=x.device))
 
 
 def reshape(x: Tensor, /, shape, *, copy: builtins.bool | None = None) -> Tensor:
