@@ -86,12 +86,11 @@ def _finish(name: str, inputs, x, include_top: bool, pooling, classes: int,
 
 
 def _load(model, path: str) -> None:
-    if path.endswith(".h5"):
-        from ..zoo import load_weights
+    """Load a weights file strictly (every name and shape), mapping Keras's names and
+    layouts when it is a Keras file."""
+    from ..zoo.weights import load_weights
 
-        load_weights(model, path)
-    else:
-        model.load_weights(path)
+    load_weights(model, path)
 
 
 # ---------------------------------------------------------------------- VGG16

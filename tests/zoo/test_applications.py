@@ -8,6 +8,7 @@ import torch
 import ember
 from ember.errors import ShapeError
 from ember.keras.applications import VGG16, MobileNetV2, ResNet50
+from ember.zoo import WeightsMismatchError
 
 from . import reference as R
 
@@ -30,23 +31,37 @@ def test_layer_names_are_keras():
     assert mobile[-3:] == ["out_relu", "global_average_pooling2d", "predictions"]
 
 
-def test_vgg16_features_equal_pytorch():
+def test_vgg16_from_a_keras_weights_file_equals_pytorch(tmp_path):
+    """A Keras-3 ``.weights.h5`` (HWIO kernels) loads through ``weights=path``; the features
+    equal a PyTorch VGG16's with the same weights."""
+    h5py = pytest.importorskip("h5py")
     torch.manual_seed(0)
     ref = R.randomize(R.VGG(16, False, hidden=8))
-    model = VGG16(include_top=False, input_shape=(32, 32, 3))
     convs = [m for m in ref.features if isinstance(m, torch.nn.Conv2d)]
-    layers = [layer for layer in model.layers if layer.name.startswith("block")
-              and "conv" in layer.name]
-    assert len(convs) == len(layers) == 13
-    for layer, conv in zip(layers, convs):
-        layer.conv.weight.data[...] = conv.weight.detach().numpy()
-        layer.conv.bias.data[...] = conv.bias.detach().numpy()
+    names = [f"block{b}_conv{i}" for b, n in enumerate([2, 2, 3, 3, 3], 1)
+             for i in range(1, n + 1)]
+    path = str(tmp_path / "vgg16_notop.weights.h5")
+    with h5py.File(path, "w") as f:
+        for name, conv in zip(names, convs, strict=True):
+            group = f.create_group(f"layers/{name}/vars")
+            group.attrs["name"] = name
+            group.create_dataset("0", data=conv.weight.detach().permute(2, 3, 1, 0).numpy())
+            group.create_dataset("1", data=conv.bias.detach().numpy())
+    model = VGG16(weights=path, include_top=False, input_shape=(32, 32, 3))
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         expected = ref.features(x).permute(0, 2, 3, 1).numpy()
     out = model.predict(ember.from_numpy(x.permute(0, 2, 3, 1).contiguous().numpy()), verbose=0)
     np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-4,
                                atol=1e-4 * np.abs(expected).max())
+
+
+def test_a_weights_file_for_another_model_is_refused(tmp_path):
+    path = str(tmp_path / "mobilenet.weights.safetensors")
+    MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, include_top=False).save_weights(path)
+    with pytest.raises(WeightsMismatchError, match="(?s)do not fit Functional.*nothing was loaded"
+                                                  ".*unexpected, in the source only"):
+        VGG16(weights=path, include_top=False, input_shape=(32, 32, 3))
 
 
 def test_weights_path_round_trip(tmp_path):
