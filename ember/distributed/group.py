@@ -58,6 +58,19 @@ def _seconds(timeout) -> float:
     return float(timeout)
 
 
+def mismatch_error(name: str, keys: list):
+    """The ShapeError for ranks whose ``name|shape|dtype|extra`` keys differ, naming each."""
+    from ..errors import ShapeError
+
+    parts = []
+    for r, key in enumerate(keys):
+        coll, shape, dtype, extra = key.split("|", 3)
+        parts.append(f"rank {r}: {coll} shape {shape} {dtype}" + (f" ({extra})" if extra else ""))
+    return ShapeError(f"{name}: the ranks passed different tensors or called different "
+                      f"collectives ({'; '.join(parts)}). Every rank must call the same "
+                      "collective, in the same order, on tensors of the same shape and dtype")
+
+
 class Work:
     """A handle on a collective in flight: ``wait()`` blocks until it is done (or times out).
 

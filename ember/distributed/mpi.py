@@ -18,7 +18,7 @@ import zlib
 import numpy as np
 
 from ..errors import DTypeError, ShapeError
-from .group import DistributedError, ProcessGroup, Work
+from .group import DistributedError, ProcessGroup, Work, mismatch_error
 
 _NATIVE = frozenset("f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 c8 c16 b1".split())
 
@@ -123,14 +123,7 @@ class MPIProcessGroup(ProcessGroup):
         self.comm.Allreduce(self.MPI.IN_PLACE, buf, op=self.MPI.MAX)
         if buf[0] == sig and buf[1] == -sig:
             return
-        seen = self.comm.allgather(key)
-        lines = "; ".join(f"rank {r}: {k.split('|')[0]} shape {k.split('|')[1]} "
-                          f"{k.split('|')[2]}" + (f" ({k.split('|')[3]})" if k.split('|')[3]
-                                                 else "")
-                          for r, k in enumerate(seen))
-        raise ShapeError(f"{name}: the ranks passed different tensors or called different "
-                         f"collectives ({lines}). Every rank must call the same collective, in "
-                         "the same order, on tensors of the same shape and dtype")
+        raise mismatch_error(name, self.comm.allgather(key))
 
     def _reduce_into(self, arr, op, mean, name, check=True):
         if check:

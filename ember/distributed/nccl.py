@@ -15,7 +15,7 @@ import os
 import time
 
 from ..errors import DTypeError, ShapeError
-from .group import DistributedError, ProcessGroup, Work
+from .group import DistributedError, ProcessGroup, Work, mismatch_error
 
 _DTYPES = {"float16": "NCCL_FLOAT16", "float32": "NCCL_FLOAT32", "float64": "NCCL_FLOAT64",
            "int8": "NCCL_INT8", "uint8": "NCCL_UINT8", "int32": "NCCL_INT32",
@@ -105,10 +105,7 @@ class NCCLProcessGroup(ProcessGroup):
         key = f"{name}|{tuple(arr.shape)}|{arr.dtype}|{extra}"
         keys = self.mpi.allgather(key)
         if len(set(keys)) > 1:
-            seen = "; ".join(f"rank {r}: {k}" for r, k in enumerate(keys))
-            raise ShapeError(f"{name}: the ranks passed different tensors or called different "
-                             f"collectives ({seen}). Every rank must call the same "
-                             "collective on tensors of the same shape and dtype")
+            raise mismatch_error(name, keys)
 
     def _enqueue(self, name, what, launch, after=None) -> Work:
         self._check_usable(name)

@@ -200,3 +200,11 @@ def test_ember_train_distributed_writes_from_rank0_and_resumes(tmp_path):
                          capture_output=True, text=True, timeout=60,
                          env={k: v for k, v in os.environ.items() if not k.startswith("PMI_")})
     assert bad.returncode == 2 and "not started by an MPI launcher" in bad.stderr
+
+
+def test_nccl_backend_code_with_stand_ins_for_cupy_and_nccl():
+    proc = run("nccl_fake.py")
+    lines = _ok_lines(proc)
+    for name in ["nccl collectives", "nccl shape mismatch", "nccl timeout"]:
+        assert lines.count(f"OK {name}") == 2, (name, proc.stdout, proc.stderr)
+    assert proc.stdout.count("ABORTED") == 2  # the communicator is aborted on a timeout
