@@ -77,10 +77,20 @@ def all_reduce(tensor: Tensor, op=ReduceOp.SUM, group=None, async_op: bool = Fal
         group: the process group (default: the one ``init_process_group`` made).
         async_op: return a ``Work`` handle instead of waiting.
 
-    Example:
+    Raises:
+        ShapeError: on every rank, when the ranks passed different shapes or dtypes.
+        DistributedTimeoutError: when some rank did not join within the group's timeout.
+
+    Example (under ``mpirun -n 2`` each rank would end with ``tensor([3.])``; here, in one
+    process, there is no group to reduce over):
+        >>> import ember
         >>> import ember.distributed as dist
-        >>> dist.ReduceOp.AVG.value
-        'mean'
+        >>> t = ember.tensor([1.0 + dist.get_rank()])
+        >>> try:
+        ...     dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        ... except dist.DistributedError as e:
+        ...     print(str(e).split(";")[0])
+        all_reduce: no process group
     """
     g = group or get_group("all_reduce")
     arr = _array(tensor, "all_reduce")
@@ -88,7 +98,13 @@ def all_reduce(tensor: Tensor, op=ReduceOp.SUM, group=None, async_op: bool = Fal
 
 
 def broadcast(tensor: Tensor, src: int = 0, group=None, async_op: bool = False):
-    """Copy rank ``src``'s ``tensor`` into ``tensor`` on every other rank."""
+    """Copy rank ``src``'s ``tensor`` into ``tensor`` on every other rank.
+
+    Args:
+        tensor: rank ``src``'s data to send, the other ranks' buffer to receive into.
+        src: the sending rank.
+        async_op: return a ``Work`` handle instead of waiting.
+    """
     g = group or get_group("broadcast")
     arr = _array(tensor, "broadcast")
     return _finish(g.broadcast(arr, _rank(src, "broadcast", "src", g)), async_op)
@@ -100,6 +116,7 @@ def all_gather(tensor_list: list, tensor: Tensor, group=None, async_op: bool = F
     Args:
         tensor_list: ``world_size`` tensors of ``tensor``'s shape and dtype (outputs).
         tensor: this rank's contribution.
+        async_op: return a ``Work`` handle (the list is filled when it is waited on).
     """
     g = group or get_group("all_gather")
     arr = tensor.data if isinstance(tensor, Tensor) else _array(tensor, "all_gather")
@@ -128,7 +145,11 @@ def all_gather(tensor_list: list, tensor: Tensor, group=None, async_op: bool = F
 
 def all_gather_into_tensor(output: Tensor, input: Tensor, group=None,  # noqa: A002
                            async_op: bool = False):
-    """Concatenate every rank's ``input`` along dim 0 into ``output`` (world_size x as long)."""
+    """Concatenate every rank's ``input`` along dim 0 into ``output`` (world_size x as long).
+
+    Shape:
+        input ``(N, *)``, output ``(world_size * N, *)``.
+    """
     g = group or get_group("all_gather_into_tensor")
     arr = input.data if isinstance(input, Tensor) else _array(input, "all_gather_into_tensor")
     out = _array(output, "all_gather_into_tensor", "output")
@@ -143,7 +164,11 @@ def all_gather_into_tensor(output: Tensor, input: Tensor, group=None,  # noqa: A
 
 def reduce_scatter_tensor(output: Tensor, input: Tensor, op=ReduceOp.SUM,  # noqa: A002
                           group=None, async_op: bool = False):
-    """Reduce ``input`` across ranks and give rank ``r`` the ``r``-th chunk of dim 0."""
+    """Reduce ``input`` across ranks and give rank ``r`` the ``r``-th chunk of dim 0.
+
+    Shape:
+        input ``(world_size * N, *)``, output ``(N, *)``.
+    """
     g = group or get_group("reduce_scatter_tensor")
     arr = input.data if isinstance(input, Tensor) else _array(input, "reduce_scatter_tensor")
     out = _array(output, "reduce_scatter_tensor", "output")
