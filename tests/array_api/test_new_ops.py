@@ -193,3 +193,31 @@ def test_nonzero_matches_torch():
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert ember.nonzero(ember.tensor(0)).shape == (0, 0)
     assert [t.tolist() for t in ember.nonzero(ember.tensor(5), as_tuple=True)] == [[0]]
+
+
+# ----------------------------------------------------------------------------- namespace
+
+
+NAMESPACE_GRADS = {  # composite functions of ember.array_api: their gradients flow
+    "linalg.cross": lambda xp, a, b: xp.linalg.cross(a, b),
+    "diff": lambda xp, a, b: xp.diff(a, axis=0, n=2, append=b[:1]),
+    "cumulative_sum": lambda xp, a, b: xp.cumulative_sum(a, axis=1, include_initial=True),
+    "cumulative_prod": lambda xp, a, b: xp.cumulative_prod(a, axis=0),
+    "vecdot": lambda xp, a, b: xp.vecdot(a, b),
+    "tensordot": lambda xp, a, b: xp.tensordot(a, b, axes=((0,), (0,))),
+    "sort": lambda xp, a, b: xp.sort(a, axis=0, descending=True) * b,
+    "take_along_axis": lambda xp, a, b: xp.take_along_axis(
+        a, xp.argsort(b, axis=1), axis=1),
+    "clip": lambda xp, a, b: xp.clip(a, -0.5, b),
+    "meshgrid": lambda xp, a, b: xp.meshgrid(a[:, 0], b[0])[0],
+    "linalg.trace": lambda xp, a, b: xp.linalg.trace(a[:, :3] @ b[:, :3].mT),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NAMESPACE_GRADS))
+def test_namespace_functions_are_differentiable(name):
+    import ember.array_api as xp
+
+    a = ember.tensor(RNG.standard_normal((4, 3)), dtype="float64", requires_grad=True)
+    b = ember.tensor(RNG.standard_normal((4, 3)), dtype="float64", requires_grad=True)
+    assert gradcheck(lambda s, t: NAMESPACE_GRADS[name](xp, s, t), (a, b))
