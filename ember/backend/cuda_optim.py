@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-_MATH = {"float16": "float", "float32": "float", "float64": "double"}
+_MATH = {"float16": "float", "float32": "float", "float64": "double"}  # C math type
+_SCALAR = {"float16": "float32", "float32": "float32", "float64": "float64"}  # param type
+_STORE = {"float16": "float16", "float32": "float", "float64": "double"}  # C element type
 
 _ADAM = """
 M pp = (M)p; M gg = (M)g;
@@ -52,25 +54,29 @@ _CACHE: dict = {}
 
 
 def _kernel(cp, kind: str, dtype: str, variant: bool):
-    key = (kind, dtype, variant)
+    key = (cp, kind, dtype, variant)
     k = _CACHE.get(key)
-    if k is not None:
-        return k
-    m = _MATH[dtype]
+    if k is None:
+        k = _CACHE[key] = cp.ElementwiseKernel(*kernel_source(kind, dtype, variant))
+    return k
+
+
+def kernel_source(kind: str, dtype: str, variant: bool) -> tuple[str, str, str, str]:
+    """``(in_params, out_params, body, name)`` of a fused update kernel: ``kind`` "adam" (with
+    amsgrad when ``variant``) or "sgd" (with a momentum buffer when ``variant``)."""
+    m, sc = _MATH[dtype], _SCALAR[dtype]
     if kind == "adam":
-        ins = (f"{dtype} g, {m} beta1, {m} beta2, {m} m_coef, {m} ratio, {m} eps, "
-               f"{m} neg_step, {m} wd, bool maximize, {m} decay")
+        ins = (f"{dtype} g, {sc} beta1, {sc} beta2, {sc} m_coef, {sc} ratio, {sc} eps, "
+               f"{sc} neg_step, {sc} wd, bool maximize, {sc} decay")
         outs = f"{dtype} p, {dtype} m, {dtype} v" + (f", {dtype} vmax" if variant else "")
         body = _ADAM.replace("{AMS}", _AMS if variant else "")
     else:
-        ins = (f"{dtype} g, {m} neg_lr, {m} wd, bool maximize, {m} momentum, {m} damp, "
+        ins = (f"{dtype} g, {sc} neg_lr, {sc} wd, bool maximize, {sc} momentum, {sc} damp, "
                "bool nesterov, bool first")
         outs = f"{dtype} p" + (f", {dtype} buf" if variant else "")
         body = _SGD.replace("{MOMENTUM}", _MOMENTUM if variant else "")
-    body = body.replace("(M)", f"({m})").replace("M ", f"{m} ").replace("(T)", f"({dtype})")
-    k = cp.ElementwiseKernel(ins, outs, body, f"ember_{kind}_{dtype}{'_v' if variant else ''}")
-    _CACHE[key] = k
-    return k
+    body = body.replace("(M)", f"({m})").replace("M ", f"{m} ").replace("(T)", f"({_STORE[dtype]})")
+    return ins, outs, body, f"ember_{kind}_{dtype}{'_v' if variant else ''}"
 
 
 def fused_step(cp, optimizer, jobs: list) -> bool:
