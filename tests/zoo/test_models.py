@@ -16,13 +16,8 @@ def load_reference(model, ref, tmp_path):
     """Save ``ref``'s state dict as a .pth file and load it into ``model`` (strict)."""
     path = tmp_path / "reference.pth"
     torch.save(ref.state_dict(), path)
-    if hasattr(zoo, "load_weights"):
-        zoo.load_weights(model, str(path))
-    else:  # part B's load_weights not merged yet: the .pth reader and a strict load
-        from ember.io.pth import read_pth
-
-        model.load_state_dict({k: ember.from_numpy(np.array(v))
-                               for k, v in read_pth(path).items()})
+    report = zoo.load_weights(model, str(path))
+    assert not (report.missing or report.unexpected or report.mis_shaped)
     return model.eval()
 
 
