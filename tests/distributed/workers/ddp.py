@@ -104,5 +104,31 @@ if "all" in which or "ddp" in which:
     check("ddp no_sync accumulation", bn=False, micro=2, bucket_cap_mb=0.002)
 if "all" in which or "sync" in which:
     check("ddp syncbn small buckets", sync_bn=True, bucket_cap_mb=0.001)
+if "all" in which or "unused" in which:
+    class Branchy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(3, 2), nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.a(x)  # self.b is never used
+
+    xb = ember.ones(4, 3, dtype=ember.float64)
+    m = DDP(Branchy().double())
+    m(xb).sum().backward()
+    try:
+        m(xb)
+    except dist.DistributedError as e:
+        assert "b.weight" in str(e) and "find_unused_parameters=True" in str(e), e
+        say("OK unused parameter named")
+    ember.manual_seed(0)
+    m = DDP(Branchy().double(), find_unused_parameters=True, bucket_cap_mb=1e-4)
+    for _ in range(2):
+        m.zero_grad()
+        m(xb * (rank + 1.0)).sum().backward()
+    assert m.module.b.weight.grad is None  # unused on every rank: left alone
+    expect = np.full((2, 3), sum(r + 1.0 for r in range(world)) / world)
+    np.testing.assert_allclose(m.module.a.weight.grad.numpy(), expect * 4, rtol=1e-12)
+    say("OK find_unused_parameters")
 dist.destroy_process_group()
 say("DONE", rank)
