@@ -20,7 +20,8 @@ Example:
 
 from __future__ import annotations
 
-from .profile import ProfilerActivity, profile
+from .profile import ProfilerActivity, profile, record_function
 from .report import Event, ExportError, KeyAverage, KeyAverages
 
-__all__ = ["profile", "ProfilerActivity", "Event", "KeyAverage", "KeyAverages", "ExportError"]
+__all__ = ["profile", "record_function", "ProfilerActivity", "Event", "KeyAverage",
+           "KeyAverages", "ExportError"]

@@ -28,7 +28,7 @@ from ..errors import DeviceError
 from ..tensor import Tensor
 from .report import Report
 
-__all__ = ["profile", "ProfilerActivity"]
+__all__ = ["profile", "ProfilerActivity", "record_function"]
 
 _now = time.perf_counter_ns
 
@@ -83,6 +83,33 @@ class _TimedIterator:
 
     def __getattr__(self, name):
         return getattr(self._it, name)
+
+
+class record_function:  # noqa: N801 - used as a block, like torch.profiler.record_function
+    """Label a region of code in the profile's trace (a no-op when nothing is profiling).
+
+    Example:
+        >>> import ember
+        >>> with ember.profiler.profile(peaks={"gflops": 50, "gbs": 10}) as prof:
+        ...     with ember.profiler.record_function("preprocess"):
+        ...         y = ember.ones(4).exp()
+        >>> [e["name"] for e in prof.chrome_trace()["traceEvents"]]
+        ['exp', 'preprocess']
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = str(name)
+        self._prof = None
+
+    def __enter__(self):
+        self._prof = state.profiler
+        self._t0 = _now()
+        return self
+
+    def __exit__(self, *exc):
+        if self._prof is not None:
+            self._prof._ranges.append((self.name, self._t0, _now()))
+        return False
 
 
 class profile(Report):  # noqa: N801 - used as a block, like torch.profiler.profile

@@ -145,6 +145,7 @@ class Report:
     def __init__(self) -> None:
         self._ops: list = []
         self._data: list = []  # (t0, t1) of each DataLoader batch request
+        self._ranges: list = []  # (name, t0, t1) of record_function blocks
         self._events = None
         self.start_ns = self.stop_ns = 0
         self._peaks = None
@@ -299,7 +300,8 @@ class Report:
     # ------------------------------------------------------------------ exports
     def chrome_trace(self) -> dict:
         """The profile in the trace-event format (one complete "X" event per op, plus one
-        per DataLoader wait) that chrome://tracing and ui.perfetto.dev open."""
+        per DataLoader wait and per ``record_function`` block) that chrome://tracing and
+        ui.perfetto.dev open."""
         pid = os.getpid()
         events = []
         for e in self.events:
@@ -313,6 +315,10 @@ class Report:
                            "dur": e.duration_us, "pid": pid, "tid": 0, "args": args})
         for t0, t1 in self._data:
             events.append({"name": "DataLoader.__next__", "cat": "data", "ph": "X",
+                           "ts": (t0 - self.start_ns) / 1e3, "dur": (t1 - t0) / 1e3,
+                           "pid": pid, "tid": 0, "args": {}})
+        for name, t0, t1 in self._ranges:
+            events.append({"name": name, "cat": "user_annotation", "ph": "X",
                            "ts": (t0 - self.start_ns) / 1e3, "dur": (t1 - t0) / 1e3,
                            "pid": pid, "tid": 0, "args": {}})
         return {"traceEvents": events, "displayTimeUnit": "ms"}

@@ -259,3 +259,15 @@ def test_cuda_activity_synchronises_around_each_op(monkeypatch):
         (x * 2).sum().backward()
     assert prof.activities == ("cpu", "cuda")
     assert len(calls) == 2 * len(prof.events) == 8  # before and after each op and vjp
+
+
+def test_record_function_labels_a_region():
+    with ember.profiler.record_function("outside"):  # nothing profiling: a no-op
+        pass
+    with profile(peaks=PEAKS) as prof:
+        with ember.profiler.record_function("step"):
+            ember.ones(3).exp()
+            time.sleep(0.01)
+    ev = [e for e in prof.chrome_trace()["traceEvents"] if e["cat"] == "user_annotation"]
+    assert [e["name"] for e in ev] == ["step"] and ev[0]["dur"] >= 1e4
+    assert len(prof.events) == 1  # regions are not ops: the table is unchanged
