@@ -10,9 +10,10 @@ Reviewed against every forward in ``ember/ops`` (November 2026):
   (``ember.cuda.manual_seed``), as PyTorch's CUDA generator is separate from its CPU one.
 - ``eig`` (general eigendecomposition) is missing from CuPy: it runs on the host.
 - ``conv2d``, ``conv_transpose2d``, ``conv2d_weight``: cuDNN forward, backward-data and
-  backward-filter when CuPy has its cuDNN bindings and ``ember.backends.cudnn.enabled``;
-  otherwise the im2col + cuBLAS kernels of ``conv_kernels.py`` (``as_strided`` exists in
-  ``cupy.lib.stride_tricks``) after a one-time warning.
+  backward-filter through its C API (``cudnn_ctypes.py``; CuPy 14 has no cuDNN bindings)
+  when ``ember.backends.cudnn.enabled``; otherwise the im2col + cuBLAS kernels of
+  ``conv_kernels.py`` (``as_strided`` exists in ``cupy.lib.stride_tricks``) after a
+  one-time warning.
 """
 
 from __future__ import annotations
@@ -92,23 +93,22 @@ def _dropout_mask(xp, x, shape, p):
 
 
 # --------------------------------------------------------------------------- cuDNN convolution
-_LAYOUT = {}
-
-
 def _cudnn(x):
-    """CuPy's cuDNN module when it should serve this call, else None (fallback kernels)."""
+    """cuDNN (``cudnn_ctypes``) when it should serve this call, else None (fallback kernels)."""
     from ..backends import cudnn as flags
 
-    if not flags.enabled or x.dtype.kind != "f":
+    if not flags.enabled or x.dtype.name not in ("float16", "float32", "float64") or \
+            x.ndim != 4:
         return None
-    mod = flags._module()
-    if mod is None:
+    lib = flags._module()
+    if lib is None:
         from .cupy_backend import warn_once
 
-        warn_once("cudnn", "ember: CuPy's cuDNN bindings are not available "
+        warn_once("cudnn", "ember: cuDNN is not available "
                   f"({flags.why_unavailable()}); convolutions use im2col + cuBLAS, which is "
-                  "slower. Install cuDNN for your CUDA version to speed them up")
-    return mod
+                  "slower. Install cuDNN for your CUDA version (pip install "
+                  "nvidia-cudnn-cu12 or -cu13) to speed them up")
+    return lib
 
 
 def _symmetric(padding):
@@ -124,91 +124,80 @@ def _channels_last(x) -> bool:
         x.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
-def _layouts(cp, nhwc: bool):
-    key = bool(nhwc)
-    if key not in _LAYOUT:
-        lib = cp.cuda.cudnn
-        fmt = lib.CUDNN_TENSOR_NHWC if nhwc else lib.CUDNN_TENSOR_NCHW
-        _LAYOUT[key] = {"d_layout": fmt, "w_layout": fmt}
-    return _LAYOUT[key]
-
-
-def _as_layout(xp, a, nhwc: bool):
-    """``a`` (N, C, H, W) as the C-contiguous array cuDNN reads in the chosen layout."""
+def _packed(xp, a, nhwc: bool):
+    """``a`` (N, C, H, W) with packed NCHW or NHWC memory (a view when it already is)."""
     if nhwc:
-        return xp.ascontiguousarray(a.transpose(0, 2, 3, 1))
+        return xp.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     return xp.ascontiguousarray(a)
 
 
-def _from_layout(a, nhwc: bool):
-    return a.transpose(0, 3, 1, 2) if nhwc else a
-
-
-def _shape(shape, nhwc: bool) -> tuple:
+def _empty(xp, shape, dtype, nhwc: bool):
     n, c, h, w = shape
-    return (n, h, w, c) if nhwc else (n, c, h, w)
+    if nhwc:
+        return xp.empty((n, h, w, c), dtype=dtype).transpose(0, 3, 1, 2)
+    return xp.empty(shape, dtype=dtype)
 
 
-def _tuning():
+def _filter(xp, w, nhwc: bool):
+    """The filter's memory as cuDNN reads it: (O, C/G, kh, kw) or (O, kh, kw, C/G)."""
+    return xp.ascontiguousarray(w.transpose(0, 2, 3, 1) if nhwc else w)
+
+
+def _run(lib, xp, kind, a, b, out, w_shape, nhwc, pad, stride, dilation, groups):
     from ..backends import cudnn as flags
 
-    return {"auto_tune": bool(flags.benchmark), "tensor_core": "auto"}
+    lib.run(xp, kind, a, b, out, tuple(w_shape), nhwc, pad, tuple(stride), tuple(dilation),
+            int(groups), bool(flags.benchmark), bool(flags.deterministic))
 
 
 def _conv2d(xp, x, w, b, stride, padding, dilation, groups):
-    mod = _cudnn(x)
+    lib = _cudnn(x)
     pad = _symmetric(padding)
-    if mod is None or pad is None:
+    if lib is None or pad is None:
         return K.conv2d(xp, x, w, b, stride, padding, dilation, groups)
     nhwc = _channels_last(x)
     n, _, h, wd = x.shape
     o, _, kh, kw = w.shape
     ho = K.out_size(h, kh, stride[0], padding[0], dilation[0])
     wo = K.out_size(wd, kw, stride[1], padding[1], dilation[1])
-    y = xp.empty(_shape((n, o, ho, wo), nhwc), dtype=x.dtype)
-    bias = None if b is None else xp.ascontiguousarray(b.astype(x.dtype, copy=False))
-    mod.convolution_forward(_as_layout(xp, x, nhwc), _as_layout(xp, w, nhwc), bias, y,
-                            pad, tuple(stride), tuple(dilation), int(groups),
-                            **_tuning(), **_layouts(xp, nhwc))
-    return _from_layout(y, nhwc)
+    y = _empty(xp, (n, o, ho, wo), x.dtype, nhwc)
+    _run(lib, xp, "fwd", _packed(xp, x, nhwc), _filter(xp, w.astype(x.dtype, copy=False), nhwc),
+         y, w.shape, nhwc, pad, stride, dilation, groups)
+    if b is not None:
+        y += b.astype(x.dtype, copy=False).reshape(1, -1, 1, 1)
+    return y
 
 
 def _conv_transpose2d(xp, x, w, b, stride, padding, output_padding, dilation, groups):
-    mod = _cudnn(x)
+    lib = _cudnn(x)
     pad = _symmetric(padding)
-    if mod is None or pad is None:
+    if lib is None or pad is None:
         return K.conv_transpose2d(xp, x, w, b, stride, padding, output_padding, dilation,
                                   groups)
-    from ..backends import cudnn as flags
-
     nhwc = _channels_last(x)
     n, _, h, wd = x.shape
     _, cg, kh, kw = w.shape
     hi = (h - 1) * stride[0] - 2 * pad[0] + dilation[0] * (kh - 1) + output_padding[0] + 1
     wi = (wd - 1) * stride[1] - 2 * pad[1] + dilation[1] * (kw - 1) + output_padding[1] + 1
-    y = xp.empty(_shape((n, cg * groups, hi, wi), nhwc), dtype=x.dtype)
-    mod.convolution_backward_data(_as_layout(xp, w, nhwc), _as_layout(xp, x, nhwc), None, y,
-                                  pad, tuple(stride), tuple(dilation), int(groups),
-                                  deterministic=bool(flags.deterministic), **_tuning(),
-                                  **_layouts(xp, nhwc))
-    y = _from_layout(y, nhwc)
+    y = _empty(xp, (n, cg * groups, hi, wi), x.dtype, nhwc)
+    _run(lib, xp, "bwd_data", _filter(xp, w.astype(x.dtype, copy=False), nhwc),
+         _packed(xp, x, nhwc), y, w.shape, nhwc, pad, stride, dilation, groups)
     if b is not None:
         y += b.astype(x.dtype, copy=False).reshape(1, -1, 1, 1)
     return y
 
 
 def _conv2d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups):
-    mod = _cudnn(x)
+    lib = _cudnn(x)
     pad = _symmetric(padding)
-    if mod is None or pad is None:
+    if lib is None or pad is None:
         return K.conv2d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups)
-    from ..backends import cudnn as flags
-
     nhwc = _channels_last(x)
     o, c = g.shape[1], x.shape[1]
-    gw = xp.empty(_shape((o, c // groups) + tuple(kernel_size), nhwc), dtype=x.dtype)
-    mod.convolution_backward_filter(_as_layout(xp, x, nhwc), _as_layout(xp, g, nhwc), gw,
-                                    pad, tuple(stride), tuple(dilation), int(groups),
-                                    deterministic=bool(flags.deterministic), **_tuning(),
-                                    **_layouts(xp, nhwc))
-    return xp.ascontiguousarray(_from_layout(gw, nhwc))
+    kh, kw = kernel_size
+    w_shape = (o, c // groups, kh, kw)
+    gw = xp.empty((o, kh, kw, c // groups) if nhwc else w_shape, dtype=x.dtype)
+    _run(lib, xp, "bwd_filter", _packed(xp, x, nhwc),
+         _packed(xp, g.astype(x.dtype, copy=False), nhwc), gw, w_shape, nhwc, pad, stride,
+         dilation, groups)
+    return xp.ascontiguousarray(gw.transpose(0, 3, 1, 2)) if nhwc else gw
