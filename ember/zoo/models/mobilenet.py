@@ -67,8 +67,8 @@ class MobileNetV2(nn.Module):
     Example:
         >>> import ember
         >>> from ember.zoo import mobilenet_v2
-        >>> mobilenet_v2(num_classes=4, width_mult=0.5)(ember.randn(1, 3, 32, 32)).shape
-        (1, 4)
+        >>> mobilenet_v2(num_classes=4, width_mult=0.5)(ember.randn(2, 3, 32, 32)).shape
+        (2, 4)
     """
 
     def __init__(self, num_classes: int = 1000, width_mult: float = 1.0, in_channels: int = 3,

@@ -86,8 +86,8 @@ class ResNet(nn.Module):
     Example:
         >>> import ember
         >>> from ember.zoo import resnet18
-        >>> resnet18(num_classes=3)(ember.randn(1, 3, 32, 32)).shape
-        (1, 3)
+        >>> resnet18(num_classes=3)(ember.randn(2, 3, 32, 32)).shape
+        (2, 3)
     """
 
     def __init__(self, block: type, layers: list[int], num_classes: int = 1000,
@@ -154,8 +154,8 @@ def resnet50(**kwargs) -> ResNet:
     Example:
         >>> import ember
         >>> from ember.zoo import resnet50
-        >>> resnet50(num_classes=10)(ember.randn(1, 3, 32, 32)).shape
-        (1, 10)
+        >>> resnet50(num_classes=10)(ember.randn(2, 3, 32, 32)).shape
+        (2, 10)
     """
     return ResNet(Bottleneck, [3, 4, 6, 3], **kwargs)
 
