@@ -279,7 +279,8 @@ class Tensor:
         """The data as (nested) Python lists."""
         if _state.tracer is not None:
             _state.tracer.check_concrete(self, "tolist()")
-        return np.asarray(self.data).tolist()
+        arr = self.data
+        return (arr if isinstance(arr, np.ndarray) else arr.get()).tolist()
 
     def __float__(self) -> float:
         return float(self.item())
@@ -362,7 +363,7 @@ class Tensor:
 
     # ----------------------------------------------------------------- repr
     def __repr__(self) -> str:
-        arr = np.asarray(self.data)
+        arr = self.data if isinstance(self.data, np.ndarray) else self.data.get()  # GPU: copy
         if arr.dtype.kind == "V" or self.dtype.name == "bfloat16":
             arr = arr.astype(np.float32)
         body = np.array2string(arr, separator=", ", prefix="tensor(", threshold=200,

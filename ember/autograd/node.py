@@ -166,5 +166,5 @@ def _device_mismatch(op, args):
     first = next(a.device for a in args if isinstance(a, Tensor))
     raise DeviceError(
         f"{op.name}: expected all tensors on one device, got {devices}. "
-        f"Move them to one device first, e.g. other.to('{first}')"
+        f"Move them to one device first with .to(device), e.g. other.to('{first}')"
     )

@@ -172,7 +172,7 @@ def test_mixing_devices_names_the_arguments_and_their_devices():
         with pytest.raises(DeviceError, match=r"add: expected all tensors on one device, got "
                            r"argument 0 \(shape \(2, 3\) float32\) on cpu, argument 1 "
                            r"\(shape \(2, 3\) float32\) on cuda:1\. Move them to one device "
-                           r"first, e\.g\. other\.to\('cpu'\)"):
+                           r"first with \.to\(device\), e\.g\. other\.to\('cpu'\)"):
             ember.ops.add(a, b)
     finally:
         del _BY_TYPE[_OtherArray]
