@@ -54,7 +54,13 @@ default_generator = Generator(seed=0)
 
 
 def manual_seed(seed: int) -> Generator:
-    """Seed the default generator (and return it)."""
+    """Seed the default generator (and return it), and the CUDA generators if CUDA is in use
+    (as ``torch.manual_seed``)."""
+    from .backend import _BY_DEVICE_TYPE
+
+    seed_cuda = getattr(_BY_DEVICE_TYPE.get("cuda"), "manual_seed", None)
+    if seed_cuda is not None:
+        seed_cuda(seed)
     return default_generator.manual_seed(seed)
 
 
