@@ -183,12 +183,11 @@ def test_ember_train_distributed_writes_from_rank0_and_resumes(tmp_path):
 
     cfg = str(WORKERS / "tiny.toml")
     one, two = tmp_path / "one", tmp_path / "two"
-    assert main(["train", cfg, "--out", str(one), "--quiet"]) == 0
-    cut = run("cli_train.py", cfg, "--distributed", "--out", str(two), "--stop-after-steps", "30")
-    assert cut.returncode == 130, cut.stdout + cut.stderr  # both ranks stopped after step 30
+    assert main(["train", cfg, "--out", str(one), "--quiet"]) == 0  # the reference
+    cut = run("cli_train.py", cfg, "--distributed", "--out", str(two), "--stop-after-steps", "10")
+    assert cut.returncode == 130, cut.stdout + cut.stderr  # both ranks stopped after step 10
     assert cut.stdout.count("run folder: ") == 1 and cut.stdout.count("stopped;") == 1
-    assert sorted(p.name for p in two.iterdir()) == [  # epoch 1 done, stopped in epoch 2
-        "checkpoint.safetensors", "config.toml", "curves.png", "metrics.csv"]
+    assert sorted(p.name for p in two.iterdir()) == ["checkpoint.safetensors", "config.toml"]
     res = run("cli_train.py", "--resume", str(two), "--distributed")
     assert res.returncode == 0, res.stdout + res.stderr
     assert res.stdout.count("resuming ") == 1 and res.stdout.count("test: loss") == 1
