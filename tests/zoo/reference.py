@@ -279,3 +279,68 @@ def randomize(model, seed=0):
             if name.endswith("class_token"):
                 p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
     return model.eval()
+
+
+# ------------------------------------------------------------------ Keras's ResNet50 (v1)
+class KerasBlock(nn.Module):
+    """keras.applications.resnet block1: stride on the first 1x1, biases on every conv."""
+
+    def __init__(self, cin, filters, stride=1, conv_shortcut=True):
+        super().__init__()
+        eps = 1.001e-5
+        self.shortcut = nn.Sequential(nn.Conv2d(cin, 4 * filters, 1, stride),
+                                      nn.BatchNorm2d(4 * filters, eps=eps)) \
+            if conv_shortcut else None
+        self.conv1 = nn.Conv2d(cin, filters, 1, stride)
+        self.bn1 = nn.BatchNorm2d(filters, eps=eps)
+        self.conv2 = nn.Conv2d(filters, filters, 3, 1, 1)
+        self.bn2 = nn.BatchNorm2d(filters, eps=eps)
+        self.conv3 = nn.Conv2d(filters, 4 * filters, 1)
+        self.bn3 = nn.BatchNorm2d(4 * filters, eps=eps)
+
+    def forward(self, x):
+        short = x if self.shortcut is None else self.shortcut(x)
+        y = torch.relu(self.bn1(self.conv1(x)))
+        y = torch.relu(self.bn2(self.conv2(y)))
+        return torch.relu(short + self.bn3(self.conv3(y)))
+
+
+class KerasResNet50(nn.Module):
+    def __init__(self, classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3)
+        self.bn1 = nn.BatchNorm2d(64, eps=1.001e-5)
+        blocks, cin = [], 64
+        for filters, n, stride in [(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)]:
+            blocks.append(KerasBlock(cin, filters, stride))
+            blocks += [KerasBlock(4 * filters, filters, conv_shortcut=False) for _ in range(n - 1)]
+            cin = 4 * filters
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(2048, classes)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = self.blocks(torch.max_pool2d(x, 3, 2, 1))  # zero padding = -inf padding after ReLU
+        return torch.softmax(self.fc(x.mean(dim=(2, 3))), dim=1)
+
+    def keras_order(self):
+        """The weight-holding modules in the order Keras creates the matching layers."""
+        mods = [self.conv1, self.bn1]
+        for b in self.blocks:
+            mods += list(b.shortcut) if b.shortcut is not None else []
+            mods += [b.conv1, b.bn1, b.conv2, b.bn2, b.conv3, b.bn3]
+        return mods + [self.fc]
+
+
+def keras_arrays(module):
+    """A torch module's weights in Keras's variable order and layout."""
+    if isinstance(module, nn.BatchNorm2d):
+        return [t.detach().numpy() for t in (module.weight, module.bias, module.running_mean,
+                                             module.running_var)]
+    if isinstance(module, nn.Linear):
+        out = [module.weight.detach().numpy().T]
+    elif module.groups > 1:  # depthwise: (h, w, c, 1)
+        out = [module.weight.detach().permute(2, 3, 0, 1).numpy()]
+    else:
+        out = [module.weight.detach().permute(2, 3, 1, 0).numpy()]
+    return out + ([module.bias.detach().numpy()] if module.bias is not None else [])

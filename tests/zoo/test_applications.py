@@ -56,6 +56,58 @@ def test_vgg16_from_a_keras_weights_file_equals_pytorch(tmp_path):
                                atol=1e-4 * np.abs(expected).max())
 
 
+def write_keras_h5(path, layers, modules):
+    """A Keras-3 ``.weights.h5``: each Keras layer's variables from the matching torch module."""
+    h5py = pytest.importorskip("h5py")
+    assert len(layers) == len(modules)
+    with h5py.File(path, "w") as f:
+        for layer, module in zip(layers, modules, strict=True):
+            group = f.create_group(f"layers/{layer.name}/vars")
+            group.attrs["name"] = layer.name
+            for i, arr in enumerate(R.keras_arrays(module)):
+                group.create_dataset(str(i), data=arr)
+
+
+def weighted(model):
+    return [layer for layer in model.layers if layer.weights]
+
+
+def test_resnet50_from_a_keras_weights_file_equals_pytorch(tmp_path):
+    torch.manual_seed(0)
+    ref = R.randomize(R.KerasResNet50(classes=10))
+    model = ResNet50(input_shape=(32, 32, 3), classes=10)
+    path = str(tmp_path / "resnet50.weights.h5")
+    write_keras_h5(path, weighted(model), ref.keras_order())
+    model = ResNet50(input_shape=(32, 32, 3), classes=10, weights=path)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = ref(x).numpy()
+    out = model.predict(ember.from_numpy(x.permute(0, 2, 3, 1).contiguous().numpy()), verbose=0)
+    np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_mobilenet_v2_from_a_keras_weights_file_equals_pytorch(tmp_path):
+    # At odd sizes (33 -> 17 -> 9 -> 5 -> 3) Keras's padding of the stride-2 convolutions is
+    # symmetric, so Keras's MobileNetV2 is torchvision's with batch-norm epsilon 1e-3.
+    torch.manual_seed(0)
+    ref = R.MobileNetV2(10)
+    for m in ref.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.eps = 1e-3
+    R.randomize(ref)
+    modules = [m for m in ref.modules()
+               if isinstance(m, (torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.Linear))]
+    model = MobileNetV2(input_shape=(33, 33, 3), classes=10)
+    path = str(tmp_path / "mobilenet_v2.weights.h5")
+    write_keras_h5(path, weighted(model), modules)
+    model = MobileNetV2(input_shape=(33, 33, 3), classes=10, weights=path)
+    x = torch.randn(2, 3, 33, 33)
+    with torch.no_grad():
+        expected = torch.softmax(ref(x), dim=1).numpy()
+    out = model.predict(ember.from_numpy(x.permute(0, 2, 3, 1).contiguous().numpy()), verbose=0)
+    np.testing.assert_allclose(np.asarray(out), expected, rtol=1e-4, atol=1e-6)
+
+
 def test_a_weights_file_for_another_model_is_refused(tmp_path):
     path = str(tmp_path / "mobilenet.weights.safetensors")
     MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, include_top=False).save_weights(path)
