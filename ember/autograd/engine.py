@@ -156,14 +156,15 @@ def run_backward(roots, grads, *, retain_graph=False, create_graph=False, captur
             else:
                 out = None
             if op.n_outputs == 1:
-                g = gs[0]
+                g = like = gs[0]
             else:
+                like = next(gi for gi in gs if gi is not None)  # zeros on the same device
                 g = tuple(
-                    gi if gi is not None else _zeros(spec, raw, Tensor)
+                    gi if gi is not None else _zeros(spec, raw, Tensor, like)
                     for gi, spec in zip(gs, node.specs)
                 )
             if raw:
-                F = _RAW_BY_TYPE[gs[0].__class__] or default_raw
+                F = _RAW_BY_TYPE[like.__class__] or default_raw
             else:
                 F = diff
             if prof is not None:
@@ -260,9 +261,12 @@ def _raw_namespace(array):
     return _RAW_BY_TYPE[array.__class__] or get_backend("cpu").raw
 
 
-def _zeros(spec, raw, Tensor):
+def _zeros(spec, raw, Tensor, like):
+    """Zeros for an output that got no gradient, on the device of ``like`` (another one's)."""
     shape, dtype = spec
-    z = np.zeros(shape, dtype=dtype)
+    arr = like if raw else like.data
+    xp = np if isinstance(arr, np.ndarray) else _BY_TYPE[arr.__class__].xp
+    z = xp.zeros(shape, dtype=dtype)
     return z if raw else Tensor(z)
 
 
