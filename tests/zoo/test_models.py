@@ -159,3 +159,43 @@ def test_wrong_input_size_names_the_model():
         zoo.lenet5()(ember.zeros(1, 1, 28, 28))
     with pytest.raises(ember.errors.ShapeError, match="built for 32x32 images, got 64x64"):
         zoo.vit_tiny()(ember.zeros(1, 3, 64, 64))
+
+
+# ------------------------------------------------------------------ training mode, gradients
+@pytest.mark.parametrize("name", ["vit", "mobilenet_v2", "resnet18", "lstm_lm"])
+def test_training_gradients_equal_pytorch(name, tmp_path):
+    """float64, training mode (batch statistics, dropout off): every parameter's gradient."""
+    torch.manual_seed(0)
+    if name == "vit":
+        cfg = dict(image_size=16, patch_size=4, num_layers=2, num_heads=2, hidden_dim=16,
+                   mlp_dim=32, num_classes=5)
+        model, ref, x = zoo.VisionTransformer(**cfg), R.VisionTransformer(**cfg), image(3, 3, 16)
+    elif name == "mobilenet_v2":
+        model, ref, x = zoo.mobilenet_v2(num_classes=5, width_mult=0.35, dropout=0.0), \
+            R.MobileNetV2(5, 0.35), image(3)
+        ref.classifier[0].p = 0.0
+    elif name == "resnet18":
+        model, ref, x = zoo.resnet18(num_classes=5), R.ResNet(*R.RESNETS[18], 5), image(3)
+    else:
+        model, ref = zoo.lstm_lm(num_tokens=20, embedding_dim=6, hidden_size=8, dropout=0.0), \
+            R.RNNModel(20, 6, 8, 2, dropout=0.0)
+        x = torch.randint(0, 20, (5, 3), generator=torch.Generator().manual_seed(2))
+    R.randomize(ref)
+    load_reference(model, ref, tmp_path)
+    model.double().train()
+    ref.double().train()
+    xd = x.double() if x.is_floating_point() else x
+    out_ref = ref(xd)
+    out_ref = out_ref[0] if isinstance(out_ref, tuple) else out_ref
+    weights = torch.randn(out_ref.shape, generator=torch.Generator().manual_seed(3),
+                          dtype=torch.float64)
+    (out_ref * weights).sum().backward()
+    out = model(ember.from_numpy(xd.numpy()))
+    out = out[0] if isinstance(out, tuple) else out
+    (out * ember.from_numpy(weights.numpy())).sum().backward()
+    grads = dict(model.named_parameters())
+    # Biases followed by batch norm have a zero gradient: compare against the largest one.
+    scale = max(float(p.grad.abs().max()) for p in ref.parameters())
+    for n, p in ref.named_parameters():
+        np.testing.assert_allclose(grads[n].grad.numpy(), p.grad.numpy(), rtol=1e-7,
+                                   atol=1e-10 * scale, err_msg=n)
