@@ -90,11 +90,14 @@ class DistributedDataParallel(Module):
     Raises:
         DistributedError: when the ranks' models differ (naming the parameter and shapes).
 
-    Example:
+    Example (in a script started by ``mpirun -n 2``; here there is no process group):
         >>> import ember
-        >>> from ember.distributed import DistributedDataParallel
-        >>> DistributedDataParallel.__name__
-        'DistributedDataParallel'
+        >>> import ember.distributed as dist
+        >>> try:
+        ...     model = dist.DistributedDataParallel(ember.nn.Linear(4, 2))
+        ... except dist.DistributedError as e:
+        ...     print(str(e).split(";")[0])
+        DistributedDataParallel: no process group
     """
 
     def __init__(self, module: Module, *, bucket_cap_mb: float = 25.0,
@@ -120,6 +123,8 @@ class DistributedDataParallel(Module):
         d["_next"] = 0
         d["_fired"] = 0
         d["_unused"] = set()
+        d["_ready"] = set()
+        d["_done"] = False
         d["_handles"] = []
         if g.world_size == 1:
             return
@@ -206,6 +211,8 @@ class DistributedDataParallel(Module):
         d["_next"] = 0
         d["_fired"] = 0
         d["_unused"] = set()
+        d["_ready"] = set()
+        d["_done"] = False
         d["_armed"] = self._sync and is_grad_enabled()
 
     def _mark_unused(self, out) -> None:
@@ -234,8 +241,13 @@ class DistributedDataParallel(Module):
 
     def _grad_ready(self, p) -> None:
         if not self._armed:
+            if self._done:  # after this iteration's all-reduce: the gradient would stay local
+                self._twice(p)
             return
         self.__dict__["_fired"] += 1
+        if id(p) in self._ready:
+            self._twice(p)
+        self._ready.add(id(p))
         b = self._where[id(p)][0]
         b.pending -= 1
         if b.pending:
@@ -252,6 +264,16 @@ class DistributedDataParallel(Module):
                 self._launch(x)
             self.__dict__["_next"] = len(buckets)
             self._finish()
+
+    def _twice(self, p) -> None:
+        d = self.__dict__
+        d["_armed"] = d["_done"] = False
+        name = next((n for n, q in self.module.named_parameters() if q is p), "?")
+        raise DistributedError(
+            f"DistributedDataParallel: parameter '{name}' received a gradient twice after one "
+            "forward (two backward passes?), so it would not be averaged over the ranks. Run "
+            "one backward per forward (sum the losses first), or wrap the extra backward "
+            "passes in no_sync()")
 
     def _launch(self, b: _Bucket) -> None:
         flat = b.flat
@@ -282,6 +304,7 @@ class DistributedDataParallel(Module):
                     g._version[0] += 1
             b.work = None
         self.__dict__["_armed"] = False
+        self.__dict__["_done"] = True
 
     @contextlib.contextmanager
     def no_sync(self):

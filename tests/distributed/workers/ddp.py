@@ -130,5 +130,18 @@ if "all" in which or "unused" in which:
     expect = np.full((2, 3), sum(r + 1.0 for r in range(world)) / world)
     np.testing.assert_allclose(m.module.a.weight.grad.numpy(), expect * 4, rtol=1e-12)
     say("OK find_unused_parameters")
+
+    class Two(Branchy):
+        def forward(self, x):
+            return self.a(x), self.a(x) + self.b(x)
+
+    m = DDP(Two().double())
+    first, second = m(xb)
+    first.sum().backward()  # a only: its bucket (a and b) is not complete yet
+    try:
+        second.sum().backward()
+    except dist.DistributedError as e:
+        assert "parameter 'a." in str(e) and "received a gradient twice" in str(e), e
+        say("OK gradient twice refused")
 dist.destroy_process_group()
 say("DONE", rank)
