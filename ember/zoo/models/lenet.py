@@ -5,7 +5,7 @@ from __future__ import annotations
 from ... import nn
 from ...errors import ShapeError
 from ...nn import functional as F
-from ._common import check_dropout, check_positive
+from ._common import ZooError, check_dropout, check_positive
 
 __all__ = ["LeNet5", "lenet5"]
 
@@ -70,6 +70,11 @@ def lenet5(pretrained: bool = False, **kwargs) -> LeNet5:
         >>> model(ember.zeros(1, 1, 32, 32)).shape
         (1, 10)
     """
+    if pretrained and (kwargs.get("num_classes", 10), kwargs.get("in_channels", 1)) != (10, 1):
+        raise ZooError(f"lenet5: the shipped weights have 10 classes and 1 input channel, got "
+                       f"num_classes={kwargs.get('num_classes', 10)}, in_channels="
+                       f"{kwargs.get('in_channels', 1)}; load them with the defaults, then "
+                       "swap the last layer with ember.zoo.replace_head(model, num_classes)")
     model = LeNet5(**kwargs)
     if pretrained:
         from ..pretrained import load_shipped
