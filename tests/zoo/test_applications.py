@@ -116,6 +116,20 @@ def test_a_weights_file_for_another_model_is_refused(tmp_path):
         VGG16(weights=path, include_top=False, input_shape=(32, 32, 3))
 
 
+def test_input_tensor_and_pooling():
+    from ember.keras import Input
+
+    inputs = Input(shape=(40, 40, 3))
+    model = ResNet50(include_top=False, input_tensor=inputs, pooling="max")
+    assert model.input is inputs and model.output.shape == (None, 2048)
+    x = ember.rand(2, 40, 40, 3)
+    features = ResNet50(include_top=False, input_shape=(40, 40, 3))
+    features.load_state_dict(model.state_dict())
+    full = np.asarray(features.predict(x, verbose=0))
+    np.testing.assert_allclose(np.asarray(model.predict(x, verbose=0)), full.max(axis=(1, 2)),
+                               rtol=1e-6)
+
+
 def test_weights_path_round_trip(tmp_path):
     _ = ember.manual_seed(0)
     model = MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, classes=5)
