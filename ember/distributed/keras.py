@@ -23,7 +23,7 @@ import numpy as np
 from .. import random as _random
 from ..tensor import Tensor
 from .ddp import DistributedDataParallel
-from .group import _GROUP, init_process_group, launched_by_mpi
+from .group import _GROUP, DistributedError, init_process_group, launched_by_mpi
 from .sampler import DistributedSampler
 
 __all__ = ["DataParallelFit", "data_parallel_for", "launched_world_size"]
@@ -106,6 +106,13 @@ class DataParallelFit:
         sampler = getattr(loader, "sampler", None)
         self.presharded = isinstance(sampler, DistributedSampler)
         self.sampler = sampler if self.presharded else None
+        if self.presharded and (sampler.num_replicas, sampler.rank) != (self.world, self.rank):
+            self.close()
+            raise DistributedError(
+                f"fit: the DataLoader's DistributedSampler splits the data for rank "
+                f"{sampler.rank} of {sampler.num_replicas}, but this is rank {self.rank} of "
+                f"{self.world}; create it after ember.distributed.init_process_group() (or pass "
+                "num_replicas and rank)")
 
     def epoch_begin(self, epoch: int) -> None:
         """Every rank adopts rank 0's random state, so the shuffled order is the same."""

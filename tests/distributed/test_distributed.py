@@ -209,3 +209,13 @@ def test_nccl_backend_code_with_stand_ins_for_cupy_and_nccl():
     for name in ["nccl collectives", "nccl shape mismatch", "nccl timeout"]:
         assert lines.count(f"OK {name}") == 2, (name, proc.stdout, proc.stderr)
     assert proc.stdout.count("ABORTED") == 2  # the communicator is aborted on a timeout
+
+
+def test_keras_fit_with_a_distributed_sampler_loader(tmp_path):
+    proc = run("keras_fit.py", str(tmp_path / "loader.npz"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("FIT DONE") == 2 and proc.stdout.count("Epoch 2/2") == 1
+    assert proc.stdout.count("OK sampler made before init refused") == 2
+    assert "5/5 [" in proc.stdout  # 100 samples, 50 per rank, batches of 10
+    hist = json.loads((tmp_path / "loader.npz.json").read_text())
+    assert len(hist["loss"]) == 2 and hist["loss"][1] < hist["loss"][0]

@@ -47,9 +47,22 @@ if interrupt:
     cbs.append(Interrupt(interrupt))
 if backup:
     cbs.append(keras.callbacks.BackupAndRestore(backup, delete_checkpoint=False))
-# batch 15 of 90 training samples: 6 batches whose halves are 7 and 8 rows (weighted shares)
-hist = model.fit(x, y, batch_size=15, epochs=3, validation_split=0.1, shuffle=True,
-                 callbacks=cbs, verbose=2)
+if out.endswith("loader.npz"):  # a DataLoader whose DistributedSampler shards the data
+    data = ember.data.TensorDataset(ember.from_numpy(x), ember.from_numpy(y))
+    try:
+        ember.distributed.DistributedSampler(data)  # before init: one replica
+        model.fit(ember.data.DataLoader(data, batch_size=10, sampler=ember.distributed.
+                                        DistributedSampler(data)), verbose=0)
+    except ember.distributed.DistributedError as e:
+        assert "create it after ember.distributed.init_process_group()" in str(e), e
+        say("OK sampler made before init refused")
+    sampler = ember.distributed.DistributedSampler(data, seed=1)
+    loader = ember.data.DataLoader(data, batch_size=10, sampler=sampler)
+    hist = model.fit(loader, epochs=2, callbacks=cbs, verbose=2)
+    assert sampler.epoch == 1
+else:  # batch 15 of 90 training samples: 6 batches halved into 7 and 8 rows (weighted)
+    hist = model.fit(x, y, batch_size=15, epochs=3, validation_split=0.1, shuffle=True,
+                     callbacks=cbs, verbose=2)
 weights = model.get_weights()
 rank = ember.distributed.get_rank()
 if ember.distributed.is_initialized():
