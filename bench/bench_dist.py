@@ -123,13 +123,17 @@ def _mpirun() -> str:
     return exe
 
 
-def _launch(n: int, args: list, timeout: float):
+def _launch(n: int, args: list, timeout: float, threads: int | None = None):
+    env = dict(os.environ)
+    if threads:  # BLAS threads per rank (default: ember shares the cores among the ranks)
+        env.update(OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
+                   MKL_NUM_THREADS=str(threads))
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "out.json")
         cmd = [_mpirun(), "-n", str(n), sys.executable, "-m", "bench.bench_dist", "--worker",
                *args, "--out", out]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              cwd=Path(__file__).resolve().parents[1])
+                              cwd=Path(__file__).resolve().parents[1], env=env)
         if proc.returncode != 0:
             raise SystemExit(f"bench_dist: {' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
         return json.loads(Path(out).read_text())
@@ -170,6 +174,8 @@ def main(argv=None) -> int:
     p.add_argument("--budget", type=float, default=1.0, help="seconds per size (all-reduce)")
     p.add_argument("--skip-steps", action="store_true")
     p.add_argument("--workloads", nargs="*", default=["W2", "W4"])
+    p.add_argument("--threads", type=int, help="BLAS threads per rank (default: cores/ranks, "
+                   "so 1 rank uses every core)")
     args = p.parse_args(argv)
     if args.worker:
         kind, *rest = args.worker
@@ -178,7 +184,8 @@ def main(argv=None) -> int:
         else:
             _step_worker(args.out, rest[0], rest[1] == "on", int(rest[2]))
         return 0
-    result = {"ranks": args.ranks, "cpus": os.cpu_count(), "load": os.getloadavg()[0]}
+    result = {"ranks": args.ranks, "cpus": os.cpu_count(), "load": os.getloadavg()[0],
+              "threads_per_rank": args.threads or "cores/ranks"}
     rows = _launch(args.ranks, ["allreduce", str(args.budget)], timeout=900)
     result["allreduce"] = rows
     print(f"all-reduce, {args.ranks} ranks (load average {result['load']:.1f} on "
@@ -188,14 +195,16 @@ def main(argv=None) -> int:
         steps = []
         for w in args.workloads:
             for ranks, overlap in [(1, "on"), (args.ranks, "on"), (args.ranks, "off")]:
-                r = _launch(ranks, ["step", w, overlap, str(args.steps)], timeout=900)
+                r = _launch(ranks, ["step", w, overlap, str(args.steps)], timeout=900,
+                            threads=args.threads)
                 steps.append({"workload": w, "ranks": ranks, "overlap": overlap if ranks > 1
                               else "-", "ms": r["ms"],
                               "samples_s": ranks * BATCH[w] / (r["ms"] * 1e-3)})
                 print(f"  {w} ranks={ranks} overlap={overlap}: {r['ms']:.1f} ms/step",
                       file=sys.stderr, flush=True)
         result["steps"] = steps
-        print(f"training steps, batch per rank as in bench/README.md\n\n{step_table(steps)}")
+        print(f"training steps, batch per rank as in bench/README.md, BLAS threads per rank: "
+              f"{args.threads or 'cores/ranks'}\n\n{step_table(steps)}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / "dist.json.tmp"
