@@ -265,7 +265,8 @@ def _zeros(spec, raw, Tensor, like):
     """Zeros for an output that got no gradient, on the device of ``like`` (another one's)."""
     shape, dtype = spec
     arr = like if raw else like.data
-    xp = np if isinstance(arr, np.ndarray) else _BY_TYPE[arr.__class__].xp
+    b = _BY_TYPE.get(arr.__class__)
+    xp = np if b is None else b.xp
     z = xp.zeros(shape, dtype=dtype)
     return z if raw else Tensor(z)
 

@@ -159,6 +159,10 @@ def normalize_index(index, like) -> tuple:
     for item in index:
         if isinstance(item, Tensor):
             item = item.data
+            if item.__class__ is not xp_cls:  # an index on another device, as PyTorch allows
+                from ..backend import backend_of
+
+                item = backend_of(like.data).move_in(item)
         elif isinstance(item, (list, np.ndarray)) and not isinstance(item, xp_cls):
             # an empty list selects nothing (NumPy would read it as float64)
             empty = isinstance(item, list) and not item

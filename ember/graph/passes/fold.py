@@ -31,10 +31,11 @@ def _array(obj, consts):
 
 def fold_constants(graph: Graph, backend=None) -> dict:
     """Replace constant-only nodes by constants in place; returns ``{"folded": count}``."""
-    if backend is None:
-        from ...backend import get_backend
+    if backend is None:  # the backend of the graph's constants (a CUDA graph folds on CUDA)
+        from ...backend import _BY_TYPE, get_backend
 
-        backend = get_backend("cpu")
+        backend = next((_BY_TYPE[a.__class__] for a in graph.consts.values()
+                        if a.__class__ in _BY_TYPE), None) or get_backend("cpu")
     xp = backend.xp
     mapping: dict = {}
     keep = []
