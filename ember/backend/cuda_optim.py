@@ -80,16 +80,18 @@ def kernel_source(kind: str, dtype: str, variant: bool) -> tuple[str, str, str, 
 
 
 def fused_step(cp, optimizer, jobs: list) -> bool:
-    """Run ``jobs`` (``(xp, coefs, p, g, bufs)`` per parameter) with fused kernels.
+    """Run ``jobs`` (``(xp, coefs, p, g, bufs)`` per parameter) with fused kernels;
+    ``optimizer`` is the optimiser or its class (the jit's fused step op has only the class).
 
     Returns False, having done nothing, when the optimiser has no fused kernel.
     """
     from ..optim.adam import Adam
     from ..optim.sgd import SGD
 
-    if isinstance(optimizer, Adam):
+    cls = optimizer if isinstance(optimizer, type) else type(optimizer)
+    if issubclass(cls, Adam):
         kind = "adam"
-    elif type(optimizer) is SGD:
+    elif cls is SGD:
         kind = "sgd"
     else:
         return False

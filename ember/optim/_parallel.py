@@ -142,6 +142,11 @@ def run(update, jobs: list, n_scratch: int, scratch: list) -> None:
             ``p``, and ``bufs`` (the optimiser state) are C-contiguous.
         scratch: one dict per thread, kept by the optimiser between steps.
     """
+    if jobs and jobs[0][0].__name__ != "numpy":  # GPU arrays: whole arrays, this thread only
+        for xp, coefs, p, g, bufs in jobs:  # (its CUDA stream; also inside graph capture)
+            update(xp, coefs, p, g, bufs, [xp.empty(p.shape, dtype=p.dtype)
+                                           for _ in range(n_scratch)])
+        return
     chunks = []
     total = 0
     for xp, coefs, p, g, bufs in jobs:

@@ -103,3 +103,44 @@ def test_training_steps_on_strict_device_match_cpu(jit):
     np.testing.assert_allclose(got[0], want[0], rtol=1e-10)
     for a, b in zip(got[1], want[1]):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: ember.optim.SGD(ps, lr=0.1, momentum=0.9),
+    lambda ps: ember.optim.Adam(ps, lr=1e-2, amsgrad=True),
+    lambda ps: ember.optim.AdamW(ps, lr=1e-2),
+    lambda ps: ember.optim.Adagrad(ps, lr=0.1),
+    lambda ps: ember.optim.RMSprop(ps, lr=1e-2, momentum=0.5, centered=True),
+], ids=["sgd", "adam", "adamw", "adagrad", "rmsprop"])
+def test_optimizers_on_strict_device_match_cpu(make):
+    w0 = np.random.default_rng(2).standard_normal((300, 7))
+
+    def run(device):
+        w = ember.nn.Parameter(ember.from_numpy(w0.copy()).to(device))
+        opt = make([w])
+        for _ in range(5):
+            opt.zero_grad()
+            ((w * w).sum() + w.mean()).backward()
+            opt.step()
+        return w.detach().cpu().numpy()
+
+    want = run("cpu")
+    with strict_cuda():
+        got = run("cuda")
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+
+
+def test_cuda_autocast_policy_on_strict_device():
+    import ember.nn.functional as F
+
+    with strict_cuda():
+        a = ember.randn(4, 8).to("cuda")
+        w = ember.randn(3, 8).to("cuda")
+        with ember.amp.autocast("cuda", dtype=ember.float16):
+            y = F.linear(a, w)
+            s, e, m = F.softmax(y, dim=1), y.exp(), (y * 2.0)
+            lc = ember.amp.autocast_mode.autocast_active(y)
+        cpu_y = F.linear(ember.randn(4, 8), ember.randn(3, 8))
+    assert (y.dtype, s.dtype, e.dtype, m.dtype) == (ember.float16, ember.float32,
+                                                    ember.float32, ember.float16)
+    assert lc and cpu_y.dtype is ember.float32
