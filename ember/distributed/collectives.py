@@ -94,7 +94,7 @@ def all_reduce(tensor: Tensor, op=ReduceOp.SUM, group=None, async_op: bool = Fal
     """
     g = group or get_group("all_reduce")
     arr = _array(tensor, "all_reduce")
-    return _finish(g.all_reduce(arr, _op(op, "all_reduce")), async_op)
+    return _finish(g.all_reduce(arr, _op(op, "all_reduce"), inline=not async_op), async_op)
 
 
 def broadcast(tensor: Tensor, src: int = 0, group=None, async_op: bool = False):

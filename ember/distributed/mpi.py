@@ -21,6 +21,7 @@ from ..errors import DTypeError, ShapeError
 from .group import DistributedError, ProcessGroup, Work, mismatch_error
 
 _NATIVE = frozenset("f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 c8 c16 b1".split())
+_INLINE_BYTES = 1 << 16  # synchronous all-reduces up to this size skip the thread hop
 
 
 def _describe(arr) -> str:
@@ -89,6 +90,7 @@ class MPIProcessGroup(ProcessGroup):
         self._ops = {"sum": MPI.SUM, "mean": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN,
                      "product": MPI.PROD}
         self._queue = queue.SimpleQueue()
+        self._last = None  # the last Work given to the communication thread
         self._thread = threading.Thread(target=self._serve, name="ember-mpi-comm", daemon=True)
         self._thread.start()
 
@@ -105,29 +107,45 @@ class MPIProcessGroup(ProcessGroup):
         """Queue ``fn`` on the communication thread; returns its handle."""
         self._check_usable(name)
         work = Work(self, name, what, fn, done_cb)
+        self._last = work
         self._queue.put(work)
         return work
+
+    def _blocking(self, buf, mop, work) -> None:
+        """All-reduce on the communication thread. Non-blocking MPI then a blocking wait: MPI
+        matches non-blocking collectives only with non-blocking ones, and another rank may
+        run the same all-reduce inline (``_polled``)."""
+        self.comm.Iallreduce(self.MPI.IN_PLACE, buf, op=mop).Wait()
+
+    def _polled(self, buf, mop, work) -> None:
+        """All-reduce in the calling thread: non-blocking MPI, polled until the deadline."""
+        req = self.comm.Iallreduce(self.MPI.IN_PLACE, buf, op=mop)
+        test, clock, deadline = req.Test, time.monotonic, work.deadline
+        while not test():  # spin, as MPI's blocking calls do (sleeping costs ~60 us a turn)
+            if clock() > deadline:
+                raise self._timed_out(work)
 
     def shutdown(self) -> None:
         if self.broken is None and self._thread.is_alive():
             self._queue.put(None)
             self._thread.join(timeout=self.timeout)
 
-    def _agree(self, name: str, arr, extra="") -> None:
+    def _agree(self, name: str, arr, extra="", reduce=None, work=None) -> None:
         """Raise on every rank unless every rank called ``name`` with the same shape and dtype."""
         if not self.check_shapes:
             return
         key = f"{name}|{tuple(arr.shape)}|{arr.dtype}|{extra}"
         sig = zlib.crc32(key.encode()) + 1
         buf = np.array([sig, -sig], dtype=np.int64)
-        self.comm.Allreduce(self.MPI.IN_PLACE, buf, op=self.MPI.MAX)
+        (reduce or self._blocking)(buf, self.MPI.MAX, work)
         if buf[0] == sig and buf[1] == -sig:
             return
         raise mismatch_error(name, self.comm.allgather(key))
 
-    def _reduce_into(self, arr, op, mean, name, check=True):
+    def _reduce_into(self, arr, op, mean, name, check=True, reduce=None, work=None):
+        reduce = reduce or self._blocking
         if check:
-            self._agree(name, arr, op)
+            self._agree(name, arr, op, reduce, work)
         buf, copy = _buffer(arr)
         if op == "sum" and buf.dtype == np.bool_:
             mop = self.MPI.LOR
@@ -135,17 +153,27 @@ class MPIProcessGroup(ProcessGroup):
             mop = self.MPI.LOR if op == "max" else self.MPI.LAND
         else:
             mop = self._ops[op]
-        self.comm.Allreduce(self.MPI.IN_PLACE, buf, op=mop)
+        reduce(buf, mop, work)
         if mean:
             np.multiply(buf, 1.0 / self.world_size, out=buf)
         if copy:
             arr[...] = buf
 
     # ------------------------------------------------------------------ collectives
-    def all_reduce(self, arr, op: str, check: bool = True, name: str = "all_reduce") -> Work:
+    def all_reduce(self, arr, op: str, check: bool = True, name: str = "all_reduce",
+                   inline: bool = False) -> Work:
+        """Queue the all-reduce; with ``inline``, a small one with nothing queued before it runs
+        at once in this thread (no thread hop) and the returned handle is already done."""
         if op == "mean" and arr.dtype.kind not in "fcV":
             raise DTypeError(f"all_reduce: op mean needs a floating tensor, got {arr.dtype}; "
                              "use op='sum' and divide, or convert with .double()")
+        last = self._last
+        if inline and arr.nbytes <= _INLINE_BYTES and (last is None or last._event.is_set()):
+            self._check_usable(name)
+            work = Work(self, name, f"{op} of {_describe(arr)}", None)
+            self._reduce_into(arr, op, op == "mean", "all_reduce", check, self._polled, work)
+            work._event.set()
+            return work
         return self.submit(name, f"{op} of {_describe(arr)}",
                            lambda: self._reduce_into(arr, op, op == "mean", "all_reduce", check))
 
@@ -182,7 +210,7 @@ class MPIProcessGroup(ProcessGroup):
 
     def host_all_reduce(self, arr, op: str) -> None:
         """Reduce a small NumPy array (metric totals, flags), waiting with the timeout."""
-        self.all_reduce(arr, op, check=False).wait()
+        self.all_reduce(arr, op, check=False, inline=True).wait()
 
     def barrier(self) -> Work:
         return self.submit("barrier", "all ranks", self.comm.Barrier)

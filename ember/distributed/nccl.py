@@ -120,7 +120,8 @@ class NCCLProcessGroup(ProcessGroup):
                              f"{arr.strides}; call .contiguous() first")
         return arr
 
-    def all_reduce(self, arr, op: str, check: bool = True, name: str = "all_reduce") -> Work:
+    def all_reduce(self, arr, op: str, check: bool = True, name: str = "all_reduce",
+                   inline: bool = False) -> Work:
         arr = self._contig(arr, "all_reduce")
         if check:
             self._agree("all_reduce", arr, op)

@@ -67,7 +67,7 @@ class _SyncBatchNormFn(Function):
         sum_dy = dy.sum(axis=axes)
         sum_dy_xhat = (dy * xhat).sum(axis=axes)
         both = np.stack([sum_dy, sum_dy_xhat])
-        ctx.group.all_reduce(both, "sum", check=False).wait()
+        ctx.group.all_reduce(both, "sum", check=False, inline=True).wait()
         scale = invstd if ctx.weight is None else ctx.weight * invstd
         dx = scale.reshape(shape) * (dy - (both[0] / n).reshape(shape)
                                      - xhat * (both[1] / n).reshape(shape))
