@@ -23,7 +23,8 @@ def test_every_collective_matches_numpy():
     lines = _ok_lines(run("collectives.py"))
     for name in ["all_reduce sum", "all_reduce mean", "all_reduce max", "all_reduce min",
                  "all_reduce product", "all_reduce async float32", "all_reduce int mean refused",
-                 "all_reduce strided view", "async handles", "broadcast", "all_gather",
+                 "all_reduce strided view", "async handles",
+                 "inline and queued all-reduces match", "broadcast", "all_gather",
                  "reduce_scatter", "send/recv", "barrier and objects", "shape mismatch",
                  "collective mismatch"]:
         assert lines.count(f"OK {name}") == 2, (name, lines)

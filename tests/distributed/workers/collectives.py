@@ -57,6 +57,16 @@ for w, t, i in reversed(list(zip(works, ts, range(4)))):
     w.wait()
     np.testing.assert_array_equal(t.numpy(), sum(data(r, (1000 * (i + 1),)) for r in range(world)))
 say("OK async handles")
+# one rank's small all-reduce queues behind its async one, the other's runs inline: they match
+big, small = ember.from_numpy(data(rank, (1 << 18,))), ember.from_numpy(data(rank, (8,)))
+w = dist.all_reduce(big, async_op=True)
+if rank % 2:
+    w.wait()
+dist.all_reduce(small)
+w.wait()
+np.testing.assert_array_equal(small.numpy(), sum(data(r, (8,)) for r in range(world)))
+np.testing.assert_array_equal(big.numpy(), sum(data(r, (1 << 18,)) for r in range(world)))
+say("OK inline and queued all-reduces match")
 
 t = ember.from_numpy(data(rank))
 dist.broadcast(t, src=world - 1)
