@@ -265,6 +265,16 @@ def _to_numpy(obj):
     return obj
 
 
+def _wrap(obj):
+    """NumPy arrays among the arguments (also in a list of arrays) as tensors sharing their
+    memory, so ``np.concatenate([array, tensor])`` reaches ember's ops with tensors only."""
+    if isinstance(obj, np.ndarray):
+        return Tensor(obj)
+    if isinstance(obj, (list, tuple)) and any(isinstance(o, (Tensor, np.ndarray)) for o in obj):
+        return [o if isinstance(o, Tensor) else Tensor(np.asarray(o)) for o in obj]
+    return obj
+
+
 def _tensors(obj, found: list) -> list:
     if isinstance(obj, Tensor):
         found.append(obj)
@@ -335,7 +345,7 @@ def tensor_array_function(self: Tensor, func, types, args, kwargs):
     adapter = FUNCTIONS.get(func)
     if adapter is not None:
         try:
-            return adapter(*args, **kwargs)
+            return adapter(*[_wrap(a) for a in args], **kwargs)
         except _Fallback:
             pass
     return _numpy_fallback(f"np.{func.__name__}", func, args, kwargs)

@@ -201,3 +201,18 @@ def test_numpy_calls_are_traced_by_jit():
         x = ember.full((2, 3), v)
         expected = np.exp(np.full((2, 3), v)) + 2 * v
         np.testing.assert_allclose(f(x).numpy(), expected, rtol=1e-6)
+
+
+def test_functions_mixing_arrays_and_tensors():
+    t = ember.arange(6.0).reshape(2, 3)
+    a = np.ones((2, 3), dtype=np.float32)
+    c = np.concatenate([a, t])
+    assert isinstance(c, ember.Tensor) and c.shape == (4, 3)
+    np.testing.assert_array_equal(c.numpy(), np.concatenate([a, t.numpy()]))
+    s = np.stack([t, a], axis=1)
+    np.testing.assert_array_equal(s.numpy(), np.stack([t.numpy(), a], axis=1))
+    d = np.dot(a.T, t)
+    assert isinstance(d, ember.Tensor)
+    np.testing.assert_allclose(d.numpy(), a.T @ t.numpy())
+    w = np.where(np.array([True, False, True]), t[0], a[0])
+    assert w.tolist() == [0.0, 1.0, 2.0]
