@@ -49,6 +49,12 @@ from . import zoo  # noqa: E402 - model zoo, shipped weights, weight import
 from . import distributed  # noqa: E402 - MPI/NCCL data parallelism (mpi4py imported on init)
 from .graph import jit  # noqa: E402
 from . import amp, backends, cuda  # noqa: E402 - GPU (CuPy, loaded lazily) and mixed precision
+from .memory_format import (  # noqa: E402
+    channels_last,
+    contiguous_format,
+    memory_format,
+    preserve_format,
+)
 from . import profiler, utils  # noqa: E402 - profiler, summary, benchmark_device
 from .ops import *  # noqa: F403 - the op functions are ember's top-level API
 from .ops import __dict__ as _ops_dict

@@ -467,10 +467,13 @@ class Module:
                         bufs[name] = fn(b)
         return self
 
-    def to(self, *args, dtype=None, device=None, non_blocking: bool = False) -> Module:
+    def to(self, *args, dtype=None, device=None, non_blocking: bool = False,
+           memory_format=None) -> Module:
         """Move and/or cast parameters and buffers: ``m.to(ember.float64)``, ``m.to("cpu")``.
 
         Casting changes only floating-point tensors (integer buffers keep their dtype).
+        ``memory_format=ember.channels_last`` lays out the 4-d parameters (conv weights)
+        channels-last.
         """
         for a in args:
             if isinstance(a, Tensor):
@@ -492,6 +495,8 @@ class Module:
                 t = t.to(device)
             if dtype is not None and t.dtype.kind == "f":
                 t = t.to(dtype)
+            if memory_format is not None and t.ndim == 4:
+                t = t.contiguous(memory_format=memory_format)
             return t
 
         return self._apply(convert)

@@ -10,6 +10,7 @@ the graph (where the result would silently diverge from PyTorch's).
 from __future__ import annotations
 
 from .. import dtypes as _dt
+from .. import memory_format as _memory_format
 from ..autograd.grad_mode import state
 from ..errors import AutogradError, DTypeError, ShapeError, describe, op_error
 from ..tensor import Tensor
@@ -81,7 +82,7 @@ _METHODS = {
     "expand_as": lambda self, other: sh.broadcast_to(self, other.shape),
     "view_as": lambda self, other: sh.reshape(self, other.shape),
     "reshape_as": lambda self, other: sh.reshape(self, other.shape),
-    "contiguous": lambda self: self,
+    "contiguous": _memory_format.contiguous, "is_contiguous": _memory_format.is_contiguous,
     # indexing
     "gather": ix.gather, "scatter_add": ix.scatter_add, "index_select": ix.index_select,
     "masked_fill": ix.masked_fill, "take_along_dim": ix.take_along_dim,
