@@ -229,3 +229,21 @@ def test_purge_step_drops_events_from_the_resumed_step_on(tmp_path):
     events = _read(tmp_path).Scalars("loss")
     assert [(e.step, e.value) for e in events] == (
         [(s, float(s)) for s in range(5)] + [(s, 100.0 + s) for s in range(5, 8)])
+
+
+def test_figure_is_rendered_to_its_pixels(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(2, 1.5), dpi=50)
+    ax.plot([0, 1, 2], [1, 0, 1])
+    fig.canvas.draw()
+    expected = np.asarray(fig.canvas.buffer_rgba()).copy()
+    with SummaryWriter(tmp_path) as w:
+        w.add_figure("fig", fig, 3)
+    (img,) = _read(tmp_path).Images("fig")
+    assert (img.height, img.width, img.step) == (75, 100, 3)
+    np.testing.assert_array_equal(_png_pixels(img.encoded_image_string), expected)
+    assert not plt.fignum_exists(fig.number)  # closed after rendering

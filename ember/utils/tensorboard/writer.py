@@ -247,6 +247,29 @@ class SummaryWriter:
         image = proto.image(height, width, channels, encode_png(pixels))
         self._summary(proto.value(tag, image=image), step, walltime)
 
+    def add_figure(self, tag: str, figure, global_step: int | None = None, close: bool = True,
+                   walltime: float | None = None) -> None:
+        """Log a matplotlib figure (or a list of them, as a grid) rendered to an RGBA image.
+
+        Args:
+            figure: a ``matplotlib.figure.Figure`` or a list of figures of one size.
+            close: close the figure(s) after rendering, as PyTorch does.
+        """
+        figures = figure if isinstance(figure, (list, tuple)) else [figure]
+        images = []
+        for fig in figures:
+            fig.canvas.draw()
+            images.append(np.asarray(fig.canvas.buffer_rgba()).copy())
+            if close:
+                fig.clf()
+                import matplotlib.pyplot as plt  # only reached with a matplotlib figure
+
+                plt.close(fig)
+        if len(images) == 1:
+            self._image(tag, images[0], global_step, walltime, "HWC", "add_figure")
+        else:
+            self._image(tag, np.stack(images), global_step, walltime, "NHWC", "add_figure")
+
     def add_text(self, tag: str, text_string: str, global_step: int | None = None,
                  walltime: float | None = None) -> None:
         """Log text (Markdown) under ``<tag>/text_summary`` for the text dashboard."""
