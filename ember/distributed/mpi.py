@@ -10,6 +10,7 @@ waiting thread, so a send and a receive in flight at once never deadlock each ot
 from __future__ import annotations
 
 import json
+import os
 import queue
 import threading
 import time
@@ -22,6 +23,7 @@ from .group import DistributedError, ProcessGroup, Work, mismatch_error
 
 _NATIVE = frozenset("f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 c8 c16 b1".split())
 _INLINE_BYTES = 1 << 16  # synchronous all-reduces up to this size skip the thread hop
+_yield = getattr(os, "sched_yield", lambda: time.sleep(0))
 
 
 def _describe(arr) -> str:
@@ -112,18 +114,26 @@ class MPIProcessGroup(ProcessGroup):
         return work
 
     def _blocking(self, buf, mop, work) -> None:
-        """All-reduce on the communication thread. Non-blocking MPI then a blocking wait: MPI
-        matches non-blocking collectives only with non-blocking ones, and another rank may
-        run the same all-reduce inline (``_polled``)."""
-        self.comm.Iallreduce(self.MPI.IN_PLACE, buf, op=mop).Wait()
+        """All-reduce on the communication thread. Up to the inline size: non-blocking MPI and
+        a wait, because MPI matches non-blocking collectives only with non-blocking ones and
+        another rank may run the same all-reduce inline (``_polled``); larger ones (never
+        inline on any rank) use MPI's blocking call, the fastest for big buffers."""
+        if buf.nbytes > _INLINE_BYTES:
+            self.comm.Allreduce(self.MPI.IN_PLACE, buf, op=mop)
+        else:
+            self.comm.Iallreduce(self.MPI.IN_PLACE, buf, op=mop).Wait()
 
     def _polled(self, buf, mop, work) -> None:
         """All-reduce in the calling thread: non-blocking MPI, polled until the deadline."""
         req = self.comm.Iallreduce(self.MPI.IN_PLACE, buf, op=mop)
         test, clock, deadline = req.Test, time.monotonic, work.deadline
-        while not test():  # spin, as MPI's blocking calls do (sleeping costs ~60 us a turn)
-            if clock() > deadline:
-                raise self._timed_out(work)
+        spins = 0
+        while not test():  # spin as MPI's blocking calls do (a sleep costs ~60 us a turn) ...
+            spins += 1
+            if spins > 64:  # ... but let a descheduled partner rank run (oversubscribed cores)
+                _yield()
+                if clock() > deadline:
+                    raise self._timed_out(work)
 
     def shutdown(self) -> None:
         if self.broken is None and self._thread.is_alive():
