@@ -63,7 +63,20 @@ def model_card(name: str, folder: str | os.PathLike | None = None) -> dict:
 
 
 def load_shipped(model: Module, name: str, folder: str | os.PathLike | None = None) -> Module:
-    """Load the shipped weights ``name`` into ``model`` (strict: every name and shape)."""
+    """Load the shipped weights ``name`` into ``model`` (strict: every name and shape).
+
+    Args:
+        model: a model of the shipped architecture (``LeNet5()``, ``seed_cnn()``).
+        name: ``"lenet5"`` or ``"seed_cnn"``.
+        folder: where the weights are (ember's ``zoo/weights`` by default).
+
+    Example:
+        >>> import ember
+        >>> from ember.zoo.pretrained import load_shipped
+        >>> model = load_shipped(ember.zoo.LeNet5(), "lenet5")
+        >>> model.fc3.out_features
+        10
+    """
     from ..io import load_safetensors
 
     _check_name(name)
@@ -88,14 +101,27 @@ def _default_config(seed: int = 0, epochs: int | None = None) -> dict:
 
 
 def digits_splits(seed: int = 0) -> dict:
-    """Train/val/test arrays of the digits, ``(N, 8, 8, 1)`` float32, as ``ember train`` splits."""
+    """Train/val/test arrays of the digits, ``(N, 8, 8, 1)`` float32, as ``ember train`` splits.
+
+    Example:
+        >>> from ember.zoo.pretrained import digits_splits
+        >>> [len(digits_splits()[k][1]) for k in ("train", "val", "test")]
+        [1294, 144, 359]
+    """
     from ..keras.run import load_data
 
     return load_data(_default_config(seed))
 
 
 def digits_to_lenet(x: np.ndarray) -> np.ndarray:
-    """8x8 digits ``(N, 8, 8, 1)`` or ``(N, 1, 8, 8)`` -> ``(N, 1, 32, 32)``: each pixel 4x4."""
+    """8x8 digits ``(N, 8, 8, 1)`` or ``(N, 1, 8, 8)`` -> ``(N, 1, 32, 32)``: each pixel 4x4.
+
+    Example:
+        >>> import numpy as np
+        >>> from ember.zoo.pretrained import digits_to_lenet
+        >>> digits_to_lenet(np.zeros((2, 8, 8, 1))).shape
+        (2, 1, 32, 32)
+    """
     x = np.asarray(x, dtype=np.float32).reshape(len(x), 1, 8, 8)
     return np.ascontiguousarray(x.repeat(4, axis=2).repeat(4, axis=3))
 

@@ -120,10 +120,10 @@ def test_input_tensor_and_pooling():
     from ember.keras import Input
 
     inputs = Input(shape=(40, 40, 3))
-    model = ResNet50(include_top=False, input_tensor=inputs, pooling="max")
-    assert model.input is inputs and model.output.shape == (None, 2048)
+    model = MobileNetV2(include_top=False, input_tensor=inputs, alpha=0.35, pooling="max")
+    assert model.input is inputs and model.output.shape == (None, 1280)
     x = ember.rand(2, 40, 40, 3)
-    features = ResNet50(include_top=False, input_shape=(40, 40, 3))
+    features = MobileNetV2(include_top=False, input_shape=(40, 40, 3), alpha=0.35)
     features.load_state_dict(model.state_dict())
     full = np.asarray(features.predict(x, verbose=0))
     np.testing.assert_allclose(np.asarray(model.predict(x, verbose=0)), full.max(axis=(1, 2)),
