@@ -6,7 +6,9 @@ function is captured once on a side stream into a ``cupy.cuda.Graph``, and later
 the new inputs into the captured input buffers and launch the graph: one launch per step.
 
 As in PyTorch, allocations made while capturing come from a private memory pool that only the
-graph uses, so replays can reuse the same addresses safely. The capture is redone when a
+graph uses, so replays can reuse the same addresses safely; one warm-up run in that pool
+(the states saved before and restored after it) fills it, so the capture allocates nothing
+new. The capture is redone when a
 state array (a parameter, a ``.grad``) has moved to another address since. Graphs whose ops
 draw random numbers (dropout) are not captured, since every replay would draw the same mask;
 a capture that fails (an op that synchronises with the host) falls back to ordinary calls
@@ -76,17 +78,32 @@ class GraphedFunction:
                      for a in args[self.n:])
 
     def _capture(self, args, ptrs) -> None:
+        """Warm the private pool with one run (state restored after it), then capture.
+
+        The warm-up run allocates and frees this step's blocks in the private pool, so the
+        capture (same sizes, same order) is served from cached blocks and calls no cudaMalloc.
+        The run updates the states in place, so they are saved before and restored after.
+        """
         cp = self.cp
         inputs = [cp.array(a, copy=True) if isinstance(a, cp.ndarray) else a
                   for a in args[:self.n]]
+        states = [a for a in args[self.n:] if isinstance(a, cp.ndarray)]
+        saved = [a.copy() for a in states]
         pool = cp.cuda.MemoryPool()  # the graph's private pool: never shared, never freed
         side = cp.cuda.Stream(non_blocking=True)
         side.wait_event(cp.cuda.get_current_stream().record())
         with cp.cuda.using_allocator(pool.malloc), side:
+            warm = self.fn(*inputs, *args[self.n:])
+            del warm
+            for a, c in zip(states, saved):
+                a[...] = c
+            side.synchronize()
             side.begin_capture()
             try:
                 result = self.fn(*inputs, *args[self.n:])
             finally:
                 graph = side.end_capture()
+        del saved
+        cp.cuda.get_current_stream().wait_event(side.record())
         self.pool, self.inputs, self.result, self.graph, self.ptrs = (
             pool, inputs, result, graph, ptrs)
