@@ -59,6 +59,13 @@ class GraphedFunction:
             return self.fn(*args)
         ptrs = self._state_ptrs(args)
         if self.graph is None or ptrs != self.ptrs:
+            self.captures = getattr(self, "captures", 0) + 1
+            if self.captures > 3:  # states keep moving (e.g. a .grad the graph reads)
+                self.disabled = "state arrays move between calls, so every call would recapture"
+                warnings.warn(f"jit(cuda_graph=True): giving up on the CUDA graph: "
+                              f"{self.disabled}", RuntimeWarning, stacklevel=2)
+                self.graph = None
+                return self.fn(*args)
             try:
                 self._capture(args, ptrs)
             except Exception as exc:  # noqa: BLE001 - any capture failure: run uncaptured
