@@ -72,6 +72,15 @@ def install(backend) -> None:
             fwd = REGISTRY[name].forward
             backend.override(name)(_with_xp(fwd, xp_at))
     backend.override("eig")(_on_host(REGISTRY["eig"]))
+    astype = REGISTRY["astype"].forward
+
+    def _astype(xp, x, dtype):  # a dtype CuPy cannot hold: ember's error, not CuPy's
+        from .. import dtypes as _dt
+
+        backend.check_dtype(_dt.to_dtype(dtype).np, "astype")
+        return astype(xp, x, dtype)
+
+    backend.override("astype")(_astype)
     backend.override("dropout_mask")(_dropout_mask)
     backend.override("conv2d")(_conv2d)
     backend.override("conv_transpose2d")(_conv_transpose2d)
