@@ -195,3 +195,33 @@ def test_export_to_another_device_is_refused_by_the_backend():
     with pytest.raises(BufferError, match=r"__dlpack__: the backend refused to export this "
                                           r"tensor \(2,\) float32"):
         ember.ones(2).__dlpack__(dl_device=(2, 0))
+
+
+def _aligned(shape, dtype, alignment=64):
+    """A NumPy array whose buffer starts on an ``alignment``-byte boundary."""
+    n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buf = np.empty(n + alignment, dtype=np.uint8)
+    off = (-buf.ctypes.data) % alignment
+    return buf[off:off + n].view(dtype).reshape(shape)
+
+
+def test_jax_round_trip():
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    x = jnp.arange(6.0, dtype=jnp.float32).reshape(2, 3)
+    t = ember.from_dlpack(x)  # JAX -> ember: shared, read-only (JAX arrays are immutable)
+    assert t.data.__array_interface__["data"][0] == x.unsafe_buffer_pointer()
+    assert not t.data.flags.writeable
+    np.testing.assert_array_equal(t.numpy(), np.arange(6.0).reshape(2, 3))
+
+    a = _aligned((2, 3), np.float32)  # ember -> JAX: JAX shares 64-byte aligned buffers
+    a[...] = 1.0
+    j = jnp.from_dlpack(ember.from_numpy(a))
+    assert j.unsafe_buffer_pointer() == a.ctypes.data
+    a[0, 0] = 42.0
+    assert float(j[0, 0]) == 42.0
+
+    b = ember.from_dlpack(jnp.ones(3, dtype=jnp.bfloat16))
+    assert b.dtype is ember.bfloat16 and b.tolist() == [1.0, 1.0, 1.0]
+    jb = jnp.from_dlpack(ember.from_numpy(_aligned((3,), ml_dtypes.bfloat16)))
+    assert jb.dtype == jnp.bfloat16
