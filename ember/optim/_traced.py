@@ -1,5 +1,11 @@
 """The optimiser step while ``ember.jit`` traces: the same update rule, recorded as ops.
 
+For the built-in rules (SGD, Adam/AdamW, RMSprop, Adagrad) once their state exists, each
+parameter group's update is recorded as one ``optimizer_step_<n>`` op whose forward is the
+eager kernel (``_fused.py``): the graph then updates its states in place, chunked and
+threaded, exactly as ``opt.step()`` does. Other rules, and steps that create state buffers
+(a first step, which is traced again anyway), take the general path below.
+
 Eagerly, an optimiser's ``_update(xp, coefficients, p, g, buffers, scratch)`` writes into
 arrays with ``out=``. While tracing, the same function runs against ``TracedXP``: every
 ``xp.<ufunc>(..., out=a)`` becomes an ember op whose result is remembered as the new value of
