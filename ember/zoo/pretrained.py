@@ -263,8 +263,8 @@ def seed_cnn(pretrained: bool = False):
     """Seed 004's CNN (``ember train``'s built-in model) as a compiled ``ember.keras`` model.
 
     Args:
-        pretrained: load the weights ember ships (trained on the digits; 99% test accuracy
-            class, see ``ember zoo info seed_cnn``).
+        pretrained: load the weights ember ships (trained on the digits by ``ember train``'s
+            built-in job; the test accuracy is in ``ember zoo info seed_cnn``).
 
     Shape:
         ``(N, 8, 8, 1)`` -> ``(N, 10)`` class probabilities (softmax).
