@@ -51,8 +51,10 @@ def test_lenet5(tmp_path):
 @pytest.mark.parametrize("bn", [False, True])
 def test_vgg(depth, bn, tmp_path):
     name = f"vgg{depth}" + ("_bn" if bn else "")
-    model = zoo.get_model(name, num_classes=10, hidden=32, init_weights=False)
-    compare(model, R.VGG(depth, bn, num_classes=10, hidden=32), image(), tmp_path)
+    c = 1 if depth == 11 else 3
+    model = zoo.get_model(name, num_classes=10, hidden=32, init_weights=False, in_channels=c)
+    compare(model, R.VGG(depth, bn, num_classes=10, hidden=32, in_channels=c), image(c=c),
+            tmp_path)
 
 
 @pytest.mark.parametrize("depth", [18, 34, 50, 101])
