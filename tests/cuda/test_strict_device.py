@@ -144,3 +144,24 @@ def test_cuda_autocast_policy_on_strict_device():
     assert (y.dtype, s.dtype, e.dtype, m.dtype) == (ember.float16, ember.float32,
                                                     ember.float32, ember.float16)
     assert lc and cpu_y.dtype is ember.float32
+
+
+@pytest.mark.parametrize("make", [
+    lambda T: T.Compose([T.RandomResizedCrop(8), T.RandomHorizontalFlip(),
+                         T.ColorJitter(0.3, 0.3, 0.3), T.Normalize([0.5] * 3, [0.2] * 3)]),
+    lambda T: T.Compose([T.Pad(2), T.RandomCrop(16), T.RandomVerticalFlip(),
+                         T.RandomRotation(15), T.RandomErasing(p=1.0)]),
+    lambda T: T.Compose([T.Resize(10), T.CenterCrop(8)]),
+], ids=["crop_flip_jitter_norm", "pad_crop_rotate_erase", "resize_center"])
+def test_batched_transforms_on_strict_device_match_cpu(make):
+    import ember.data.transforms as T
+
+    a = np.random.default_rng(4).uniform(0, 1, (4, 3, 16, 16)).astype(np.float32)
+    ember.manual_seed(7)
+    want = make(T)(ember.from_numpy(a)).numpy()
+    with strict_cuda():
+        ember.manual_seed(7)
+        got = make(T)(ember.from_numpy(a).to("cuda"))
+        assert got.device.type == "cuda"
+        got = got.cpu().numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
