@@ -2,7 +2,9 @@
 
 ``save``/``load`` keep nested structures (state dicts, optimiser state, RNG state, epoch
 counters); ``save_safetensors``/``load_safetensors`` read and write flat weight files that
-other safetensors tools open too. Every write is atomic.
+other safetensors tools open too. Every write is atomic. ``load`` also reads PyTorch
+``.pt``/``.pth`` files, without PyTorch and without running their code (``ember.io.pth``);
+``ember.io.formats.read_weights`` reads Keras ``.h5`` and ONNX weights too.
 
 Example:
     >>> import ember, os, tempfile
@@ -17,6 +19,8 @@ Example:
 from __future__ import annotations
 
 from .checkpoint import load, load_safetensors, save, save_safetensors
+from .pth import UnsafeCheckpointError, read_pth
 from .safetensors_io import CheckpointError
 
-__all__ = ["save", "load", "save_safetensors", "load_safetensors", "CheckpointError"]
+__all__ = ["save", "load", "save_safetensors", "load_safetensors", "CheckpointError",
+           "UnsafeCheckpointError", "read_pth"]
