@@ -212,3 +212,23 @@ def test_include_top_with_a_shape_the_head_cannot_take():
 def test_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         VGG16(**kwargs)
+
+
+def test_save_load_model_and_onnx_export(tmp_path):
+    import ember.onnx
+    from ember.keras.models import load_model
+
+    ort = pytest.importorskip("onnxruntime")
+    _ = ember.manual_seed(0)
+    model = MobileNetV2(input_shape=(32, 32, 3), alpha=0.35, classes=4)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.save(str(tmp_path / "mobilenet.keras"))
+    again = load_model(str(tmp_path / "mobilenet.keras"))
+    x = ember.rand(2, 32, 32, 3)
+    expected = np.asarray(model.predict(x, verbose=0))
+    assert again.name == "mobilenetv2_0.35_32"
+    np.testing.assert_array_equal(np.asarray(again.predict(x, verbose=0)), expected)
+    proto = ember.onnx.export(again.eval(), x)
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {proto.graph.input[0].name: x.numpy()})
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-6)
