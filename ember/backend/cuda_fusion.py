@@ -124,6 +124,10 @@ class FusedGroup:
         values = self.inputs + [v for n in self.nodes for v in n.outputs]
         if any(v.dtype not in _C_TYPE for v in values):
             return False
+        # one thread per element of the group's full shape: every stored value must have it
+        full = np.broadcast_shapes(*(tuple(v.shape) for v in values))
+        if any(tuple(v.shape) != full for v in self.outputs):
+            return False
         return all(_node_expr(n, ["a"] * len(n.args), "c") is not None for n in self.nodes)
 
     def _body(self, lang: str) -> list[str]:

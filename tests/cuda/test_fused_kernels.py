@@ -44,6 +44,20 @@ FUNCS = [
 ]
 
 
+def test_group_with_an_output_smaller_than_the_group_falls_back():
+    def f(x, y):
+        s = (y[:1] * 2.0).exp()  # (1, 5), used after the group
+        return x + s, s.sum()
+
+    g = trace(f, ember.ones(4, 5), ember.ones(4, 5))
+    backend = _GroupBackend()
+    run = compile_graph(g, backend=backend)
+    assert backend.groups == [] and "u_" in run.source
+    x, y = ember.randn(4, 5), ember.randn(4, 5)
+    got, want = run(x, y), f(x, y)
+    np.testing.assert_allclose(got[0].numpy(), want[0].numpy(), rtol=1e-6)
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.parametrize("name,fn", FUNCS, ids=[f[0] for f in FUNCS])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
