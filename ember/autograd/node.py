@@ -71,6 +71,9 @@ def _raise_forward_error(op, exc, args):
         cls, hint = LinAlgError, "the matrix must be invertible (non-singular); check its rank"
     elif isinstance(exc, IndexError):
         cls, hint = EmberIndexError, "indices must lie within the dimension sizes"
+    elif "different from the current device" in msg or "peer access" in msg.lower():
+        cls, hint = DeviceError, ("the arguments are on different GPUs; move them to one with "
+                                  ".to('cuda:N')")  # CuPy's error for arrays on two GPUs
     elif "broadcast" in msg:
         cls, hint = ShapeError, ("shapes broadcast when each dimension pair is equal or one "
                                  "of them is 1; reshape or unsqueeze an input")

@@ -229,3 +229,15 @@ def test_device_prefetcher_without_cuda_passes_batches_through():
     assert len(got) == 2
     first = got[0][0] if isinstance(got[0], (list, tuple)) else got[0]
     np.testing.assert_array_equal(first.numpy(), [[0.0, 1.0], [2.0, 3.0]])
+
+
+def test_cupy_cross_gpu_error_becomes_a_device_error():
+    from ember.autograd.node import _raise_forward_error
+
+    op = types.SimpleNamespace(name="add")
+    exc = ValueError("The device where the array resides (1) is different from the current "
+                     "device (0). Peer access is unavailable between these devices.")
+    with pytest.raises(DeviceError, match=r"add: The device where the array resides \(1\) .*"
+                       r"the arguments are on different GPUs; move them to one with "
+                       r"\.to\('cuda:N'\)"):
+        _raise_forward_error(op, exc, [ember.ones(2)])
