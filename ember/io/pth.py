@@ -4,8 +4,9 @@ A ``torch.save`` file is a pickle. Unpickling an arbitrary pickle runs whatever 
 names, so this reader uses a restricted unpickler (the idea behind ``torch.load(...,
 weights_only=True)``): ``find_class`` maps the few globals a checkpoint needs -- the tensor
 and parameter rebuild functions, the ``torch.*Storage`` types, ``torch.Size``,
-``collections.OrderedDict`` and a handful of builtins -- to ember's own functions, and refuses
-any other global by name *before* anything runs. Nothing is ever imported from the file.
+``collections.OrderedDict``, NumPy arrays and scalars, and a handful of builtins -- to ember's
+own functions (or NumPy's), and refuses any other global by name *before* anything runs.
+Nothing is ever imported from the file.
 
 Two layouts are read: the zip archive of PyTorch 1.6+ (``<name>/data.pkl`` plus one
 ``<name>/data/<key>`` entry per storage and a ``byteorder`` record) and the legacy layout
@@ -140,6 +141,9 @@ def _encode(text, encoding="utf-8"):
     return text.encode(encoding)
 
 
+_np_reconstruct = np.ndarray.__reduce__(np.empty(0))[0]  # numpy's own (no code from the file)
+_np_scalar = np.float64(0).__reduce__()[0]
+
 ALLOWED_GLOBALS = {
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
@@ -151,6 +155,12 @@ ALLOWED_GLOBALS = {
     ("builtins", "complex"): complex,
     ("builtins", "slice"): slice,
     ("_codecs", "encode"): _encode,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("numpy._core.multiarray", "_reconstruct"): _np_reconstruct,
+    ("numpy.core.multiarray", "_reconstruct"): _np_reconstruct,
+    ("numpy._core.multiarray", "scalar"): _np_scalar,
+    ("numpy.core.multiarray", "scalar"): _np_scalar,
 }
 ALLOWED_GLOBALS.update({("torch", name): _StorageType(name, dt)
                         for name, dt in _STORAGE_DTYPES.items()})

@@ -101,6 +101,13 @@ def test_parameters_and_nested_containers(save):
     assert out["nested"]["deep"]["x"].tolist() == [1.0, 1.0]
 
 
+def test_numpy_values(save):
+    got = read_pth(save({"arr": np.arange(4.0).reshape(2, 2), "best": np.float64(0.25),
+                         "step": np.int64(9)}))
+    np.testing.assert_array_equal(got["arr"], [[0.0, 1.0], [2.0, 3.0]])
+    assert got["best"] == 0.25 and isinstance(got["best"], np.float64) and got["step"] == 9
+
+
 def test_ember_load_plain_tensor(save):
     t = torch.arange(6, dtype=torch.int64).reshape(2, 3)
     out = ember.load(save(t))
