@@ -104,6 +104,22 @@ if "all" in which or "ddp" in which:
     check("ddp no_sync accumulation", bn=False, micro=2, bucket_cap_mb=0.002)
 if "all" in which or "sync" in which:
     check("ddp syncbn small buckets", sync_bn=True, bucket_cap_mb=0.001)
+if "all" in which or "overlap" in which:  # buckets start during backward, not after it
+    for overlap in (True, False):
+        launched = []
+        net = DDP(Net(bn=False).double(), bucket_cap_mb=0.001, overlap=overlap)
+        original = net._launch
+        net.__dict__["_launch"] = lambda b, seen=launched, n=net, go=original: (
+            seen.append(n._fired), go(b))[1]
+        F.cross_entropy(net(ember.ones(2, 2, 5, 5, dtype=ember.float64)),
+                        ember.tensor([0, 1])).backward()
+        n_params = len(list(net.parameters()))
+        assert len(launched) == len(net._buckets) > 2, launched
+        if overlap:
+            assert launched[0] < n_params, launched  # before conv's gradients existed
+        else:
+            assert set(launched) == {n_params}, launched
+    say("OK buckets launched during backward")
 if "all" in which or "unused" in which:
     class Branchy(nn.Module):
         def __init__(self):
