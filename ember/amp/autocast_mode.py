@@ -38,8 +38,7 @@ _FP32_CUDA = frozenset({
     "exp", "expm1", "log", "log10", "log2", "log1p", "reciprocal", "rsqrt", "tan", "pow",
     "softplus", "layer_norm", "vector_norm", "logsumexp", "sum", "prod", "cumsum", "cumprod",
     "softmax", "log_softmax", "nll_loss", "cross_entropy", "binary_cross_entropy",
-    "batch_norm",
-})
+})  # batch_norm is on neither list: it takes float16 input with float32 statistics
 # float32 under CPU autocast (PyTorch's CPU fp32 list: losses and linear algebra).
 _FP32_CPU = frozenset({
     "prod", "nll_loss", "cross_entropy", "binary_cross_entropy", "det", "slogdet", "inv",

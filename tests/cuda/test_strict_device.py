@@ -144,6 +144,12 @@ def test_cuda_autocast_policy_on_strict_device():
     assert (y.dtype, s.dtype, e.dtype, m.dtype) == (ember.float16, ember.float32,
                                                     ember.float32, ember.float16)
     assert lc and cpu_y.dtype is ember.float32
+    with strict_cuda():
+        bn = ember.nn.BatchNorm2d(3).to("cuda")
+        with ember.amp.autocast("cuda", dtype=ember.float16):
+            z = bn(ember.nn.functional.conv2d(ember.randn(2, 3, 5, 5).to("cuda"),
+                                              ember.randn(3, 3, 3, 3).to("cuda")))
+    assert z.dtype is ember.float16 and bn.running_mean.dtype is ember.float32
 
 
 @pytest.mark.parametrize("make", [
