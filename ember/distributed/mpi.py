@@ -18,6 +18,7 @@ import zlib
 
 import numpy as np
 
+from ..backend import backend_of
 from ..errors import DTypeError, ShapeError
 from .group import DistributedError, ProcessGroup, Work, mismatch_error
 
@@ -30,8 +31,19 @@ def _describe(arr) -> str:
     return f"shape {tuple(arr.shape)} {arr.dtype}"
 
 
+def _on_device(arr) -> bool:
+    """A GPU array (CuPy's, which has ``.get()``), staged through host memory for MPI."""
+    return type(arr) is not np.ndarray and hasattr(arr, "get")
+
+
 def _buffer(arr):
-    """A contiguous array MPI can reduce, and whether it must be copied back into ``arr``."""
+    """A contiguous host array MPI can reduce, and whether it must be copied back into ``arr``.
+
+    GPU arrays travel through a host copy (mpi4py from PyPI is not CUDA-aware; use the nccl
+    backend for speed on GPUs).
+    """
+    if _on_device(arr):
+        return _buffer(arr.get())[0], True
     if arr.dtype.kind + str(arr.dtype.itemsize) in _NATIVE:
         if arr.flags.c_contiguous:
             return arr, False
@@ -40,6 +52,14 @@ def _buffer(arr):
         return arr.astype(np.float32), True
     raise DTypeError(f"distributed: dtype {arr.dtype} cannot be communicated; use a float, "
                      "int, complex or bool tensor")
+
+
+def _copy_back(arr, buf) -> None:
+    """Write the host result ``buf`` into ``arr`` (on its device, in its dtype)."""
+    if _on_device(arr):
+        arr[...] = backend_of(arr).xp.asarray(buf.astype(arr.dtype, copy=False))
+    else:
+        arr[...] = buf
 
 
 class _PollWork(Work):
@@ -167,7 +187,7 @@ class MPIProcessGroup(ProcessGroup):
         if mean:
             np.multiply(buf, 1.0 / self.world_size, out=buf)
         if copy:
-            arr[...] = buf
+            _copy_back(arr, buf)
 
     # ------------------------------------------------------------------ collectives
     def all_reduce(self, arr, op: str, check: bool = True, name: str = "all_reduce",
@@ -193,7 +213,7 @@ class MPIProcessGroup(ProcessGroup):
             buf, copy = _buffer(arr)
             self.comm.Bcast(buf, root=src)
             if copy:
-                arr[...] = buf
+                _copy_back(arr, buf)
         return self.submit("broadcast", f"{_describe(arr)} from rank {src}", run)
 
     def all_gather(self, out, arr) -> Work:
@@ -203,7 +223,7 @@ class MPIProcessGroup(ProcessGroup):
             dst, copy = _buffer(out)
             self.comm.Allgather(buf, dst)
             if copy:
-                out[...] = dst
+                _copy_back(out, dst)
         return self.submit("all_gather", _describe(arr), run)
 
     def reduce_scatter(self, out, arr, op: str) -> Work:
@@ -215,7 +235,7 @@ class MPIProcessGroup(ProcessGroup):
             if op == "mean":
                 np.multiply(dst, 1.0 / self.world_size, out=dst)
             if copy or dst is not out:
-                out[...] = dst
+                _copy_back(out, dst)
         return self.submit("reduce_scatter", f"{op} of {_describe(arr)}", run)
 
     def host_all_reduce(self, arr, op: str) -> None:
@@ -259,7 +279,7 @@ class MPIProcessGroup(ProcessGroup):
             req = self.p2p.Irecv(buf, source=status.Get_source(), tag=status.Get_tag())
             _PollWork(self, "recv", what, req).wait()
             if copy:
-                arr[...] = buf
+                _copy_back(arr, buf)
             return status.Get_source()
 
         probe._after = after

@@ -220,3 +220,8 @@ def test_keras_fit_with_a_distributed_sampler_loader(tmp_path):
     assert "5/5 [" in proc.stdout  # 100 samples, 50 per rank, batches of 10
     hist = json.loads((tmp_path / "loader.npz.json").read_text())
     assert len(hist["loss"]) == 2 and hist["loss"][1] < hist["loss"][0]
+
+
+def test_ddp_with_device_arrays_staged_through_the_host():
+    proc = run("ddp_device.py")
+    assert _ok_lines(proc).count("OK ddp on device arrays") == 2, proc.stdout + proc.stderr
