@@ -171,3 +171,34 @@ def test_batched_transforms_on_strict_device_match_cpu(make):
         assert got.device.type == "cuda"
         got = got.cpu().numpy()
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_grad_scaler_and_clipping_on_strict_device_match_cpu():
+    import ember.nn.functional as F
+
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((8, 6)), rng.integers(0, 3, 8)
+
+    def run(device):
+        ember.manual_seed(1)
+        model = ember.nn.Linear(6, 3).double().to(device)
+        opt = ember.optim.SGD(model.parameters(), lr=0.1)
+        scaler = ember.amp.GradScaler("cuda", init_scale=8.0, growth_interval=2)
+        xt, yt = ember.from_numpy(x).to(device), ember.from_numpy(y).to(device)
+        scales = []
+        for step in range(5):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(xt), yt) * (float("inf") if step == 2 else 1.0)
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            ember.nn.utils.clip_grad_norm_(model.parameters(), 0.5, error_if_nonfinite=False)
+            scaler.step(opt)
+            scaler.update()
+            scales.append(scaler.get_scale())
+        return scales, model.weight.detach().cpu().numpy()
+
+    want = run("cpu")
+    with strict_cuda():
+        got = run("cuda")
+    assert got[0] == want[0] == [8.0, 16.0, 8.0, 8.0, 16.0]
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-13)
