@@ -1,13 +1,14 @@
 """Read Keras weight files (``.weights.h5`` of Keras 3, ``.h5`` of Keras 2) through h5py.
 
 Keras 3 writes ``layers/<path>/vars/<i>`` datasets (the group's ``name`` attribute holds the
-layer's own name); Keras 2 writes ``[model_weights/]<layer>/<layer>/<var>:0`` with the layer
-order in a ``layer_names`` attribute and each layer's variables in ``weight_names``. Both come
-back as one flat dict keyed ``"<layer name>/vars/<i>"`` (the i-th variable of the layer, in
-Keras's order: kernel, bias; gamma, beta, moving mean, moving variance ...), with Keras's
-layouts untouched: Dense kernels are ``(in, out)``, Conv2D kernels ``(h, w, in, out)``.
-``ember.zoo.load_weights`` maps these names and layouts onto a model. Needs ``h5py``
-(``pip install ember[h5]``); nothing in the file is executed.
+layer's own name; a recurrent layer's variables sit in its ``cell/vars``); Keras 2 writes
+``[model_weights/]<layer>/<layer>/<var>:0`` with the layer order in a ``layer_names``
+attribute and each layer's variables in ``weight_names``. Both come back as one flat dict
+keyed ``"<layer name>/vars/<i>"`` (the i-th variable of the layer, in Keras's order: kernel,
+bias; gamma, beta, moving mean, moving variance ...), with Keras's layouts untouched: Dense
+kernels are ``(in, out)``, Conv2D kernels ``(h, w, in, out)``. ``ember.zoo.load_weights``
+maps these names and layouts onto a model. Needs ``h5py`` (``pip install ember[h5]``);
+nothing in the file is executed.
 
 Example:
     >>> import h5py, numpy as np, os, tempfile
@@ -49,28 +50,40 @@ def _text(x) -> str:
 def _keras3(root, h5py) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
 
-    def walk(group, path: list[str]) -> None:
-        for key in sorted(group):
-            item = group[key]
-            if not isinstance(item, h5py.Group):
+    def own_vars(group, where: str) -> list:
+        order = sorted((k for k in group if k.isdigit()), key=int)
+        if [int(k) for k in order] != list(range(len(order))):
+            raise CheckpointError(f"read_keras_h5: {where} has variables {order}; expected "
+                                  f"0..{len(order) - 1}")
+        return [np.asarray(group[k]) for k in order]
+
+    def collect(group, acc: list) -> None:
+        """A layer's variables: its own, then its parts' (an RNN's cell, a wrapper's layers)."""
+        if isinstance(group.get("vars"), h5py.Group):
+            acc += own_vars(group["vars"], group.name)
+        parts = [k for k in group if k not in ("vars", "layers")
+                 and isinstance(group[k], h5py.Group)]
+        for k in sorted(parts, key=lambda k: (k != "forward_layer", k)):
+            collect(group[k], acc)
+
+    def walk(layers) -> None:
+        for key in sorted(layers):
+            group = layers[key]
+            if not isinstance(group, h5py.Group):
                 continue
-            if key == "vars":
-                name = _text(item.attrs.get("name", "/".join(path) or "model"))
-                order = sorted((k for k in item if k.isdigit()), key=int)
-                for i, k in enumerate(order):
-                    if int(k) != i:
-                        raise CheckpointError(f"read_keras_h5: layer {name!r} has variables "
-                                              f"{order}; expected 0..{len(order) - 1}")
-                    out[f"{name}/vars/{i}"] = np.asarray(item[k])
-            elif key == "layers":
-                walk(item, path)
-            else:
-                walk(item, path + [key])
+            vars_group = group.get("vars")
+            name = _text(vars_group.attrs.get("name", key)) if vars_group is not None else key
+            found: list = []
+            collect(group, found)
+            for i, arr in enumerate(found):
+                out[f"{name}/vars/{i}"] = arr
+            if isinstance(group.get("layers"), h5py.Group):  # a nested model
+                walk(group["layers"])
 
     layers = root.get("layers")
     if layers is None:
         raise CheckpointError("read_keras_h5: no 'layers' group; not a Keras weights file")
-    walk(layers, [])
+    walk(layers)
     return out
 
 

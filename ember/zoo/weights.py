@@ -108,21 +108,43 @@ def oihw_to_hwio(weight: np.ndarray) -> np.ndarray:
     return weight.transpose(tuple(range(2, n + 2)) + (1, 0))
 
 
-def _from_keras(arr: np.ndarray, owner: Module, leaf: str, shape: tuple):
-    """Keras layout -> ember layout for one tensor; returns (array, what) or (arr, None)."""
+def _gates(arr: np.ndarray, mode: str) -> np.ndarray:
+    """Keras's GRU gate blocks (update z, reset r, candidate) in ember's order (r, z, n)."""
+    if mode != "GRU":
+        return arr
+    z, r, n = np.split(arr, 3, axis=0)
+    return np.concatenate([r, z, n])
+
+
+def _from_keras(arr: np.ndarray, owner: Module, leaf: str, shape: tuple) -> list:
+    """Keras layout -> ember layout for one tensor: ``[(leaf, array, what or None), ...]``
+    (a recurrent layer's one Keras bias gives both of ember's biases)."""
     from ..nn.layers.conv import _ConvNd
     from ..nn.layers.linear import Linear
+    from ..nn.layers.rnn import RNNBase
 
     if leaf == "weight" and isinstance(owner, Linear) and arr.ndim == 2:
-        return arr.T, "Dense kernel (in, out) -> (out, in)"
+        return [(leaf, arr.T, "Dense kernel (in, out) -> (out, in)")]
     if leaf == "weight" and isinstance(owner, _ConvNd) and arr.ndim == len(shape) >= 3:
         out = hwio_to_oihw(arr)
         if out.shape != shape and arr.ndim == 4 and shape[1] == 1:  # depthwise (h, w, c, m)
             h, w, c, m = arr.shape
-            return (arr.reshape(h, w, c * m, 1).transpose(2, 3, 0, 1),
-                    "DepthwiseConv2D kernel (h, w, c, m) -> (c*m, 1, h, w)")
-        return out, "conv kernel HWIO -> OIHW"
-    return arr, None
+            return [(leaf, arr.reshape(h, w, c * m, 1).transpose(2, 3, 0, 1),
+                     "DepthwiseConv2D kernel (h, w, c, m) -> (c*m, 1, h, w)")]
+        return [(leaf, out, "conv kernel HWIO -> OIHW")]
+    if isinstance(owner, RNNBase) and leaf.startswith(("weight_ih", "weight_hh")) \
+            and arr.ndim == 2:
+        what = "recurrent kernel (in, gates) -> (gates, in)"
+        return [(leaf, _gates(arr.T, owner.mode), what + (", GRU gates z,r,h -> r,z,n"
+                                                          if owner.mode == "GRU" else ""))]
+    if isinstance(owner, RNNBase) and leaf.startswith("bias_ih"):
+        other = "bias_hh" + leaf[len("bias_ih"):]
+        if arr.ndim == 2 and arr.shape[0] == 2:  # GRU reset_after: input and recurrent bias
+            return [(leaf, _gates(arr[0], owner.mode), "Keras bias[0] (GRU gates reordered)"),
+                    (other, _gates(arr[1], owner.mode), "Keras bias[1] (GRU gates reordered)")]
+        return [(leaf, _gates(arr, owner.mode), "Keras's one bias -> bias_ih"),
+                (other, np.zeros_like(arr), "bias_hh = 0 (Keras has one bias)")]
+    return [(leaf, arr, None)]
 
 
 def _channels_last_flatten(arr: np.ndarray, hwc: tuple) -> np.ndarray:
@@ -296,31 +318,16 @@ def load_weights(model: Module, path_or_state_dict, mapping=None, strict: bool =
         name = rename(src)
         if name is None:
             continue
-        target = targets.get(name)
-        if target is None:
+        if name not in targets:
             report.unexpected.append(src)
             continue
-        if name in claimed:
-            raise WeightsMismatchError(f"load_weights: {claimed[name]!r} and {src!r} both map "
-                                       f"to {name!r}; fix the mapping")
-        claimed[name] = src
-        shape = tuple(target.shape)
-        notes = []
-        if layout == "keras":
-            arr, what = _from_keras(arr, *owners[name], shape)
-            notes += [what] if what else []
-        if flatten_from and name in flatten_from and arr.ndim == 2:
-            arr = _channels_last_flatten(arr, flatten_from[name])
-            notes.append(f"inputs flattened from channels-last {tuple(flatten_from[name])}")
-        if tuple(arr.shape) != shape:
-            report.mis_shaped.append((name, src, tuple(arr.shape), shape))
-            continue
-        want = target.data.dtype
-        if arr.dtype != want:
-            notes.append(f"{arr.dtype} -> {want}")
-        plan.append((target, np.ascontiguousarray(arr, dtype=want)))
-        report.matched.append(name)
-        report.converted += [(name, n) for n in notes]
+        owner, leaf = owners[name]
+        prefix = name[: len(name) - len(leaf)]
+        parts = (_from_keras(arr, owner, leaf, tuple(targets[name].shape)) if layout == "keras"
+                 else [(leaf, arr, None)])
+        for part_leaf, part, what in parts:
+            _plan_one(report, plan, claimed, targets, prefix + part_leaf, src, part, what,
+                      flatten_from)
     report.missing = [n for n in targets if n not in claimed and n.rsplit(".", 1)[-1]
                       not in OPTIONAL]
     if strict and (report.unexpected or report.missing or report.mis_shaped):
@@ -329,6 +336,33 @@ def load_weights(model: Module, path_or_state_dict, mapping=None, strict: bool =
         for target, arr in plan:
             target.copy_(from_numpy(arr))
     return report
+
+
+def _plan_one(report: LoadReport, plan: list, claimed: dict, targets: dict, name: str,
+              src: str, arr: np.ndarray, what: str | None, flatten_from: dict | None) -> None:
+    """Check one converted tensor against its target; add it to the plan or the report."""
+    target = targets.get(name)
+    if target is None:
+        report.unexpected.append(f"{src} (as {name})")
+        return
+    if name in claimed:
+        raise WeightsMismatchError(f"load_weights: {claimed[name]!r} and {src!r} both map "
+                                   f"to {name!r}; fix the mapping")
+    claimed[name] = src
+    shape = tuple(target.shape)
+    notes = [what] if what else []
+    if flatten_from and name in flatten_from and arr.ndim == 2:
+        arr = _channels_last_flatten(arr, flatten_from[name])
+        notes.append(f"inputs flattened from channels-last {tuple(flatten_from[name])}")
+    if tuple(arr.shape) != shape:
+        report.mis_shaped.append((name, src, tuple(arr.shape), shape))
+        return
+    want = target.data.dtype
+    if arr.dtype != want:
+        notes.append(f"{arr.dtype} -> {want}")
+    plan.append((target, np.ascontiguousarray(arr, dtype=want)))
+    report.matched.append(name)
+    report.converted += [(name, n) for n in notes]
 
 
 def _listing(title: str, items: list, limit: int = 20) -> str:

@@ -293,3 +293,48 @@ def test_keras_file_errors(tmp_path):
         load_weights(keras_model(), path)
     with pytest.raises(ValueError, match="mapping='keras' needs a built ember.keras model"):
         load_weights(EmberNet(), {"a/vars/0": rand(2)}, mapping="keras")
+
+
+def sigmoid(v):
+    return 1 / (1 + np.exp(-v))
+
+
+def keras_rnn_reference(kind, x, kernel, recurrent, bias):
+    """Keras's LSTM / GRU (reset_after) recurrences in NumPy, on Keras's own layouts."""
+    h = np.zeros((len(x), recurrent.shape[0]))
+    c = np.zeros_like(h)
+    outputs = []
+    for t in range(x.shape[1]):
+        if kind == "LSTM":
+            i, f, g, o = np.split(x[:, t] @ kernel + h @ recurrent + bias, 4, axis=1)
+            c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+            h = sigmoid(o) * np.tanh(c)
+        else:
+            xz, xr, xh = np.split(x[:, t] @ kernel + bias[0], 3, axis=1)
+            hz, hr, hh = np.split(h @ recurrent + bias[1], 3, axis=1)
+            z, r = sigmoid(xz + hz), sigmoid(xr + hr)
+            h = z * h + (1 - z) * np.tanh(xh + r * hh)
+        outputs.append(h)
+    return np.stack(outputs, 1)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_keras3_recurrent_layers(tmp_path, kind):
+    gates = 4 if kind == "LSTM" else 3
+    kernel, recurrent = rand(3, gates * 4) * 0.5, rand(4, gates * 4) * 0.5
+    bias = rand(gates * 4) if kind == "LSTM" else rand(2, gates * 4)
+    path = tmp_path / "rnn.weights.h5"
+    with h5py.File(path, "w") as f:  # Keras 3 keeps a recurrent layer's variables in its cell
+        f.create_group(f"layers/{kind.lower()}/vars").attrs["name"] = "rnn"
+        cell = f.create_group(f"layers/{kind.lower()}/cell/vars")
+        cell.attrs["name"] = f"{kind.lower()}_cell"
+        for i, a in enumerate([kernel, recurrent, bias]):
+            cell.create_dataset(str(i), data=a)
+    model = models.Sequential([getattr(layers, kind)(4, return_sequences=True, name="rnn",
+                                                     input_shape=(5, 3))])
+    report = load_weights(model, path)
+    assert len(report.matched) == 4 and not report.missing
+    x = rand(2, 5, 3)
+    np.testing.assert_allclose(model.predict(x, verbose=0),
+                               keras_rnn_reference(kind, x, kernel, recurrent, bias),
+                               rtol=1e-4, atol=1e-5)
