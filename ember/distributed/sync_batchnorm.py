@@ -8,10 +8,9 @@ needs. Outside training, or without a process group, it is an ordinary BatchNorm
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..autograd.function import Function
 from ..autograd.grad_mode import no_grad
+from ..backend import backend_of
 from ..nn.layers.normalization import _BatchNorm
 from ..nn.module import Module
 from ..tensor import Tensor
@@ -32,19 +31,20 @@ class _SyncBatchNormFn(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, eps, group, stats_out):
         xa = x.data
+        xp = backend_of(xa).xp  # NumPy, or CuPy for CUDA tensors
         axes, c = _axes(xa.ndim), xa.shape[1]
         n_local = xa.size // c
         mean_l = xa.mean(axis=axes)
         m2_l = ((xa - mean_l.reshape(_bshape(xa.ndim, c))) ** 2).sum(axis=axes)
-        mine = np.stack([np.full(c, n_local, dtype=mean_l.dtype), mean_l, m2_l])
-        every = np.empty((group.world_size,) + mine.shape, dtype=mine.dtype)
+        mine = xp.stack([xp.full(c, n_local, dtype=mean_l.dtype), mean_l, m2_l])
+        every = xp.empty((group.world_size,) + mine.shape, dtype=mine.dtype)
         group.all_gather(every, mine).wait()
         counts, means = every[:, 0], every[:, 1]
         n = counts.sum(axis=0)
         mean = (counts * means).sum(axis=0) / n
         m2 = (every[:, 2] + counts * (means - mean) ** 2).sum(axis=0)
         var = m2 / n
-        invstd = 1.0 / np.sqrt(var + eps)
+        invstd = 1.0 / xp.sqrt(var + eps)
         shape = _bshape(xa.ndim, c)
         xhat = (xa - mean.reshape(shape)) * invstd.reshape(shape)
         y = xhat
@@ -52,7 +52,8 @@ class _SyncBatchNormFn(Function):
             y = y * weight.data.reshape(shape)
         if bias is not None:
             y = y + bias.data.reshape(shape)
-        stats_out.extend([mean, m2 / max(n[0] - 1, 1), int(n[0])])
+        total = int(n[0])
+        stats_out.extend([mean, m2 / max(total - 1, 1), total])
         ctx.xhat, ctx.invstd, ctx.n, ctx.group = xhat, invstd, n, group
         ctx.weight = None if weight is None else weight.data
         ctx.has_bias = bias is not None
@@ -66,7 +67,7 @@ class _SyncBatchNormFn(Function):
         shape = _bshape(dy.ndim, c)
         sum_dy = dy.sum(axis=axes)
         sum_dy_xhat = (dy * xhat).sum(axis=axes)
-        both = np.stack([sum_dy, sum_dy_xhat])
+        both = backend_of(dy).xp.stack([sum_dy, sum_dy_xhat])
         ctx.group.all_reduce(both, "sum", check=False, inline=True).wait()
         scale = invstd if ctx.weight is None else ctx.weight * invstd
         dx = scale.reshape(shape) * (dy - (both[0] / n).reshape(shape)

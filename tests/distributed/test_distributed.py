@@ -224,4 +224,6 @@ def test_keras_fit_with_a_distributed_sampler_loader(tmp_path):
 
 def test_ddp_with_device_arrays_staged_through_the_host():
     proc = run("ddp_device.py")
-    assert _ok_lines(proc).count("OK ddp on device arrays") == 2, proc.stdout + proc.stderr
+    lines = _ok_lines(proc)
+    assert lines.count("OK ddp on device arrays") == 2, proc.stdout + proc.stderr
+    assert lines.count("OK syncbn on device arrays") == 2

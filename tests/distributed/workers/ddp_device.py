@@ -27,9 +27,10 @@ xs = rng.standard_normal((4, world * B, 6))
 ys = rng.integers(0, 3, (4, world * B))
 
 
-def build():
+def build(bn=False):
     ember.manual_seed(0)
-    return nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3)).double()
+    norm = dist.SyncBatchNorm(8) if bn == "sync" else nn.BatchNorm1d(8) if bn else nn.Identity()
+    return nn.Sequential(nn.Linear(6, 8), norm, nn.Tanh(), nn.Linear(8, 3)).double()
 
 
 def train(model, device, shard):
@@ -41,7 +42,7 @@ def train(model, device, shard):
         F.cross_entropy(model(ember.from_numpy(x).to(device)),
                         ember.from_numpy(y).to(device)).backward()
         opt.step()
-    return [p.detach().cpu().numpy() for p in model.parameters()]
+    return [v.detach().cpu().numpy() for v in model.state_dict().values()]
 
 
 with strict_cuda():
@@ -53,7 +54,13 @@ with strict_cuda():
     ddp = dist.DistributedDataParallel(model, bucket_cap_mb=1e-4)
     assert all(isinstance(b.flat, StrictArray) for b in ddp._buckets)
     got = train(ddp, "cuda", shard=True)
+    got_bn = train(dist.DistributedDataParallel(build("sync").to("cuda")), "cuda", shard=True)
 want = train(build(), "cpu", shard=False)
 for a, b in zip(got, want):
     np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 say("OK ddp on device arrays")
+want_bn = train(build(True), "cpu", shard=False)  # BatchNorm over the whole batch 2B
+assert len(got_bn) == len(want_bn) == 9  # weights, biases, running stats, batches tracked
+for a, b in zip(got_bn, want_bn):
+    np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+say("OK syncbn on device arrays")
