@@ -35,7 +35,8 @@ def _search_cost(out_specs, in_specs, attrs):
 
 
 def _argsort(xp, x, axis, descending, stable):
-    kind = "stable" if stable else "quicksort"
+    # CuPy sorts stably and accepts no other kind
+    kind = "quicksort" if not stable and xp.__name__ == "numpy" else "stable"
     if not descending:
         return xp.argsort(x, axis=axis, kind=kind)
     # a stable descending order: sort the reversed array ascending, then reverse back
