@@ -205,6 +205,10 @@ class Trainer(Evaluator):
             shuffle: reshuffle the arrays each epoch (ember's default generator).
             class_weight: ``{class: weight}``, turned into per-sample weights.
             sample_weight: one weight per sample.
+
+        Launched by MPI with several ranks (``mpirun -n 4 python train.py``), ``fit`` trains
+        data-parallel: ``batch_size`` is the global batch, each rank trains on its share, and
+        only rank 0 prints and writes files (see docs/distributed.md).
         """
         self._check_compiled("fit")
         data = adapt(x, y, sample_weight, batch_size, "fit")
