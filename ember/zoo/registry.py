@@ -115,7 +115,15 @@ def get_model(name: str, **kwargs) -> Module:
         >>> model.fc.out_features
         10
     """
-    return model_info(name).builder(**kwargs)
+    info = model_info(name)
+    if kwargs.get("pretrained") and not info.pretrained:
+        raise ZooError(f"ember.zoo: ember ships no pretrained weights for {name!r} (it ships "
+                       f"{', '.join(n for n in list_models() if MODELS[n].pretrained)}) and "
+                       "never downloads; build it, then load a weights file you have with "
+                       f"ember.zoo.load_weights(model, path)")
+    if not info.pretrained:
+        kwargs.pop("pretrained", None)  # pretrained=False: the constructor takes no such flag
+    return info.builder(**kwargs)
 
 
 def print_models(out=None) -> None:

@@ -76,6 +76,14 @@ def test_missing_weights_and_unknown_names(tmp_path):
         pretrained.model_card("resnet18")
 
 
+def test_get_model_pretrained_without_shipped_weights():
+    with pytest.raises(ZooError, match="ships no pretrained weights for 'resnet50' .*lenet5, "
+                                       "seed_cnn.*ember.zoo.load_weights"):
+        zoo.get_model("resnet50", pretrained=True)
+    assert isinstance(zoo.get_model("lenet5", pretrained=False), zoo.LeNet5)
+    assert zoo.get_model("resnet18", pretrained=False, num_classes=3).fc.out_features == 3
+
+
 def test_pretrained_lenet5_with_other_classes_is_refused():
     with pytest.raises(ZooError, match="shipped weights have 10 classes and 1 input channel, "
                                        "got num_classes=5.*replace_head"):
