@@ -70,6 +70,11 @@ class LoadReport:
                 f"unexpected={len(self.unexpected)}, missing={len(self.missing)}, "
                 f"mis_shaped={len(self.mis_shaped)})")
 
+    @property
+    def unmatched(self) -> list:
+        """Source names used nowhere and model entries left unset, together."""
+        return self.unexpected + self.missing
+
     def summary(self) -> str:
         """Every entry of the report, one line each."""
         lines = [f"{len(self.matched)} matched (mapping {self.mapping}, layout {self.layout})"]

@@ -105,6 +105,7 @@ def test_mismatch_lists_every_key_and_copies_nothing(tmp_path):
     np.testing.assert_array_equal(model.conv.weight.detach().numpy(), before)
     report = load_weights(model, state, strict=False)  # e.g. a head of another size
     assert report.unexpected == ["head.extra"] and report.missing == ["bn.bias"]
+    assert report.unmatched == ["head.extra", "bn.bias"]
     assert [m[0] for m in report.mis_shaped] == ["fc.weight"]
     np.testing.assert_array_equal(model.conv.weight.detach().numpy(),
                                   ref.conv.weight.detach().numpy())
