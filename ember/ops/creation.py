@@ -280,5 +280,6 @@ def uniform(low=0.0, high=1.0, size=(), *, generator=None, dtype=None, device=No
 def bernoulli(p, *, generator=None) -> Tensor:
     """1.0 with probability ``p`` (a tensor of probabilities), else 0.0."""
     g = _gen(generator)
-    arr = (g.random(p.shape) < np.asarray(p.data)).astype(p.data.dtype)
-    return Tensor(arr)
+    host = p.data if p.data.__class__ is np.ndarray else p.data.get()
+    arr = (g.random(p.shape) < host).astype(p.data.dtype)
+    return _finish(arr, None, p.device, False)  # on p's device (drawn on the host)

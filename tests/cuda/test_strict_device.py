@@ -202,3 +202,13 @@ def test_grad_scaler_and_clipping_on_strict_device_match_cpu():
         got = run("cuda")
     assert got[0] == want[0] == [8.0, 16.0, 8.0, 8.0, 16.0]
     np.testing.assert_allclose(got[1], want[1], rtol=1e-13)
+
+
+def test_bernoulli_of_device_probabilities_stays_on_the_device():
+    ember.manual_seed(0)
+    want = ember.bernoulli(ember.full((6,), 0.5)).numpy()
+    with strict_cuda():
+        ember.manual_seed(0)
+        got = ember.bernoulli(ember.full((6,), 0.5).to("cuda"))
+        assert isinstance(got.data, StrictArray)
+        np.testing.assert_array_equal(got.cpu().numpy(), want)
