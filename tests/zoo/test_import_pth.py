@@ -191,3 +191,10 @@ def test_out_of_range_view_is_refused(tmp_path):
             zf.writestr(n, data)
     with pytest.raises(CheckpointError, match="corrupted"):
         read_pth(path)
+
+
+def test_a_whole_pickled_module_is_refused_with_what_to_do(save):
+    path = save(torch.nn.Linear(2, 2))
+    with pytest.raises(UnsafeCheckpointError,
+                       match=r"'torch\.nn\.modules\.linear\.Linear'.*save model\.state_dict\(\)"):
+        ember.load(path)
