@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from . import (
                activations,
+               applications,
                backend,
                callbacks,
                initializers,
@@ -36,4 +37,4 @@ from .models import Model, Sequential, load_model
 
 __all__ = ["Sequential", "Model", "Input", "load_model", "layers", "models", "losses",
            "metrics", "optimizers", "callbacks", "activations", "initializers", "utils",
-           "backend"]
+           "backend", "applications"]

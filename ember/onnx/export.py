@@ -194,10 +194,12 @@ def _frozen(graph: Graph) -> Graph:
     """A copy whose states are constants (inference): what depends only on weights folds,
     e.g. batch norm's scale and shift."""
     g = graph.copy()
+    mapping = {}
     for v, t in zip(g.states, g.state_tensors):
         c = g.new_value("const", v.shape, v.dtype, v.name, dynamic=False)
         g.consts[c] = np.asarray(t.data)
-        g.substitute({v: c})
+        mapping[v] = c
+    g.substitute(mapping)  # once: one pass over the nodes, however many weights
     g.states, g.state_tensors = [], []
     return g
 

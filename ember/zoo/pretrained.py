@@ -1,6 +1,6 @@
 """Weights ember ships: small models trained on scikit-learn's digits, with a model card each.
 
-Each shipped model has ``weights/<name>.safetensors`` and ``weights/<name>.json`` (the card:
+Each shipped model has ``shipped/<name>.safetensors`` and ``shipped/<name>.json`` (the card:
 data, split, test accuracy, seed, the command that reproduces the file). The command is
 
     python -m ember.zoo.pretrained NAME --out DIR
@@ -28,7 +28,7 @@ __all__ = ["SHIPPED", "WEIGHTS_DIR", "load_shipped", "model_card", "reproduce", 
            "digits_splits", "digits_to_lenet", "evaluate_shipped"]
 
 #: The folder that holds the shipped weights and cards.
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "shipped"
 
 #: Shipped model name -> (epochs, learning rate) of its training run.
 SHIPPED: dict[str, dict] = {
@@ -68,7 +68,7 @@ def load_shipped(model: Module, name: str, folder: str | os.PathLike | None = No
     Args:
         model: a model of the shipped architecture (``LeNet5()``, ``seed_cnn()``).
         name: ``"lenet5"`` or ``"seed_cnn"``.
-        folder: where the weights are (ember's ``zoo/weights`` by default).
+        folder: where the weights are (ember's ``zoo/shipped`` by default).
 
     Example:
         >>> import ember
