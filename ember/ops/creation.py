@@ -259,8 +259,8 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
     g = _gen(generator)
     like = mean if isinstance(mean, Tensor) else std if isinstance(std, Tensor) else None
     if like is not None:
-        m = np.asarray(mean.data) if isinstance(mean, Tensor) else mean
-        sd = np.asarray(std.data) if isinstance(std, Tensor) else std
+        m = _host(mean.data) if isinstance(mean, Tensor) else mean
+        sd = _host(std.data) if isinstance(std, Tensor) else std
         size = np.broadcast_shapes(np.shape(m), np.shape(sd)) if size is None else size
         dtype = like.dtype if dtype is None else dtype
         device = like.device if device is None else device
@@ -277,9 +277,13 @@ def uniform(low=0.0, high=1.0, size=(), *, generator=None, dtype=None, device=No
                    requires_grad, "uniform")
 
 
+def _host(arr) -> np.ndarray:
+    """A backend array's values on the host (a GPU array is copied: draws happen there)."""
+    return arr if arr.__class__ is np.ndarray else arr.get()
+
+
 def bernoulli(p, *, generator=None) -> Tensor:
     """1.0 with probability ``p`` (a tensor of probabilities), else 0.0."""
     g = _gen(generator)
-    host = p.data if p.data.__class__ is np.ndarray else p.data.get()
-    arr = (g.random(p.shape) < host).astype(p.data.dtype)
+    arr = (g.random(p.shape) < _host(p.data)).astype(p.data.dtype)
     return _finish(arr, None, p.device, False)  # on p's device (drawn on the host)

@@ -212,3 +212,13 @@ def test_bernoulli_of_device_probabilities_stays_on_the_device():
         got = ember.bernoulli(ember.full((6,), 0.5).to("cuda"))
         assert isinstance(got.data, StrictArray)
         np.testing.assert_array_equal(got.cpu().numpy(), want)
+
+
+def test_normal_with_device_mean_and_std_stays_on_the_device():
+    ember.manual_seed(3)
+    want = ember.normal(ember.zeros(2, 3), ember.full((2, 3), 2.0)).numpy()
+    with strict_cuda():
+        ember.manual_seed(3)
+        got = ember.normal(ember.zeros(2, 3).to("cuda"), ember.full((2, 3), 2.0).to("cuda"))
+        assert isinstance(got.data, StrictArray)
+        np.testing.assert_array_equal(got.cpu().numpy(), want)
