@@ -71,6 +71,7 @@ class JitFunction:
         self._watched = None
         self._last: _Entry | None = None
         self._pending: str | None = None
+        self._live_lr: set[int] = set()  # optimisers whose compiled step reads lr at run time
 
     # ------------------------------------------------------------------ calling
     def __call__(self, *args, **kwargs):
@@ -86,6 +87,8 @@ class JitFunction:
                 if reason is None:
                     self._last = e
                     c = e.compiled
+                    if self._live_lr:
+                        self._sync_lr()
                     outs = c.run_arrays([t.data for t in tensors])
                     return unflatten(c._tree, iter(_wrap(o) for o in outs))
         if reason is None:
@@ -107,7 +110,13 @@ class JitFunction:
         watch = [t for _, m in self._watched[0]
                  for t in list(m.parameters()) + list(m.buffers()) if t is not None]
         tracer = Tracer(params=params, names=names, watch=watch)
+        for _, o in self._watched[1]:
+            _lr_cells(o)
         graph, result = trace_with(tracer, self.fn, args, kwargs)
+        live = {i for i, ok in tracer.lr_live.items() if ok}
+        if live - self._live_lr:  # the learning rates now enter at run time: not in the key
+            self._live_lr |= live
+            key = tuple(_signature((args, kwargs), [], "input")) + self._watch_key()
         leaves: list = []
         flatten(result, leaves)  # compiled calls return no autograd history: neither does this
         result = unflatten(graph.out_tree, iter(t.detach() for t in leaves))
@@ -150,10 +159,22 @@ class JitFunction:
         for name, m in mods:
             out.append((f"training flags of {name}", tuple(s.training for s in m.modules())))
         for name, o in opts:
+            skip = ("params", "lr") if id(o) in self._live_lr and _lr_cells(o, False) else (
+                "params",)
             out.append((f"hyper-parameters of {name}", tuple(
-                tuple((k, _freeze(v)) for k, v in g.items() if k != "params")
+                tuple((k, _freeze(v)) for k, v in g.items() if k not in skip)
                 for g in o.param_groups)))
         return tuple(out)
+
+    def _sync_lr(self) -> None:
+        """Write each group's learning rate into the cell its compiled step reads."""
+        for _, o in self._watched[1]:
+            if id(o) in self._live_lr:
+                cells = o._jit_lr
+                for g in o.param_groups:
+                    cell = cells.get(id(g))
+                    if cell is not None and isinstance(g["lr"], (int, float)):
+                        cell.data[...] = g["lr"]
 
     # ------------------------------------------------------------------ the graph
     def trace(self, *args, **kwargs):
@@ -214,6 +235,27 @@ def _wrap(o):
     if isinstance(o, (bool, int, float, str)) or o is None:
         return o
     return Tensor(o)
+
+
+def _lr_cells(opt, make: bool = True) -> bool:
+    """Give each parameter group of ``opt`` a 0-d float64 tensor holding its learning rate
+    (``opt._jit_lr``, by group), made before tracing so the graph reads it as a state: a
+    fused optimiser step takes its rate from there, so a scheduler's changes need no
+    retrace. With ``make=False``, only say whether every group has one."""
+    cells = opt.__dict__.setdefault("_jit_lr", {})
+    for g in opt.param_groups:
+        lr = g.get("lr")
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)):
+            return False
+        if id(g) not in cells:
+            if not make:
+                return False
+            from ..ops.creation import tensor
+
+            cells[id(g)] = tensor(float(lr), dtype="float64")
+        elif make:
+            cells[id(g)].data[...] = lr
+    return True
 
 
 def _freeze(v):

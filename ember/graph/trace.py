@@ -169,6 +169,9 @@ class Tracer:
         # tensors known to hold state (module parameters and buffers): their versions at the
         # start, to catch changes made to their arrays behind the ops' backs
         self.watch = [(t, t._version[0]) for t in watch]
+        # id(optimiser) -> whether each of its steps took the learning rate from its cell
+        # (``opt._jit_lr``) rather than baking it in (see ember/optim/_traced.py)
+        self.lr_live: dict[int, bool] = {}
 
     # ------------------------------------------------------------------ values
     def bind(self, t: Tensor, v: Value) -> None:

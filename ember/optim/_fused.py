@@ -13,9 +13,11 @@ outputs as the new values of the states. The executor sees ``writes`` and lets t
 on the states' own arrays, or on copies where a later node still reads the old values.
 
 Arguments, per parameter: ``p, g``, the step count (a 0-d float64 array) when the rule keeps
-one, then the state buffers in the rule's ``_buffers`` order. Attributes: ``rule`` (a key of
-``RULES``), ``hyper`` (the group's hyper-parameters as ``(name, value)`` pairs) and
-``layout`` (per parameter: whether it has a step count, and the names of its buffers).
+one, then the state buffers in the rule's ``_buffers`` order; last, the learning rate (a 0-d
+float64 array, read at run time so a scheduler's changes need no new graph). Attributes:
+``rule`` (a key of ``RULES``), ``hyper`` (the group's other hyper-parameters as
+``(name, value)`` pairs) and ``layout`` (per parameter: whether it has a step count, and
+the names of its buffers).
 
 Example:
     >>> import ember
@@ -63,6 +65,7 @@ class OptimizerStep(Op):
     def forward(xp, *arrays, rule: str, hyper: tuple, layout: tuple):
         cls = RULES[rule]
         group = dict(hyper)
+        group["lr"] = float(arrays[-1])
         jobs, outs = [], []
         k = 0
         for has_step, names in layout:

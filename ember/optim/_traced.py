@@ -74,10 +74,13 @@ def traced_step(opt) -> None:
     else the rule's ufuncs as elementwise ops."""
     import numpy as np
 
+    live = getattr(_state.tracer, "lr_live", None)
     with no_grad():
         for group in opt.param_groups:
             if _fused_group(opt, group):
                 continue
+            if live is not None:
+                live[id(opt)] = False  # this rule bakes the learning rate into the graph
             for p in group["params"]:
                 g = p.grad
                 if g is None:
@@ -121,8 +124,10 @@ def _fused_group(opt, group: dict) -> bool:
     if rule is None:
         return False
     hyper = tuple((k, tuple(v) if isinstance(v, list) else v)
-                  for k, v in sorted(group.items()) if k != "params")
-    if not all(_plain(v) for _, v in hyper):
+                  for k, v in sorted(group.items()) if k not in ("params", "lr"))
+    lr = group.get("lr")
+    if not all(_plain(v) for _, v in hyper) or isinstance(lr, bool) or \
+            not isinstance(lr, (int, float)):
         return False
     params = [p for p in group["params"] if p.grad is not None]
     for p in params:
@@ -147,6 +152,13 @@ def _fused_group(opt, group: dict) -> bool:
         args += [p, p.grad, *mine[1:]]
         targets += mine
         layout.append((step is not None, names))
+    cell = getattr(opt, "_jit_lr", {}).get(id(group))  # made by ember.jit before tracing
+    if cell is None:
+        cell = creation.tensor(float(lr), dtype="float64")  # a constant of this graph
+        tracer.lr_live[id(opt)] = False
+    else:  # a state: the compiled step reads the rate ember.jit writes there before a run
+        tracer.lr_live.setdefault(id(opt), True)
+    args.append(cell)
     for t in args:
         tracer.value(t)  # classify them before the op writes into them
     outs = apply(step_op(len(targets)), *args, rule=rule, hyper=hyper, layout=tuple(layout))

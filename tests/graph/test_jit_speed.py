@@ -105,11 +105,13 @@ def test_fused_op_forward_is_the_eager_kernel():
         opt.step()
     m, v = ember.zeros(300), ember.zeros(300)
     step = ember.tensor(0.0, dtype="float64")
-    hyper = tuple(sorted((k, v) for k, v in opt.param_groups[0].items() if k != "params"))
+    hyper = tuple(sorted((k, v) for k, v in opt.param_groups[0].items()
+                         if k not in ("params", "lr")))
+    lr = ember.tensor(0.1, dtype="float64")
     with ember.no_grad():
         for _ in range(2):
-            ember.autograd.node.apply(step_op(4), p2, g, step, m, v, rule="adam", hyper=hyper,
-                                      layout=((True, ("exp_avg", "exp_avg_sq")),))
+            ember.autograd.node.apply(step_op(4), p2, g, step, m, v, lr, rule="adam",
+                                      hyper=hyper, layout=((True, ("exp_avg", "exp_avg_sq")),))
     np.testing.assert_array_equal(p1.detach().numpy(), p2.detach().numpy())
     np.testing.assert_array_equal(opt.state[p1]["exp_avg_sq"].numpy(), v.numpy())
     assert step.item() == 2.0 and step_op(4).writes(
@@ -346,3 +348,37 @@ def test_mask_casts_are_elided_and_exact():
         assert eager().item() == fast().item()
     assert fast.compiled.stats["fuse"]["elided"] == 1  # the ReLU's mask
     assert "casting='unsafe'" not in fast.compiled.source
+
+
+def test_learning_rate_changes_need_no_retrace():
+    """The fused step reads each group's rate from a cell ember.jit fills before each run: a
+    scheduler changing lr every step runs the same graph, and equals eager."""
+    m1, o1, eager = _mlp_step(OPTIMIZERS["adam"])
+    m2, o2, step = _mlp_step(OPTIMIZERS["adam"])
+    fast = jit(step)
+    s1 = ember.optim.lr_scheduler.StepLR(o1, step_size=1, gamma=0.7)
+    s2 = ember.optim.lr_scheduler.StepLR(o2, step_size=1, gamma=0.7)
+    for _ in range(6):
+        assert eager().item() == fast().item()
+        s1.step()
+        s2.step()
+    assert len(fast.retrace_reasons) == 2  # the first call, then with the optimiser's state
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+
+
+def test_learning_rate_is_baked_in_where_the_rule_is_recorded_op_by_op():
+    class Halve(ember.optim.SGD):
+        @staticmethod
+        def _update(xp, c, p, g, bufs, s):
+            xp.multiply(g, -c[0], out=s[0])
+            xp.add(p, s[0], out=p)
+
+    m1, o1, eager = _mlp_step(lambda p: Halve(p, lr=0.5))
+    m2, o2, step = _mlp_step(lambda p: Halve(p, lr=0.5))
+    fast = jit(step)
+    for i in range(4):
+        for o in (o1, o2):
+            o.param_groups[0]["lr"] = 0.5 / (i + 1)
+        assert eager().item() == fast().item()
+    assert len(fast.retrace_reasons) == 4  # each new rate is a new graph
