@@ -96,7 +96,8 @@ def _tri(x, k, lower, name):
     from .elementwise import where
 
     mask = Tensor(_mask(x, k, lower))
-    return where(mask, x, 0.0 if x.data.dtype.kind == "f" else 0)
+    kind = x.data.dtype.kind
+    return where(mask, x, 0.0 if kind == "f" else (False if kind == "b" else 0))
 
 
 def _mask(x, k, lower):

@@ -66,6 +66,8 @@ class Sum(Op):
     cost = reduce_cost
 
     def forward(xp, x, axis=None, keepdims=False):
+        if x.dtype.kind in "iu":  # NumPy would widen int8/int32 sums; keep the dtype asked for
+            return xp.sum(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
         return xp.sum(x, axis=axis, keepdims=keepdims)
 
     def vjp(F, g, out, x, axis=None, keepdims=False):
@@ -92,6 +94,8 @@ class Prod(Op):
     cost = reduce_cost
 
     def forward(xp, x, axis=None, keepdims=False):
+        if x.dtype.kind in "iu":
+            return xp.prod(x, axis=axis, keepdims=keepdims, dtype=x.dtype)
         return xp.prod(x, axis=axis, keepdims=keepdims)
 
     def vjp(F, g, out, x, axis=None, keepdims=False):

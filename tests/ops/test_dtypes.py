@@ -105,3 +105,28 @@ def test_mean_of_integers_is_default_float(dtype):
         assert got.dtype is ember.float32
         np.testing.assert_allclose(got.numpy(), a.mean(axis=dim), rtol=1e-6)
     assert ember.var(ember.tensor(a)).dtype is ember.float32
+
+
+@pytest.mark.parametrize("fn", ["sum", "prod"])
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "uint8"])
+def test_integer_reductions_keep_the_requested_dtype_like_pytorch(fn, dtype):
+    import torch
+
+    values = [100, 100, 3] if fn == "sum" else [100, 3, 7]
+    e = getattr(ember, fn)(ember.tensor(values, dtype=getattr(ember, dtype)),
+                           dtype=getattr(ember, dtype))
+    t = getattr(torch, fn)(torch.tensor(values, dtype=getattr(torch, dtype)),
+                           dtype=getattr(torch, dtype))
+    assert e.dtype.name == dtype
+    assert int(e.item()) == int(t.item())  # wraps around exactly as PyTorch's
+
+
+@pytest.mark.parametrize("fn", ["tril", "triu"])
+def test_triangles_of_a_bool_matrix_stay_bool(fn):
+    import torch
+
+    m = np.array([[True, False, True], [True, True, False], [False, True, True]])
+    e = getattr(ember, fn)(ember.tensor(m), 0)
+    t = getattr(torch, fn)(torch.tensor(m), 0)
+    assert e.dtype == ember.bool
+    np.testing.assert_array_equal(e.numpy(), t.numpy())
