@@ -222,7 +222,12 @@ def _zip_load(zf: zipfile.ZipFile, path: str):
     def load_storage(key: str, dtype: np.dtype, numel: int) -> np.ndarray:
         found = storages.get(key)
         if found is not None:
-            return found if found.dtype == dtype else found.view(dtype)
+            if found.dtype == dtype:
+                return found
+            if found.nbytes % dtype.itemsize:
+                raise CheckpointError(f"read_pth: {path!r}: storage {key} is read as two "
+                                      "dtypes of incompatible sizes; the file is corrupted")
+            return found.view(dtype)
         entry = f"{root}data/{key}"
         try:
             info = zf.getinfo(entry)
@@ -246,7 +251,7 @@ def _zip_load(zf: zipfile.ZipFile, path: str):
         return _Unpickler(io.BytesIO(f.read()), path, load_storage).load()
 
 
-def _legacy_load(f, path: str):
+def _legacy_load(f, path: str, size: int):
     def plain(what: str):
         try:
             return _Unpickler(f, path, _no_storage).load()
@@ -263,6 +268,9 @@ def _legacy_load(f, path: str):
     storages: dict[str, np.ndarray] = {}
 
     def load_storage(key: str, dtype: np.dtype, numel: int) -> np.ndarray:
+        if numel * dtype.itemsize > size:  # refuse before allocating what the file lacks
+            raise CheckpointError(f"read_pth: {path!r}: storage {key} claims {numel} elements, "
+                                  f"more than the {size}-byte file holds; it is corrupted")
         if key not in storages:  # filled after the pickle, when the bytes come
             storages[key] = np.empty(numel, dtype)
         return storages[key]
@@ -322,4 +330,4 @@ def read_pth(path: str | os.PathLike):
         with zipfile.ZipFile(path) as zf:
             return _unalias(_zip_load(zf, path))
     with open(path, "rb") as f:
-        return _unalias(_legacy_load(f, path))
+        return _unalias(_legacy_load(f, path, os.path.getsize(path)))

@@ -4,6 +4,7 @@ ember.load returns them as ember tensors."""
 import collections
 import os
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -198,3 +199,15 @@ def test_a_whole_pickled_module_is_refused_with_what_to_do(save):
     with pytest.raises(UnsafeCheckpointError,
                        match=r"'torch\.nn\.modules\.linear\.Linear'.*save model\.state_dict\(\)"):
         ember.load(path)
+
+
+def test_legacy_storage_larger_than_the_file_is_refused_before_allocating(tmp_path):
+    path = tmp_path / "huge.pt"
+    torch.save({"w": torch.ones(3)}, path, _use_new_zipfile_serialization=False)
+    data = path.read_bytes()
+    # the storage record's element count (3, after the 'cpu' location) -> 2**40
+    data = re.sub(rb"cpuq(.)K\x03", lambda m: b"cpuq" + m.group(1) + b"\x8a\x06"
+                  + (2 ** 40).to_bytes(6, "little"), data, count=1, flags=re.S)
+    path.write_bytes(data)
+    with pytest.raises(CheckpointError, match="claims 1099511627776 elements"):
+        read_pth(path)
