@@ -89,11 +89,15 @@ def _keras3(root, h5py) -> dict[str, np.ndarray]:
 
 def _keras2(root) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
+    counts: dict[str, int] = {}
     for layer in (_text(n) for n in root.attrs["layer_names"]):
         group = root[layer]
-        names = [_text(n) for n in group.attrs.get("weight_names", [])]
-        for i, wname in enumerate(names):
-            out[f"{layer}/vars/{i}"] = np.asarray(group[wname])
+        for wname in (_text(n) for n in group.attrs.get("weight_names", [])):
+            # "dense/kernel:0", "lstm/lstm_cell/kernel:0"; a nested model's group holds its
+            # layers' weights ("block1_conv1/kernel:0"): each goes to the layer it names
+            owner = wname.split("/", 1)[0] if "/" in wname else layer
+            i = counts[owner] = counts.get(owner, -1) + 1
+            out[f"{owner}/vars/{i}"] = np.asarray(group[wname])
     return out
 
 

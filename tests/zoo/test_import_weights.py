@@ -339,3 +339,30 @@ def test_keras3_recurrent_layers(tmp_path, kind):
     np.testing.assert_allclose(model.predict(x, verbose=0),
                                keras_rnn_reference(kind, x, kernel, recurrent, bias),
                                rtol=1e-4, atol=1e-5)
+
+
+def test_keras2_nested_base_model(tmp_path):
+    """Keras 2 stores a nested model (a pretrained base inside the transfer model) as one
+    group whose weight names name the inner layers; they map onto those layers."""
+    w = keras_weights()
+    path = tmp_path / "nested.h5"
+    with h5py.File(path, "w") as f:
+        root = f.create_group("model_weights")
+        root.attrs["layer_names"] = [b"base", b"flat", b"fc"]
+        base = root.create_group("base")
+        names = ["c1/kernel:0", "c1/bias:0", "bn/gamma:0", "bn/beta:0", "bn/moving_mean:0",
+                 "bn/moving_variance:0"]
+        base.attrs["weight_names"] = [n.encode() for n in names]
+        for n, a in zip(names, w["c1"] + w["bn"]):
+            base.create_dataset(n, data=a)
+        root.create_group("flat").attrs["weight_names"] = []
+        fc = root.create_group("fc")
+        fc.attrs["weight_names"] = [b"fc/kernel:0", b"fc/bias:0"]
+        for n, a in zip(["fc/kernel:0", "fc/bias:0"], w["fc"]):
+            fc.create_dataset(n, data=a)
+    model = keras_model()
+    report = load_weights(model, path)
+    assert len(report.matched) == 8 and not report.unmatched
+    x = rand(2, 4, 4, 2)
+    np.testing.assert_allclose(model.predict(x, verbose=0), keras_reference(w, x),
+                               rtol=1e-4, atol=1e-4)
