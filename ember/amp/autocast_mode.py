@@ -129,8 +129,7 @@ def _check_cuda_bf16() -> None:
 
     b = _BY_DEVICE_TYPE.get("cuda")
     if b is not None and not b.bf16:
-        raise DTypeError(f"autocast: bfloat16 is not supported on CUDA by CuPy "
-                         f"{b.cp.__version__} (it has no bfloat16 arrays); use "
+        raise DTypeError(f"autocast: bfloat16 is not supported on CUDA: {b.bf16_why}; use "
                          "dtype=ember.float16 with a GradScaler")
 
 

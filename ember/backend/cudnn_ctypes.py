@@ -18,8 +18,8 @@ import ctypes
 import ctypes.util
 import os
 
-_FLOAT, _DOUBLE, _HALF = 0, 1, 2
-_DT = {"float32": _FLOAT, "float64": _DOUBLE, "float16": _HALF}
+_FLOAT, _DOUBLE, _HALF, _BFLOAT16 = 0, 1, 2, 9
+_DT = {"float32": _FLOAT, "float64": _DOUBLE, "float16": _HALF, "bfloat16": _BFLOAT16}
 _NCHW, _NHWC = 0, 1
 _CROSS_CORRELATION = 1
 _TENSOR_OP_MATH = 1

@@ -138,7 +138,10 @@ class CupyBackend(Backend):
         self.allocator.device_id = lambda: cp.cuda.runtime.getDevice()
         cp.cuda.set_allocator(self.allocator)
         self.pinned_pool = cp.get_default_pinned_memory_pool()
-        self.bf16 = _bf16_support(cp)
+        from .cupy_blas import probe as _bf16_probe
+
+        self.bf16_why = _bf16_probe(cp)  # "" when bfloat16 arrays and GEMMs work
+        self.bf16 = not self.bf16_why
         from . import cupy_overrides
 
         cupy_overrides.install(self)
@@ -174,16 +177,19 @@ class CupyBackend(Backend):
             return cp.array(array, copy=True)
 
     def check_dtype(self, dtype, op: str = "to_device") -> None:
-        """Refuse dtypes CuPy cannot hold (bfloat16 unless this CuPy supports it)."""
+        """Refuse dtypes CuPy cannot hold (bfloat16 unless this CuPy supports it: CuPy >= 14
+        with ml_dtypes, checked when the backend loads)."""
         dt = np.dtype(dtype)
         if dt.kind in _SUPPORTED_KINDS:
             return
         if dt.name == "bfloat16" and self.bf16:
             return
-        raise op_error(DTypeError, op, f"dtype {dt.name} is not supported on CUDA by CuPy "
-                       f"{self.cp.__version__}",
-                       hint="keep bfloat16 tensors on the CPU, or use float16 on CUDA "
-                            "(ember.amp.autocast('cuda', dtype=ember.float16))")
+        why = self.bf16_why if dt.name == "bfloat16" else \
+            f"CuPy {self.cp.__version__} has no {dt.name} arrays"
+        raise op_error(DTypeError, op, f"dtype {dt.name} is not supported on CUDA: {why}",
+                       hint="keep such tensors on the CPU, or use float16 on CUDA "
+                            "(ember.amp.autocast('cuda', dtype=ember.float16)); bfloat16 "
+                            "on CUDA needs CuPy >= 14 and ml_dtypes")
 
     def set_device(self, device) -> None:
         self.cp.cuda.Device(self._index(device)).use()
@@ -267,17 +273,6 @@ class CupyBackend(Backend):
             out = cp.empty(array.shape, dtype=array.dtype)
             out.set(array, stream=stream)
         return out
-
-
-def _bf16_support(cp) -> bool:
-    """Whether this CuPy can hold ml_dtypes bfloat16 arrays (no released CuPy could in 2025)."""
-    try:
-        import ml_dtypes
-
-        cp.empty(1, dtype=ml_dtypes.bfloat16)
-        return True
-    except Exception:  # noqa: BLE001 - TypeError/ValueError from CuPy, or no ml_dtypes
-        return False
 
 
 def warn_once(key: str, message: str, _seen: set = set()) -> None:  # noqa: B006 - on purpose

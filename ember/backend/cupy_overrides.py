@@ -13,7 +13,9 @@ Reviewed against every forward in ``ember/ops`` (November 2026):
   backward-filter through its C API (``cudnn_ctypes.py``; CuPy 14 has no cuDNN bindings)
   when ``ember.backends.cudnn.enabled``; otherwise the im2col + cuBLAS kernels of
   ``conv_kernels.py`` (``as_strided`` exists in ``cupy.lib.stride_tricks``) after a
-  one-time warning.
+  one-time warning. bfloat16 convolutions run on cuDNN too (float32 compute).
+- ``matmul`` and ``linear`` of bfloat16 arrays: cuBLAS GEMMs with float32 accumulation
+  (``cupy_blas.py``), since CuPy's own matmul multiplies bfloat16 in float32.
 """
 
 from __future__ import annotations
@@ -85,6 +87,28 @@ def install(backend) -> None:
     backend.override("conv2d")(_conv2d)
     backend.override("conv_transpose2d")(_conv_transpose2d)
     backend.override("conv2d_weight")(_conv2d_weight)
+    if getattr(backend, "bf16", False):
+        _install_bf16(backend)
+
+
+def _install_bf16(backend) -> None:
+    """``matmul``/``linear`` forwards that send bfloat16 operands to cuBLAS (cupy_blas)."""
+    from .cupy_blas import linear_bf16, matmul_bf16
+
+    matmul, linear = REGISTRY["matmul"].forward, REGISTRY["linear"].forward
+
+    def _matmul(xp, a, b):
+        if a.dtype.name == "bfloat16" and b.dtype.name == "bfloat16":
+            return matmul_bf16(xp, a, b)
+        return matmul(xp, a, b)
+
+    def _linear(xp, x, weight, bias):
+        if x.dtype.name == "bfloat16" and weight.dtype.name == "bfloat16":
+            return linear_bf16(xp, x, weight, bias)
+        return linear(xp, x, weight, bias)
+
+    backend.override("matmul")(_matmul)
+    backend.override("linear")(_linear)
 
 
 def _with_xp(fwd, xp_at):
@@ -106,7 +130,8 @@ def _cudnn(x):
     """cuDNN (``cudnn_ctypes``) when it should serve this call, else None (fallback kernels)."""
     from ..backends import cudnn as flags
 
-    if not flags.enabled or x.dtype.name not in ("float16", "float32", "float64") or \
+    if not flags.enabled or x.dtype.name not in ("float16", "bfloat16", "float32",
+                                                 "float64") or \
             x.ndim != 4:
         return None
     lib = flags._module()

@@ -147,14 +147,20 @@ def test_allocator_reports_requested_vs_free_and_suggests_a_smaller_batch():
 def test_unsupported_dtype_on_the_device_is_refused():
     backend = cb.CupyBackend.__new__(cb.CupyBackend)
     backend.bf16 = False
+    backend.bf16_why = ("CuPy 13.6.0 has no bfloat16 arrays (TypeError); bfloat16 on CUDA "
+                        "needs CuPy >= 14 with ml_dtypes installed")
     backend.cp = types.SimpleNamespace(__version__="13.6.0")
     backend.check_dtype(np.float16)
     backend.check_dtype(np.int64)
     import ml_dtypes
 
-    with pytest.raises(DTypeError, match=r"to_device: dtype bfloat16 is not supported on CUDA "
-                       r"by CuPy 13\.6\.0\. keep bfloat16 tensors on the CPU, or use float16"):
+    with pytest.raises(DTypeError, match=r"to_device: dtype bfloat16 is not supported on CUDA: "
+                       r"CuPy 13\.6\.0 has no bfloat16 arrays .*needs CuPy >= 14 with "
+                       r"ml_dtypes.* or use float16"):
         backend.check_dtype(ml_dtypes.bfloat16)
+    with pytest.raises(DTypeError, match=r"astype: dtype complex64 is not supported on CUDA: "
+                       r"CuPy 13\.6\.0 has no complex64 arrays"):
+        backend.check_dtype(np.complex64, "astype")
 
 
 class _OtherArray(np.ndarray):

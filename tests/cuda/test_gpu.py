@@ -58,8 +58,50 @@ def test_missing_device_index():
 def test_bfloat16_refused_unless_cupy_supports_it():
     if _backend().bf16:
         pytest.skip("this CuPy holds bfloat16")
-    with pytest.raises(DTypeError, match="dtype bfloat16 is not supported on CUDA by CuPy"):
+    with pytest.raises(DTypeError, match="dtype bfloat16 is not supported on CUDA: .*CuPy >= 14"):
         ember.ones(2, dtype=ember.bfloat16).cuda()
+
+
+def _needs_bf16():
+    if not _backend().bf16:
+        pytest.skip(f"no bfloat16 on this CUDA: {_backend().bf16_why}")
+
+
+@pytest.mark.parametrize("sa,sb,transpose", [
+    ((64, 96), (96, 48), False), ((3, 64, 96), (96, 48), False),
+    ((2, 1, 33, 40), (1, 3, 40, 17), False), ((64, 96), (48, 96), True)])
+def test_bfloat16_matmul_on_cublas_matches_torch(sa, sb, transpose):
+    torch = pytest.importorskip("torch")
+    _needs_bf16()
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(sa, np.float32), rng.standard_normal(sb, np.float32)
+    ea, eb = ember.from_numpy(a).cuda().to(ember.bfloat16), \
+        ember.from_numpy(b).cuda().to(ember.bfloat16)
+    ta, tb = torch.from_numpy(a).cuda().bfloat16(), torch.from_numpy(b).cuda().bfloat16()
+    if transpose:
+        eb, tb = eb.transpose(-1, -2), tb.transpose(-1, -2)
+    got = (ea @ eb)
+    assert got.dtype == ember.bfloat16 and got.device.type == "cuda"
+    want = (ta @ tb).float().cpu().numpy()
+    # both sum in float32 and round once to bfloat16: equal up to one bfloat16 ulp
+    np.testing.assert_allclose(got.float().cpu().numpy(), want, rtol=2 ** -7, atol=1e-2)
+
+
+def test_bfloat16_linear_and_autocast_train_on_cuda():
+    _needs_bf16()
+    lin = ember.nn.Linear(32, 8).cuda()
+    x = ember.randn(16, 32, device="cuda")
+    with ember.amp.autocast("cuda", dtype=ember.bfloat16):
+        y = lin(x)
+    assert y.dtype == ember.bfloat16
+    ref = x.float().cpu().numpy() @ lin.weight.detach().cpu().numpy().T + \
+        lin.bias.detach().cpu().numpy()
+    np.testing.assert_allclose(y.float().cpu().numpy(), ref, rtol=2e-2, atol=3e-2)
+    y.float().sum().backward()
+    assert lin.weight.grad.dtype == ember.float32
+    np.testing.assert_allclose(lin.weight.grad.cpu().numpy(),
+                               np.broadcast_to(x.cpu().numpy().sum(0), (8, 32)),
+                               rtol=2e-2, atol=5e-2)
 
 
 def test_stream_event_timing_and_sync():
