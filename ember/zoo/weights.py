@@ -167,7 +167,7 @@ def _strip_ddp(name: str) -> str:
 MAPPINGS: dict[str, str] = {
     "ddp": "strip the 'module.' prefix that DistributedDataParallel/DataParallel add",
     "hf": "Hugging Face style: strip the architecture prefix (e.g. 'bert.', 'model.') the "
-          "model lacks; LayerNorm 'gamma'/'beta' -> 'weight'/'bias'",
+          "model lacks, or add the one it has; LayerNorm 'gamma'/'beta' -> 'weight'/'bias'",
     "keras": "Keras layer names ('<layer>/vars/<i>') -> an ember.keras model's weights",
 }
 """The built-in name mappings, by name."""
@@ -203,12 +203,20 @@ def _hf(sources: list[str], targets: dict) -> Callable[[str], str]:
         if not any(t.startswith(head) for t in targets):
             strip = head
 
+    theads = {t.split(".", 1)[0] for t in targets}
+    add = next(iter(theads)) + "." if len(theads) == 1 and "." in next(iter(targets)) else ""
+
     def rename(name: str) -> str:
         if strip and name.startswith(strip):
             name = name[len(strip):]
+        candidates = [name]
         for old, new in ((".gamma", ".weight"), (".beta", ".bias")):
-            if name.endswith(old) and name not in targets:
-                name = name[: -len(old)] + new
+            if name.endswith(old):
+                candidates.append(name[: -len(old)] + new)
+        for c in candidates:  # as it is, or under the prefix the model has (base -> headed)
+            for full in (c, add + c) if add else (c,):
+                if full in targets:
+                    return full
         return name
     return rename
 

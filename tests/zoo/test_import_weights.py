@@ -159,6 +159,16 @@ def test_hf_style_prefix_and_gamma_beta():
                                   hf["bert.LayerNorm.gamma"])
     np.testing.assert_array_equal(model.dense.weight.detach().numpy(), hf["bert.dense.weight"])
 
+    class Wrapped(ember.nn.Module):  # the other way: the model carries the prefix
+        def __init__(self):
+            super().__init__()
+            self.bert = Block()
+
+    bare = {k[len("bert."):]: v for k, v in hf.items()}
+    wrapped = Wrapped()
+    report = load_weights(wrapped, bare, mapping="hf")
+    assert not report.unmatched and "bert.LayerNorm.weight" in report.matched
+
 
 def test_safetensors_and_dtype_conversion_is_reported(tmp_path):
     src = EmberNet().half()
