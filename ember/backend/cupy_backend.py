@@ -248,7 +248,8 @@ class CupyBackend(Backend):
 
         return cuda_kernel(group)
 
-    fuse_optimizers = True  # Adam/AdamW/SGD steps as one kernel per parameter
+    fuse_optimizers = True  # Adam/AdamW/SGD steps as fused kernels
+    multi_tensor_optimizers = True  # ... one kernel per step (per dtype), not per parameter
 
     def fused_optimizer_step(self, optimizer, jobs: list) -> bool:
         """Run an optimiser step's updates with fused kernels; False if there are none."""
@@ -256,7 +257,7 @@ class CupyBackend(Backend):
             return False
         from .cuda_optim import fused_step
 
-        return fused_step(self.cp, optimizer, jobs)
+        return fused_step(self.cp, optimizer, jobs, self.multi_tensor_optimizers)
 
     # ---------------------------------------------------------------- host memory
     def pin_memory(self, array: np.ndarray) -> np.ndarray:

@@ -97,3 +97,50 @@ class HostKernel:
         fn(*cargs)
         for a, buf in back:
             a[...] = buf
+
+
+_GRID_PRELUDE = """#include <cmath>
+using namespace std;
+struct ember_dim3 { long long x; };
+static ember_dim3 blockIdx, threadIdx, gridDim, blockDim;
+#define __global__
+"""
+
+
+class HostRawKernel:
+    """A stand-in for ``cupy.RawKernel`` with ember's multi-tensor signature
+    ``(const long long* table, int, int, long long)``: the kernel source compiled as C++,
+    launched by a host loop over every block and thread of the grid in place of the GPU
+    (``blockIdx``/``threadIdx``/``gridDim``/``blockDim`` are globals the loop sets)."""
+
+    launches: list = []  # (name, grid, block) of every launch, for the tests
+
+    def __init__(self, code: str, name: str) -> None:
+        src = _GRID_PRELUDE + code + f"""
+extern "C" void ember_grid(const long long* table, int n_t, int n_c, long long chunk,
+                           long long grid, long long block) {{
+  gridDim.x = grid; blockDim.x = block;
+  for (blockIdx.x = 0; blockIdx.x < grid; ++blockIdx.x)
+    for (threadIdx.x = 0; threadIdx.x < block; ++threadIdx.x)
+      {name}(table, n_t, n_c, chunk);
+}}
+"""
+        key = hashlib.sha1(src.encode()).hexdigest()[:16]
+        _BUILD.mkdir(exist_ok=True)
+        lib = _BUILD / f"{name}_{key}.so"
+        if not lib.exists():
+            cpp = _BUILD / f"{name}_{key}.cpp"
+            cpp.write_text(src)
+            subprocess.run([CXX, "-O1", "-shared", "-fPIC", "-ffp-contract=off", "-o",
+                            str(lib), str(cpp)], check=True, capture_output=True, text=True)
+        self.fn = ctypes.CDLL(str(lib)).ember_grid
+        self.fn.restype = None
+        self.name = name
+
+    def __call__(self, grid: tuple, block: tuple, args: tuple) -> None:
+        table, n_t, n_c, chunk = args
+        assert table.dtype == np.int64 and table.flags.c_contiguous
+        HostRawKernel.launches.append((self.name, grid, block))
+        self.fn(ctypes.c_void_p(table.ctypes.data), ctypes.c_int(int(n_t)),
+                ctypes.c_int(int(n_c)), ctypes.c_longlong(int(chunk)),
+                ctypes.c_longlong(grid[0]), ctypes.c_longlong(block[0]))

@@ -13,7 +13,7 @@ from ember.backend.cuda_fusion import _PRELUDE
 from ember.graph import trace
 from ember.graph.executor import compile_graph
 
-from .host_kernels import CXX, HostKernel
+from .host_kernels import CXX, HostKernel, HostRawKernel
 from .test_fused_kernels import FUNCS, _GroupBackend
 
 pytestmark = pytest.mark.skipif(CXX is None, reason="no host C++ compiler (g++/clang++)")
@@ -57,10 +57,15 @@ class _HostCupy:
     """What ``fused_step`` needs of CuPy: its array type and ElementwiseKernel."""
 
     ndarray = np.ndarray
+    asarray = staticmethod(np.ascontiguousarray)
 
     @staticmethod
     def ElementwiseKernel(ins, outs, body, name):  # noqa: N802 - CuPy's name
         return HostKernel(ins, outs, body, name)
+
+    @staticmethod
+    def RawKernel(code, name):  # noqa: N802 - CuPy's name
+        return HostRawKernel(code, name)
 
 
 @pytest.mark.parametrize("make", [
@@ -72,7 +77,8 @@ class _HostCupy:
     lambda ps: ember.optim.SGD(ps, lr=0.1, momentum=0.8, dampening=0.3, maximize=True),
 ], ids=["adam", "adam_l2_max", "adamw_ams", "sgd", "sgd_nesterov_wd", "sgd_damp_max"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_fused_optimizer_c_source_equals_numpy_rule(make, dtype, monkeypatch):
+@pytest.mark.parametrize("multi", [False, True], ids=["per_param", "multi_tensor"])
+def test_fused_optimizer_c_source_equals_numpy_rule(make, dtype, multi, monkeypatch):
     from ember.backend.cuda_optim import fused_step
 
     rng = np.random.default_rng(1)
@@ -83,8 +89,9 @@ def test_fused_optimizer_c_source_equals_numpy_rule(make, dtype, monkeypatch):
 
     def fused(opt, jobs):
         calls.append(len(jobs))
-        return fused_step(host_cp, opt, jobs)
+        return fused_step(host_cp, opt, jobs, multi_tensor=multi)
 
+    HostRawKernel.launches.clear()
     traj = []
     for use in (True, False):
         if use:
@@ -99,5 +106,6 @@ def test_fused_optimizer_c_source_equals_numpy_rule(make, dtype, monkeypatch):
             opt.step()
         traj.append(w.detach().numpy())
     assert calls == [1] * 15
+    assert len(HostRawKernel.launches) == (15 if multi else 0)
     np.testing.assert_allclose(traj[0], traj[1], rtol=1e-6 if dtype == "float32" else 1e-14,
                                atol=1e-7 if dtype == "float32" else 1e-15)
