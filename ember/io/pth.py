@@ -4,9 +4,9 @@ A ``torch.save`` file is a pickle. Unpickling an arbitrary pickle runs whatever 
 names, so this reader uses a restricted unpickler (the idea behind ``torch.load(...,
 weights_only=True)``): ``find_class`` maps the few globals a checkpoint needs -- the tensor
 and parameter rebuild functions, the ``torch.*Storage`` types, ``torch.Size``,
-``collections.OrderedDict``, NumPy arrays and scalars, and a handful of builtins -- to ember's
-own functions (or NumPy's), and refuses any other global by name *before* anything runs.
-Nothing is ever imported from the file.
+``torch.device`` and dtypes (as names), ``collections.OrderedDict``, NumPy arrays and
+scalars, and a handful of builtins -- to ember's own functions (or NumPy's), and refuses any
+other global by name *before* anything runs. Nothing is ever imported from the file.
 
 Two layouts are read: the zip archive of PyTorch 1.6+ (``<name>/data.pkl`` plus one
 ``<name>/data/<key>`` entry per storage and a ``byteorder`` record) and the legacy layout
@@ -134,6 +134,11 @@ def _size(*args):
     return tuple(*args)
 
 
+def _device(kind, index=None) -> str:
+    """``torch.device`` -> its name (``"cuda:1"``): ember reads every tensor to the host."""
+    return f"{kind}:{index}" if index is not None else str(kind)
+
+
 def _encode(text, encoding="utf-8"):
     """Protocol 2 pickles ``bytes`` as ``_codecs.encode(text, "latin1")``."""
     if not isinstance(text, str) or encoding not in ("latin1", "latin-1", "utf-8"):
@@ -149,6 +154,7 @@ ALLOWED_GLOBALS = {
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
     ("torch", "Size"): _size,
+    ("torch", "device"): _device,
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
@@ -164,6 +170,9 @@ ALLOWED_GLOBALS = {
 }
 ALLOWED_GLOBALS.update({("torch", name): _StorageType(name, dt)
                         for name, dt in _STORAGE_DTYPES.items()})
+ALLOWED_GLOBALS.update({("torch", name): f"torch.{name}" for name in (  # dtypes, as names
+    "float64", "float32", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8",
+    "bool", "complex64", "complex128")})
 """The only globals a checkpoint may name, each mapped to ember's stand-in (no torch)."""
 
 

@@ -107,6 +107,9 @@ def test_numpy_values(save):
                          "step": np.int64(9)}))
     np.testing.assert_array_equal(got["arr"], [[0.0, 1.0], [2.0, 3.0]])
     assert got["best"] == 0.25 and isinstance(got["best"], np.float64) and got["step"] == 9
+    got = read_pth(save({"device": torch.device("cuda", 1), "cpu": torch.device("cpu"),
+                         "dtype": torch.float16}, "meta.pt"))
+    assert got == {"device": "cuda:1", "cpu": "cpu", "dtype": "torch.float16"}
 
 
 def test_ember_load_plain_tensor(save):
