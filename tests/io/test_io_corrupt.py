@@ -132,8 +132,7 @@ def test_pickle_files_are_refused_and_never_run(tmp_path):
     import torch
 
     torch.save({"w": torch.ones(2)}, tmp_path / "torch.pt")
-    with pytest.raises(CheckpointError):
-        load(tmp_path / "torch.pt")
+    assert load(tmp_path / "torch.pt")["w"].tolist() == [1.0, 1.0]  # read safely (ember.io.pth)
     assert not marker.exists()
 
 
