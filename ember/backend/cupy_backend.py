@@ -248,6 +248,7 @@ class CupyBackend(Backend):
 
         return cuda_kernel(group)
 
+    cudnn_layers = True  # pooling, batch norm, softmax on cuDNN when it loads (cupy_dnn)
     fuse_optimizers = True  # Adam/AdamW/SGD steps as fused kernels
     multi_tensor_optimizers = True  # ... one kernel per step (per dtype), not per parameter
 

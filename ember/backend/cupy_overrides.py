@@ -14,6 +14,7 @@ Reviewed against every forward in ``ember/ops`` (November 2026):
   when ``ember.backends.cudnn.enabled``; otherwise the im2col + cuBLAS kernels of
   ``conv_kernels.py`` (``as_strided`` exists in ``cupy.lib.stride_tricks``) after a
   one-time warning. bfloat16 convolutions run on cuDNN too (float32 compute).
+- pooling, batch norm and softmax: single cuDNN calls (``cupy_dnn.py``) when cuDNN loads.
 - ``matmul`` and ``linear`` of bfloat16 arrays: cuBLAS GEMMs with float32 accumulation
   (``cupy_blas.py``), since CuPy's own matmul multiplies bfloat16 in float32.
 """
@@ -89,6 +90,9 @@ def install(backend) -> None:
     backend.override("conv2d_weight")(_conv2d_weight)
     if getattr(backend, "bf16", False):
         _install_bf16(backend)
+    from . import cupy_dnn
+
+    cupy_dnn.install(backend)
 
 
 def _install_bf16(backend) -> None:

@@ -104,6 +104,45 @@ def test_bfloat16_linear_and_autocast_train_on_cuda():
                                rtol=2e-2, atol=5e-2)
 
 
+LAYER_FNS = [
+    ("max_pool", lambda x: F.max_pool2d(x, 3, 2, 1)),
+    ("avg_pool", lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False)),
+    ("batch_norm", lambda x: F.batch_norm(x, None, None, ember.ones(4, device="cuda") * 1.5,
+                                          ember.zeros(4, device="cuda") + 0.25,
+                                          training=True)),
+    ("softmax", lambda x: F.softmax(x, dim=1)),
+    ("log_softmax", lambda x: F.log_softmax(x, dim=-1)),
+]
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("name,fn", LAYER_FNS, ids=[f[0] for f in LAYER_FNS])
+def test_cudnn_layers_match_plain_kernels(name, fn, channels_last):
+    if not ember.backends.cudnn.is_available():
+        pytest.skip(ember.backends.cudnn.why_unavailable())
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((3, 4, 9, 10)).astype(np.float32)
+    g = None
+    results = []
+    backend = _backend()
+    try:
+        for on in (True, False):
+            backend.cudnn_layers = on
+            x = ember.from_numpy(a).cuda()
+            if channels_last:
+                x = x.contiguous(memory_format=ember.channels_last)
+            x.requires_grad_()
+            y = fn(x)
+            if g is None:
+                g = ember.from_numpy(rng.standard_normal(tuple(y.shape)).astype(np.float32))
+            (y * g.cuda()).sum().backward()
+            results.append((y.detach().cpu().numpy(), x.grad.cpu().numpy()))
+    finally:
+        backend.cudnn_layers = True
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
 def test_stream_event_timing_and_sync():
     s = ember.cuda.Stream()
     start, end = ember.cuda.Event(), ember.cuda.Event()
