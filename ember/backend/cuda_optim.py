@@ -226,6 +226,15 @@ def _multi_tensor(cp, kind: str, jobs: list) -> list:
     return rest
 
 
+def _capturing(cp) -> bool:
+    """Whether the current stream is capturing a CUDA graph (the table's host-to-device copy
+    from pageable memory is not allowed then: the per-parameter kernels take scalars)."""
+    cuda = getattr(cp, "cuda", None)
+    if cuda is None:  # the host test harness
+        return False
+    return bool(cuda.get_current_stream().is_capturing())
+
+
 def fused_step(cp, optimizer, jobs: list, multi_tensor: bool = True) -> bool:
     """Run ``jobs`` (``(xp, coefs, p, g, bufs)`` per parameter) with fused kernels;
     ``optimizer`` is the optimiser or its class (the jit's fused step op has only the class).
@@ -247,7 +256,7 @@ def fused_step(cp, optimizer, jobs: list, multi_tensor: bool = True) -> bool:
     if any(p.dtype.name not in _MATH or not isinstance(p, cp.ndarray) or
            not isinstance(g, cp.ndarray) for _, _, p, g, _ in jobs):
         return False
-    if multi_tensor:
+    if multi_tensor and not _capturing(cp):
         jobs = _multi_tensor(cp, kind, jobs)
     for _, c, p, g, bufs in jobs:
         s = np.dtype(_MATH[p.dtype.name] == "double" and np.float64 or np.float32).type

@@ -110,3 +110,18 @@ def test_a_kernel_that_fails_to_compile_falls_back_once(monkeypatch):
         assert cuda_optim.fused_step(Broken(), ember.optim.SGD, [job])
     np.testing.assert_allclose(q, 0.5)
     assert ("sgd", "float64", False) in cuda_optim._BROKEN
+
+
+def test_while_capturing_a_cuda_graph_the_per_parameter_kernels_run():
+    import types
+
+    class Capturing(_HostCupy):
+        cuda = types.SimpleNamespace(get_current_stream=lambda: types.SimpleNamespace(
+            is_capturing=lambda: True))
+
+    HostRawKernel.launches.clear()
+    q = np.ones(5, np.float32)
+    job = (np, (0.5, 0.0, False, 0, 1.0, False, False), q, np.ones(5, np.float32), ())
+    assert cuda_optim.fused_step(Capturing(), ember.optim.SGD, [job])
+    assert not HostRawKernel.launches
+    np.testing.assert_allclose(q, 0.5)
