@@ -64,6 +64,16 @@ def _batch(xp, a, shape: tuple):
     return a, a.shape[-2] * a.shape[-1]
 
 
+def _cublas(cp):
+    """CuPy's cuBLAS binding and the current device's handle (the one CuPy's own GEMMs use,
+    so ember's calls queue on the same stream)."""
+    try:
+        from cupy_backends.cuda.libs import cublas
+    except ImportError:  # older layouts keep it under cupy.cuda
+        cublas = cp.cuda.cublas
+    return cublas, cp.cuda.device.get_cublas_handle()
+
+
 def matmul_bf16(cp, a, b, cublas=None, handle=None):
     """``a @ b`` for bfloat16 CuPy arrays (NumPy's matmul rules), on cuBLAS, float32 sums.
 
@@ -74,9 +84,7 @@ def matmul_bf16(cp, a, b, cublas=None, handle=None):
         f = np.float32
         return cp.matmul(a.astype(f), b.astype(f)).astype(a.dtype)
     if cublas is None:
-        from cupy_backends.cuda.libs import cublas
-    if handle is None:
-        handle = cp.cuda.device.get_cublas_handle()
+        cublas, handle = _cublas(cp)
     m, k = a.shape[-2:]
     k2, n = b.shape[-2:]
     if k != k2:
