@@ -1,21 +1,19 @@
 """cuDNN pooling, batch norm and softmax on CUDA, through cuDNN's C API (ctypes).
 
 The forwards of ``max_pool2d``/``max_pool2d_grad``, ``avg_pool2d``/``avg_pool2d_grad``,
-``batch_norm``/``batch_norm_backward`` and ``softmax``/``log_softmax`` are overridden on the
-CUDA backend with single cuDNN calls (``cudnnPoolingForward/Backward``,
-``cudnnBatchNormalizationForwardTraining/Backward``, ``cudnnSoftmaxForward``), each one pass
-over memory where the CuPy formulations of the NumPy kernels take several (a strided window
-view and a reduction per window offset for pooling; mean, centring, variance, scale for batch
-norm; max, subtract, exp, sum, divide for softmax). They run when cuDNN loads, the switch
-``get_backend("cuda").cudnn_layers`` is on (the default) and ``ember.backends.cudnn.enabled``;
-cases cuDNN does not cover (dilated or ceil-mode windows whose size differs from the floor
-rule, a divisor override, bfloat16, a batch norm over one value per channel) keep the plain
-kernels.
+``batch_norm``/``batch_norm_backward``, ``softmax``/``log_softmax`` and ``softmax_backward``
+are overridden on the CUDA backend with single cuDNN calls (``cudnnPoolingForward/Backward``,
+``cudnnBatchNormalizationForwardTraining/Backward``, ``cudnnSoftmaxForward/Backward``), each
+one pass over memory where the CuPy formulations of the NumPy kernels take several (a
+strided window view and a reduction per window offset for pooling; mean, centring,
+variance, scale for batch norm; max, subtract, exp, sum, divide for softmax). They run when
+cuDNN loads, the switch ``get_backend("cuda").cudnn_layers`` is on (the default) and
+``ember.backends.cudnn.enabled``; cases cuDNN does not cover (dilated or ceil-mode windows
+whose size differs from the floor rule, a divisor override, bfloat16, a batch norm over one
+value per channel) keep the plain kernels.
 
 Evaluation-mode batch norm is no op of its own in ember: it is one scale-and-shift pass
-already (fused under ``ember.jit``), so there is nothing for cuDNN to win there. The softmax
-backward is written in its vjp as ``g * out`` and a sum, which the CUDA backend runs as
-CuPy kernels; ``DnnOps.softmax_backward`` is the cuDNN call for it (used by the tests).
+already (fused under ``ember.jit``), so there is nothing for cuDNN to win there.
 """
 
 from __future__ import annotations
@@ -291,6 +289,21 @@ def _softmax_like(log: bool):
     return forward
 
 
+def _softmax_backward(xp, g, out, axis, log):
+    ops = _ops(out)
+    if ops is None or out.ndim == 0 or g.dtype != out.dtype or g.shape != out.shape:
+        return _PLAIN["softmax_backward"](xp, g, out, axis, log)
+    a = axis % out.ndim
+    outer = 1
+    for n in out.shape[:a]:
+        outer *= n
+    shape4 = (outer, out.shape[a], -1, 1)
+    y4 = xp.ascontiguousarray(out).reshape(shape4)
+    dx = xp.empty(y4.shape, dtype=out.dtype)
+    ops.softmax_backward(xp, y4, xp.ascontiguousarray(g).reshape(shape4), dx, bool(log))
+    return dx.reshape(out.shape)
+
+
 def _bn_ready(x, weight):
     """``(ops, parameter dtype)`` when cuDNN serves this batch norm, else ``(None, None)``."""
     ops = _ops(x)
@@ -344,7 +357,7 @@ _PLAIN: dict = {}
 def install(backend) -> None:
     """Register the cuDNN pooling, batch norm and softmax forwards on the CUDA backend."""
     _STATE["backend"] = backend
-    for name in ("batch_norm", "batch_norm_backward"):
+    for name in ("batch_norm", "batch_norm_backward", "softmax_backward"):
         _PLAIN[name] = REGISTRY[name].forward
     backend.override("max_pool2d")(_max_pool2d)
     backend.override("max_pool2d_grad")(_max_pool2d_grad)
@@ -352,5 +365,6 @@ def install(backend) -> None:
     backend.override("avg_pool2d_grad")(_avg_pool2d_grad)
     backend.override("softmax")(_softmax_like(False))
     backend.override("log_softmax")(_softmax_like(True))
+    backend.override("softmax_backward")(_softmax_backward)
     backend.override("batch_norm")(_batch_norm)
     backend.override("batch_norm_backward")(_batch_norm_backward)

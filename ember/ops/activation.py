@@ -259,8 +259,7 @@ class Softmax(Op):
         return e
 
     def vjp(F, g, out, x, axis):
-        go = g * out
-        return (go - out * F.sum(go, axis=(axis,), keepdims=True),)
+        return (F.softmax_backward(g, out, axis=axis, log=False),)
 
 
 @register
@@ -276,7 +275,34 @@ class LogSoftmax(Op):
         return s
 
     def vjp(F, g, out, x, axis):
-        return (g - F.exp(out) * F.sum(g, axis=(axis,), keepdims=True),)
+        return (F.softmax_backward(g, out, axis=axis, log=True),)
+
+
+@register
+class SoftmaxBackward(Op):
+    """The input gradient of softmax (``log`` False) or log_softmax (``log`` True) from the
+    output gradient ``g`` and the output ``out``: one op, so a backend can run it as one
+    kernel (cuDNN's ``cudnnSoftmaxBackward`` on CUDA)."""
+
+    cost = scaled_cost(4)  # multiply (or exp), sum, multiply, subtract
+
+    def forward(xp, g, out, axis, log):
+        if log:
+            return g - xp.exp(out) * g.sum(axis=axis, keepdims=True)
+        go = g * out
+        go -= out * go.sum(axis=axis, keepdims=True)
+        return go
+
+    def vjp(F, gg, _, g, out, axis, log):
+        ax = (axis,)
+        if log:  # r = g - exp(out) * sum(g)
+            e = F.exp(out)
+            return gg - F.sum(gg * e, axis=ax, keepdims=True), \
+                -(gg * e) * F.sum(g, axis=ax, keepdims=True)
+        # r = g * out - out * sum(g * out)
+        s = F.sum(g * out, axis=ax, keepdims=True)
+        t = F.sum(gg * out, axis=ax, keepdims=True)
+        return out * (gg - t), gg * (g - s) - g * t
 
 
 def _softmax_dim(x: Tensor, dim, op: str) -> int:

@@ -195,6 +195,7 @@ def fake(monkeypatch):
     monkeypatch.setitem(D._STATE, "ops", None)
     monkeypatch.setitem(D._PLAIN, "batch_norm", REGISTRY["batch_norm"].forward)
     monkeypatch.setitem(D._PLAIN, "batch_norm_backward", REGISTRY["batch_norm_backward"].forward)
+    monkeypatch.setitem(D._PLAIN, "softmax_backward", REGISTRY["softmax_backward"].forward)
     return lib
 
 
@@ -286,18 +287,47 @@ def test_softmax_any_axis(fake, log, shape, axis, dtype):
 
 
 @pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
-def test_softmax_backward_call(fake, log):
-    ops = D._ops(_x((2, 2)))
-    x = _x((3, 5, 2, 1), "float64")
-    y = dev(REGISTRY["log_softmax" if log else "softmax"].forward(np, np.asarray(x), 1))
-    g, dx = _x((3, 5, 2, 1), "float64", seed=4), dev(np.empty((3, 5, 2, 1)))
-    ops.softmax_backward(XP, y, g, dx, log)
+@pytest.mark.parametrize("shape,axis", [((3, 5), 1), ((2, 5, 3), 1), ((4, 3, 2), -1)])
+def test_softmax_backward_override_equals_autograd(fake, log, shape, axis):
+    x = _x(shape, "float64")
+    y = dev(REGISTRY["log_softmax" if log else "softmax"].forward(np, np.asarray(x), axis))
+    g = _x(shape, "float64", seed=4)
+    dx = D._softmax_backward(XP, g, y, axis, log)
     xt = ember.from_numpy(np.asarray(x).copy()).requires_grad_()
     fn = ember.nn.functional.log_softmax if log else ember.nn.functional.softmax
-    (fn(xt, dim=1) * ember.from_numpy(np.asarray(g).copy())).sum().backward()
+    (fn(xt, dim=axis) * ember.from_numpy(np.asarray(g).copy())).sum().backward()
     np.testing.assert_allclose(np.asarray(dx), xt.grad.numpy(), rtol=1e-12, atol=1e-14)
     (call,) = [a for n, a in fake.calls if n == "cudnnSoftmaxBackward"]
-    assert len(call) == 11 and call[10].value == dx.data.ptr
+    assert len(call) == 11 and call[1] == (D._SOFTMAX_LOG if log else D._SOFTMAX_ACCURATE)
+    assert isinstance(call[3]._obj, ctypes.c_double)
+
+
+@pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
+def test_softmax_backward_op_gradients(log):
+    """The op the softmax vjps call: gradcheck in both inputs, and double backward against
+    PyTorch's."""
+    from ember.autograd import gradcheck
+    from ember.autograd.node import apply
+    from ember.ops.activation import SoftmaxBackward
+
+    rng = np.random.default_rng(7)
+    g = ember.from_numpy(rng.standard_normal((3, 4))).requires_grad_()
+    out = ember.from_numpy(rng.uniform(-1, 1, (3, 4))).requires_grad_()
+    assert gradcheck(lambda a, b: apply(SoftmaxBackward, a, b, axis=1, log=log), (g, out))
+    torch = pytest.importorskip("torch")
+    a = rng.standard_normal((3, 4))
+    w = rng.standard_normal((3, 4))
+    name = "log_softmax" if log else "softmax"
+    xe = ember.from_numpy(a.copy()).requires_grad_()
+    (ge,) = ember.autograd.grad((getattr(ember.nn.functional, name)(xe, dim=1) *
+                                 ember.from_numpy(w)).sum(), xe, create_graph=True)
+    (ge * ge).sum().backward()
+    xt = torch.tensor(a, requires_grad=True)
+    (gt,) = torch.autograd.grad((getattr(torch.nn.functional, name)(xt, dim=1) *
+                                 torch.tensor(w)).sum(), xt, create_graph=True)
+    (gt * gt).sum().backward()
+    np.testing.assert_allclose(ge.detach().numpy(), gt.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(xe.grad.numpy(), xt.grad.numpy(), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("shape,nhwc", [((4, 3, 5, 6), False), ((4, 3, 5, 6), True),
