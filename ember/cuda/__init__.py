@@ -215,7 +215,8 @@ def info_lines() -> list[str]:
     dnn = cudnn.version()
     lines = [f"cuda: {b.device_count()} device(s); CuPy {cp.__version__}, CUDA runtime "
              f"{_version(rt.runtimeGetVersion())}, driver {_version(rt.driverGetVersion())}, "
-             + (f"cuDNN {dnn}" if dnn else f"no cuDNN ({cudnn.why_unavailable()})")]
+             + (f"cuDNN {dnn}" if dnn else f"no cuDNN ({cudnn.why_unavailable()})")
+             + ("; bfloat16 on cuBLAS" if b.bf16 else f"; no bfloat16 ({b.bf16_why})")]
     for i in range(b.device_count()):
         p = rt.getDeviceProperties(i)
         name = p["name"].decode() if isinstance(p["name"], bytes) else p["name"]
