@@ -61,8 +61,8 @@ gg = nesterov ? b * momentum + gg : b;
 """
 
 _CACHE: dict = {}
-CHUNK = 1 << 16  # elements per chunk of the multi-tensor kernel
-BLOCK = 256  # threads per block
+CHUNK = 1 << 14  # elements per chunk of the multi-tensor kernel (one block each)
+BLOCK = 512  # threads per block
 MAX_BLOCKS = 65535
 _RAW_TYPE = {"float16": "__half", "float32": "float", "float64": "double"}
 _ADAM_COEFS = ("beta1", "beta2", "m_coef", "ratio", "eps", "neg_step", "wd", "maximize",
