@@ -236,24 +236,31 @@ def test_jit_fused_kernels_match_eager():
     lambda ps: ember.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
     lambda ps: ember.optim.SGD(ps, lr=0.1, maximize=True),
 ])
-def test_fused_optimizer_matches_generic_path(make):
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("multi", [True, False], ids=["multi_tensor", "per_param"])
+def test_fused_optimizer_matches_generic_path(make, multi, dtype):
     backend = _backend()
     rng = np.random.default_rng(1)
-    w0 = rng.standard_normal((37, 5)).astype(np.float32)
+    shapes = [(37, 5), (70000,), (3,)]  # the second spans several chunks
+    w0 = [rng.standard_normal(s).astype(dtype) for s in shapes]
     traj = []
     for fused in (True, False):
         backend.fuse_optimizers = fused
+        backend.multi_tensor_optimizers = multi
         try:
-            w = ember.nn.Parameter(ember.from_numpy(w0.copy()).cuda())
-            opt = make([w])
+            ws = [ember.nn.Parameter(ember.from_numpy(a.copy()).cuda()) for a in w0]
+            opt = make(ws)
             for step in range(20):
                 opt.zero_grad()
-                ((w * w).sum() + (w * float(step)).mean()).backward()
+                sum(((w * w).sum() + (w * float(step)).mean()) for w in ws).backward()
                 opt.step()
-            traj.append(w.detach().cpu().numpy())
+            traj.append([w.detach().float().cpu().numpy() for w in ws])
         finally:
             backend.fuse_optimizers = True
-    np.testing.assert_allclose(traj[0], traj[1], rtol=1e-5, atol=1e-6)
+            backend.multi_tensor_optimizers = True
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=2e-3, atol=2e-3)
+    for a, b in zip(*traj):
+        np.testing.assert_allclose(a, b, **tol)
 
 
 def test_cuda_graph_training_step_equals_eager():
