@@ -258,7 +258,8 @@ def test_fused_optimizer_matches_generic_path(make, multi, dtype):
         finally:
             backend.fuse_optimizers = True
             backend.multi_tensor_optimizers = True
-    tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=2e-3, atol=2e-3)
+    # float16: a few ulps, since the fused kernels do their arithmetic in float32
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=5e-3, atol=5e-3)
     for a, b in zip(*traj):
         np.testing.assert_allclose(a, b, **tol)
 
