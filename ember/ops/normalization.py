@@ -35,6 +35,58 @@ def _channel_sum(xp, v):
     return (v @ xp.ones(v.shape[2], dtype=v.dtype)).sum(axis=0)
 
 
+def _wide(x):
+    """Channels-last memory as an (N, L*C) matrix view (channel fastest) and the
+    (N, *spatial, C) shape, or None. NumPy's loops over (N*L, C) with a small C are short
+    and slow; per-channel vectors tiled L times make every elementwise pass one long run."""
+    nd = len(x.shape)
+    if nd < 3 or x.shape[1] < 2:
+        return None
+    xt = x.transpose((0,) + tuple(range(2, nd)) + (1,))
+    if not xt.flags.c_contiguous:
+        return None
+    return xt.reshape(x.shape[0], -1), xt.shape
+
+
+def _csum_wide(xp, w, c):
+    """Per-channel sum of a wide (N, L*C) matrix: one matrix-vector product (BLAS)."""
+    return xp.ones(w.shape[0] * w.shape[1] // c, dtype=w.dtype) @ w.reshape(-1, c)
+
+
+def _bn_forward_wide(xp, x, xw, tshape, weight, bias, eps):
+    c = x.shape[1]
+    reps = xw.shape[1] // c
+    m = xw.size // c
+    mean = _csum_wide(xp, xw, c) / m
+    yw = xw - xp.tile(mean, reps)
+    var = xp.einsum("rk,rk->k", yw, yw).reshape(reps, c).sum(axis=0) / m
+    scale = 1.0 / xp.sqrt(var + eps)
+    if weight is not None:
+        scale = scale * weight
+    yw *= xp.tile(scale, reps)
+    if bias is not None:
+        yw += xp.tile(bias, reps)
+    axes = (0, len(tshape) - 1) + tuple(range(1, len(tshape) - 1))
+    return yw.reshape(tshape).transpose(axes), mean, var
+
+
+def _bn_backward_wide(xp, gw_, x, xw, tshape, weight, mean, var, eps):
+    c = x.shape[1]
+    reps = xw.shape[1] // c
+    m = xw.size // c
+    r = 1.0 / xp.sqrt(var + eps)
+    gb = _csum_wide(xp, gw_, c)
+    xc = xw - xp.tile(mean, reps)
+    gw = xp.einsum("rk,rk->k", gw_, xc).reshape(reps, c).sum(axis=0) * r
+    k = r if weight is None else r * weight
+    xc *= xp.tile(k * r * gw * (-1.0 / m), reps)
+    xc += xp.tile(k * gb * (-1.0 / m), reps)
+    gx = gw_ * xp.tile(k, reps)
+    gx += xc
+    axes = (0, len(tshape) - 1) + tuple(range(1, len(tshape) - 1))
+    return gx.reshape(tshape).transpose(axes), gw, gb
+
+
 def _bn_shapes(x):
     """(N, C, L) view shape, the kept-dims shape of per-channel values, and M = N * L."""
     n, c = x.shape[0], x.shape[1]
@@ -58,6 +110,9 @@ class BatchNorm(Op):
     cost = scaled_cost(8)  # mean, centre, square-sum, scale, shift
 
     def forward(xp, x, weight, bias, eps):
+        wide = _wide(x)
+        if wide is not None:
+            return _bn_forward_wide(xp, x, wide[0], wide[1], weight, bias, eps)
         view, kshape, m = _bn_shapes(x)
         mean = _channel_sum(xp, x.reshape(view)) / m
         y = x - mean.reshape(kshape)
@@ -90,6 +145,11 @@ class BatchNormBackward(Op):
     cost = scaled_cost(10)
 
     def forward(xp, g, x, weight, mean, var, eps):
+        wide = _wide(x)
+        gwide = None if wide is None else _wide(g)
+        if gwide is not None:
+            return _bn_backward_wide(xp, gwide[0], x, wide[0], wide[1], weight, mean, var,
+                                     eps)
         view, kshape, m = _bn_shapes(x)
         r = 1.0 / xp.sqrt(var + eps)
         xc = x - mean.reshape(kshape)
