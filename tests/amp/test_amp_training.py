@@ -1,5 +1,5 @@
 """Training under autocast reaches float32's accuracy: bfloat16 on the CPU here; float16 with a
-GradScaler on CUDA (the issue's W4 check) where a GPU is present."""
+GradScaler, and bfloat16, on CUDA (the issue's W4 check) where a GPU is present."""
 
 from __future__ import annotations
 
@@ -68,6 +68,19 @@ def test_bfloat16_autocast_on_cpu_trains_like_float32():
 def test_float16_autocast_with_grad_scaler_on_cuda_trains_like_float32():
     ref = _train("cuda", None)
     got = _train("cuda", ember.float16, ember.amp.GradScaler)
+    assert ref > 0.9
+    assert abs(got - ref) < 0.03, (got, ref)
+
+
+@pytest.mark.skipif(not ember.cuda.is_available(),
+                    reason=f"CUDA unavailable: {ember.cuda.why_unavailable()}")
+def test_bfloat16_autocast_on_cuda_trains_like_float32():
+    from ember.backend import get_backend
+
+    if not get_backend("cuda").bf16:
+        pytest.skip(f"no bfloat16 on this CUDA: {get_backend('cuda').bf16_why}")
+    ref = _train("cuda", None)
+    got = _train("cuda", ember.bfloat16)
     assert ref > 0.9
     assert abs(got - ref) < 0.03, (got, ref)
 
