@@ -13,7 +13,7 @@ from ..ops import index as _ix
 from ..ops import reduce as _rd
 from ..ops import shape as _sh
 from ..tensor import Tensor
-from ._functions import _accumulate, _axes, _sum_dtype
+from ._functions import _axes, _cumulative
 
 
 def count_nonzero(x: Tensor, /, *, axis=None, keepdims: builtins.bool = False) -> Tensor:
@@ -31,18 +31,8 @@ def cumulative_prod(x: Tensor, /, *, axis: int | None = None, dtype=None,
                     include_initial: builtins.bool = False) -> Tensor:
     """Running products along ``axis`` (may be omitted for 1-d x); ``include_initial``
     starts with a one."""
-    if axis is None:
-        if x.ndim != 1:
-            raise op_error(ShapeError, "cumulative_prod", "axis may be omitted only for 1-d "
-                           "input", args=[x], hint="pass axis=")
-        axis = 0
-    x = _ew.astype(x, _sum_dtype(x, dtype), copy=False)
-    out = _accumulate(_rd.cumprod, x, x.dtype, axis)
-    if include_initial:
-        shape = list(x.shape)
-        shape[axis] = 1
-        out = _sh.concat([_cr.ones(*shape, dtype=x.dtype, device=x.device), out], axis)
-    return out
+    return _cumulative("cumulative_prod", _rd.cumprod, _cr.ones, x, axis, dtype,
+                       include_initial)
 
 
 def _slice(ndim: int, axis: int, piece: slice) -> tuple:

@@ -20,22 +20,24 @@ def _promoted(a, b):
     return a, b
 
 
+def _named(f, name: str, doc: str):
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = doc
+    return f
+
+
 def _binary(fn, name: str, doc: str):
     def f(x1, x2, /) -> Tensor:
         return fn(*_promoted(x1, x2))
 
-    f.__name__ = f.__qualname__ = name
-    f.__doc__ = doc
-    return f
+    return _named(f, name, doc)
 
 
 def _unary(fn, name: str, doc: str):
     def f(x: Tensor, /) -> Tensor:
         return fn(x)
 
-    f.__name__ = f.__qualname__ = name
-    f.__doc__ = doc
-    return f
+    return _named(f, name, doc)
 
 
 def _rounding(fn, name: str, doc: str):
@@ -46,18 +48,7 @@ def _rounding(fn, name: str, doc: str):
             return _ew.clone(x)
         return fn(x)
 
-    f.__name__ = f.__qualname__ = name
-    f.__doc__ = doc
-    return f
-
-
-def _identity_real(name: str, doc: str):
-    def f(x: Tensor, /) -> Tensor:
-        return _ew.clone(x)  # ember has no complex dtypes: real input is its own value
-
-    f.__name__ = f.__qualname__ = name
-    f.__doc__ = doc
-    return f
+    return _named(f, name, doc)
 
 
 abs = _unary(_ew.abs, "abs", "``|x|``.")  # noqa: A001
@@ -69,7 +60,8 @@ atan = _unary(_mm.atan, "atan", "Inverse tangent.")
 atanh = _unary(_mm.atanh, "atanh", "Inverse hyperbolic tangent.")
 bitwise_invert = _unary(_ew.bitwise_not, "bitwise_invert", "``~x`` (integer or bool).")
 ceil = _rounding(_ew.ceil, "ceil", "Round up.")
-conj = _identity_real("conj", "The complex conjugate: a copy of real input.")
+# ember has no complex dtypes: real input is its own conjugate and real part (a copy)
+conj = _unary(_ew.clone, "conj", "The complex conjugate: a copy of real input.")
 cos = _unary(_ew.cos, "cos", "Cosine.")
 cosh = _unary(_mm.cosh, "cosh", "Hyperbolic cosine.")
 exp = _unary(_ew.exp, "exp", "``e ** x``.")
@@ -85,7 +77,7 @@ log10 = _unary(_ew.log10, "log10", "Base-10 logarithm.")
 logical_not = _unary(_ew.logical_not, "logical_not", "Elementwise not.")
 negative = _unary(_ew.neg, "negative", "``-x``.")
 positive = _unary(_mm.positive, "positive", "``+x``.")
-real = _identity_real("real", "The real part: a copy of real input.")
+real = _unary(_ew.clone, "real", "The real part: a copy of real input.")
 reciprocal = _unary(_ew.reciprocal, "reciprocal", "``1 / x``.")
 round = _rounding(_ew.round, "round", "Round half to even.")  # noqa: A001
 sign = _unary(_ew.sign, "sign", "-1, 0 or 1 by the sign of x.")

@@ -88,17 +88,25 @@ def cumulative_sum(x: Tensor, /, *, axis: int | None = None, dtype=None,
                    include_initial: builtins.bool = False) -> Tensor:
     """Running sums along ``axis`` (may be omitted for 1-d x); ``include_initial`` starts
     with a zero, so the result is one longer."""
+    return _cumulative("cumulative_sum", _rd.cumsum, _cr.zeros, x, axis, dtype,
+                       include_initial)
+
+
+def _cumulative(name: str, fn, initial, x: Tensor, axis: int | None, dtype,
+                include_initial: builtins.bool) -> Tensor:
+    """``fn`` (cumsum/cumprod) along ``axis`` in the summation dtype, preceded by a slice
+    of ``initial`` (zeros/ones) when ``include_initial``; shared by cumulative_sum/_prod."""
     if axis is None:
         if x.ndim != 1:
-            raise op_error(ShapeError, "cumulative_sum", "axis may be omitted only for 1-d "
-                           "input", args=[x], hint="pass axis=")
+            raise op_error(ShapeError, name, "axis may be omitted only for 1-d input",
+                           args=[x], hint="pass axis=")
         axis = 0
     x = _ew.astype(x, _sum_dtype(x, dtype), copy=False)
-    out = _accumulate(_rd.cumsum, x, x.dtype, axis)
+    out = _accumulate(fn, x, x.dtype, axis)
     if include_initial:
         shape = list(x.shape)
         shape[axis] = 1
-        out = _sh.concat([_cr.zeros(*shape, dtype=x.dtype, device=x.device), out], axis)
+        out = _sh.concat([initial(*shape, dtype=x.dtype, device=x.device), out], axis)
     return out
 
 
