@@ -9,8 +9,9 @@ strided window view and a reduction per window offset for pooling; mean, centrin
 variance, scale for batch norm; max, subtract, exp, sum, divide for softmax). They run when
 cuDNN loads, the switch ``get_backend("cuda").cudnn_layers`` is on (the default) and
 ``ember.backends.cudnn.enabled``; cases cuDNN does not cover (dilated or ceil-mode windows
-whose size differs from the floor rule, a divisor override, bfloat16, a batch norm over one
-value per channel) keep the plain kernels.
+whose size differs from the floor rule, a divisor override, a batch norm over one value per
+channel) keep the plain kernels, and so does an op and dtype cuDNN refuses once (bfloat16 on
+a cuDNN without it), after a warning.
 
 Evaluation-mode batch norm is no op of its own in ember: it is one scale-and-shift pass
 already (fused under ``ember.jit``), so there is nothing for cuDNN to win there.
@@ -29,7 +30,7 @@ _NOT_PROPAGATE_NAN, _PROPAGATE_NAN = 0, 1
 _SOFTMAX_ACCURATE, _SOFTMAX_LOG = 1, 2
 _SOFTMAX_MODE_CHANNEL = 1
 _BN_SPATIAL = 1
-DTYPES = ("float16", "float32", "float64")
+DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
 def _ptr(a):
@@ -352,6 +353,29 @@ def _batch_norm_backward(xp, g, x, weight, mean, var, eps):
 
 
 _PLAIN: dict = {}
+REFUSED: set = set()  # (op, dtype) cuDNN refused once (e.g. bfloat16 on an older cuDNN)
+
+
+def guarded(name: str, fn, plain):
+    """``fn`` as an op forward that falls back to ``plain`` for good, with a warning, for the
+    first argument's dtype once cuDNN refuses a call (an unsupported configuration, or a
+    function missing from this cuDNN)."""
+
+    def forward(xp, *args, **attrs):
+        key = (name, args[0].dtype.name)
+        if key not in REFUSED:
+            try:
+                return fn(xp, *args, **attrs)
+            except (RuntimeError, AttributeError) as exc:
+                from .cupy_backend import warn_once
+
+                REFUSED.add(key)
+                warn_once(f"cudnn-{key}", f"ember: cuDNN refused {name} in {key[1]} "
+                          f"({type(exc).__name__}: {exc}); using the CuPy kernels for it")
+        return plain(xp, *args, **attrs)
+
+    forward.__name__ = f"{name}_cudnn"
+    return forward
 
 
 def install(backend) -> None:
@@ -359,12 +383,9 @@ def install(backend) -> None:
     _STATE["backend"] = backend
     for name in ("batch_norm", "batch_norm_backward", "softmax_backward"):
         _PLAIN[name] = REGISTRY[name].forward
-    backend.override("max_pool2d")(_max_pool2d)
-    backend.override("max_pool2d_grad")(_max_pool2d_grad)
-    backend.override("avg_pool2d")(_avg_pool2d)
-    backend.override("avg_pool2d_grad")(_avg_pool2d_grad)
-    backend.override("softmax")(_softmax_like(False))
-    backend.override("log_softmax")(_softmax_like(True))
-    backend.override("softmax_backward")(_softmax_backward)
-    backend.override("batch_norm")(_batch_norm)
-    backend.override("batch_norm_backward")(_batch_norm_backward)
+    for name, fn in (("max_pool2d", _max_pool2d), ("max_pool2d_grad", _max_pool2d_grad),
+                     ("avg_pool2d", _avg_pool2d), ("avg_pool2d_grad", _avg_pool2d_grad),
+                     ("softmax", _softmax_like(False)), ("log_softmax", _softmax_like(True)),
+                     ("softmax_backward", _softmax_backward), ("batch_norm", _batch_norm),
+                     ("batch_norm_backward", _batch_norm_backward)):
+        backend.override(name)(guarded(name, fn, REGISTRY[name].forward))

@@ -260,10 +260,6 @@ def test_uncovered_windows_use_the_plain_kernels(fake):
         np, np.asarray(x), (3, 3), (2, 2), (1, 1), (2, 2), False))
     D._max_pool2d(XP, x, (2, 2), (2, 2), (0, 0), (1, 1), True)  # ceil mode, partial window
     D._avg_pool2d(XP, x, (2, 2), (2, 2), (0, 0), False, True, 3)  # divisor override
-    import ml_dtypes
-
-    D._max_pool2d(XP, dev(np.ones((1, 2, 7, 7), ml_dtypes.bfloat16)), (2, 2), (1, 1), (0, 0),
-                  (1, 1), False)  # bfloat16: not among cuDNN's pooling types here
     assert not fake.calls
     D._max_pool2d(XP, _x((1, 2, 8, 8)), (2, 2), (2, 2), (0, 0), (1, 1), True)  # ceil == floor
     assert [n for n, _ in fake.calls].count("cudnnPoolingForward") == 1
@@ -366,3 +362,29 @@ def test_batch_norm_one_value_per_channel_and_switch_off_use_plain(fake, monkeyp
     D._batch_norm(XP, _x((4, 3, 2, 2)), None, None, 1e-5)
     D._softmax_like(False)(XP, _x((4, 3)), 1)
     assert not fake.calls
+
+
+def test_a_refused_configuration_falls_back_for_good(fake, monkeypatch):
+    import ml_dtypes
+
+    calls = []
+
+    def refuse(*args):
+        calls.append(args)
+        return 9  # CUDNN_STATUS_NOT_SUPPORTED
+
+    monkeypatch.setattr(D, "REFUSED", set())
+    lib = D._ops(_x((2, 2))).lib
+    monkeypatch.setattr(lib, "cudnnPoolingForward", refuse, raising=False)
+    monkeypatch.setattr(lib, "cudnnGetErrorString",
+                        lambda s: b"CUDNN_STATUS_NOT_SUPPORTED", raising=False)
+    x = dev(np.arange(2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4)
+            .astype(ml_dtypes.bfloat16))
+    fwd = D.guarded("max_pool2d", D._max_pool2d, PK.max_pool2d)
+    with pytest.warns(RuntimeWarning, match=r"cuDNN refused max_pool2d in bfloat16 \(Runtime"
+                      r"Error: cuDNN cudnnPoolingForward failed: CUDNN_STATUS_NOT_SUPPORTED"):
+        y = fwd(XP, x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    np.testing.assert_array_equal(np.asarray(y).astype(np.float32), PK.max_pool2d(
+        np, np.asarray(x).astype(np.float32), (2, 2), (2, 2), (0, 0), (1, 1), False))
+    fwd(XP, x, (2, 2), (2, 2), (0, 0), (1, 1), False)
+    assert len(calls) == 1 and D.REFUSED == {("max_pool2d", "bfloat16")}
