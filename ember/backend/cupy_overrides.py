@@ -85,14 +85,18 @@ def install(backend) -> None:
 
     backend.override("astype")(_astype)
     backend.override("dropout_mask")(_dropout_mask)
-    backend.override("conv2d")(_conv2d)
-    backend.override("conv_transpose2d")(_conv_transpose2d)
-    backend.override("conv2d_weight")(_conv2d_weight)
+    from .cupy_dnn import guarded  # a refused dtype (bfloat16 on an older cuDNN): im2col
+
+    backend.override("conv2d")(guarded("conv2d", _conv2d, K.conv2d))
+    backend.override("conv_transpose2d")(guarded("conv_transpose2d", _conv_transpose2d,
+                                                 K.conv_transpose2d))
+    backend.override("conv2d_weight")(guarded("conv2d_weight", _conv2d_weight,
+                                               K.conv2d_weight))
     if getattr(backend, "bf16", False):
         _install_bf16(backend)
     from . import cupy_dnn
 
-    cupy_dnn.install(backend)
+    cupy_dnn.install(backend)  # pooling, batch norm, softmax
 
 
 def _install_bf16(backend) -> None:
