@@ -14,9 +14,9 @@ import ember
 
 from ._harness import (
     ANY,
-    BOOL,
     FLOAT,
     INT,
+    INT_OR_BOOL,
     REAL,
     SETTINGS,
     SHAPE,
@@ -27,7 +27,6 @@ from ._harness import (
     xs,
 )
 
-INT_OR_BOOL = st.one_of(INT, BOOL)
 OPERATORS = {
     "__add__": (operator.add, REAL), "__sub__": (operator.sub, REAL),
     "__mul__": (operator.mul, REAL), "__truediv__": (operator.truediv, FLOAT),

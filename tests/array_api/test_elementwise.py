@@ -11,6 +11,7 @@ from ._harness import (
     BOOL,
     FLOAT,
     INT,
+    INT_OR_BOOL,
     REAL,
     SETTINGS,
     SHAPE,
@@ -21,7 +22,6 @@ from ._harness import (
     xs,
 )
 
-INT_OR_BOOL = st.one_of(INT, BOOL)
 UNARY = {
     "abs": REAL, "acos": FLOAT, "acosh": FLOAT, "asin": FLOAT, "asinh": FLOAT, "atan": FLOAT,
     "atanh": FLOAT, "bitwise_invert": INT_OR_BOOL, "ceil": REAL, "conj": REAL, "cos": FLOAT,

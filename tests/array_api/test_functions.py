@@ -54,24 +54,14 @@ def test_reductions(data, name):
     run(name, x, rtol=tol(x.dtype) * (100 if name == "prod" else 1), **kw)
 
 
-@covers("cumulative_sum")
+@covers("cumulative_sum", "cumulative_prod")
+@pytest.mark.parametrize("name,bound", [("cumulative_sum", 10), ("cumulative_prod", 4)])
 @SETTINGS
 @given(data=st.data())
-def test_cumulative_sum(data):
-    x = data.draw(arrays(NO_UINT8, NONEMPTY, bound=10), label="x")
+def test_cumulative(data, name, bound):
+    x = data.draw(arrays(NO_UINT8, NONEMPTY, bound=bound), label="x")
     axis = data.draw(st.integers(-x.ndim, x.ndim - 1), label="axis") if x.ndim > 1 else None
-    run("cumulative_sum", x, axis=axis, include_initial=data.draw(st.booleans()),
-        rtol=tol(x.dtype))
-
-
-@covers("cumulative_prod")
-@SETTINGS
-@given(data=st.data())
-def test_cumulative_prod(data):
-    x = data.draw(arrays(NO_UINT8, NONEMPTY, bound=4), label="x")
-    axis = data.draw(st.integers(-x.ndim, x.ndim - 1), label="axis") if x.ndim > 1 else None
-    run("cumulative_prod", x, axis=axis, include_initial=data.draw(st.booleans()),
-        rtol=tol(x.dtype))
+    run(name, x, axis=axis, include_initial=data.draw(st.booleans()), rtol=tol(x.dtype))
 
 
 @covers("count_nonzero")
