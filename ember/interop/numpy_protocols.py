@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import ops
 from ..autograd.grad_mode import state as _state
+from ..graph.trace import collect_tensors
 from ..tensor import Tensor
 
 _INVERT = lambda x: ops.logical_not(x) if x.data.dtype.kind == "b" else ops.bitwise_not(x)  # noqa: E731
@@ -275,23 +276,11 @@ def _wrap(obj):
     return obj
 
 
-def _tensors(obj, found: list) -> list:
-    if isinstance(obj, Tensor):
-        found.append(obj)
-    elif isinstance(obj, (list, tuple)):
-        for o in obj:
-            _tensors(o, found)
-    elif isinstance(obj, dict):
-        for o in obj.values():
-            _tensors(o, found)
-    return found
-
-
 def _numpy_fallback(name: str, fn, args, kwargs):
     """Run NumPy itself on the tensors' values; refuse when a gradient would be dropped."""
-    tensors = _tensors((args, kwargs), [])
+    tensors = collect_tensors((args, kwargs), [])
     out = kwargs.get("out")
-    if out is not None and _tensors(out, []):
+    if out is not None and collect_tensors(out, []):
         raise TypeError(f"{name}: out= an ember tensor is not supported; ember does not "
                         "write NumPy results into tensors. Use the tensor's in-place method "
                         "(e.g. t.add_(u)) or assign t[...] = result")
