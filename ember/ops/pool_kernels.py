@@ -89,9 +89,9 @@ def _first_max_masks(xp, xpad, out, cl, offsets):
         eq = xpad[_at(cl, off[2], off[3])] == out
         if taken is not None:
             xp.greater(eq, taken, out=eq)  # eq and not taken
+        yield off, eq  # the caller is done with eq before it is reused as ``taken``
         if n < last:
-            taken = eq.copy() if taken is None else xp.logical_or(taken, eq, out=taken)
-        yield off, eq
+            taken = eq if taken is None else xp.logical_or(taken, eq, out=taken)
 
 
 def _overlapping(kernel, stride, dilation):
@@ -111,14 +111,30 @@ def max_pool2d(xp, x, kernel, stride, padding, dilation, ceil_mode):
     return _nchw(y, cl)
 
 
+def _tiled_buffer(xp, shape, dtype, cl, out_hw, kernel):
+    """An uninitialised buffer for windows that tile it from the top left (each element
+    written once), with the rows and columns no window covers set to zero."""
+    buf = xp.empty(shape, dtype=dtype)
+    rows, cols = out_hw[0] * kernel[0], out_hw[1] * kernel[1]
+    h, w = shape[1:3] if cl else shape[2:]
+    if rows < h:
+        buf[_at(cl, slice(rows, None), slice(None))] = 0
+    if cols < w:
+        buf[_at(cl, slice(None), slice(cols, None))] = 0
+    return buf
+
+
 def max_pool2d_grad(xp, g, x, out, kernel, stride, padding, dilation, ceil_mode):
     cl = _channels_last(x)
     hw = x.shape[2:]
     out_hw, pads = _geometry(hw, kernel, stride, padding, dilation, ceil_mode)
     xpad = _padded(xp, _canon(x, cl), cl, hw, pads, _lowest(xp, x.dtype))
     gc, oc = _canon(g, cl), _canon(out, cl)
-    dx = xp.zeros(xpad.shape, dtype=g.dtype)
     add = _overlapping(kernel, stride, dilation)
+    if not add and tuple(stride) == tuple(kernel) and tuple(dilation) == (1, 1):
+        dx = _tiled_buffer(xp, xpad.shape, g.dtype, cl, out_hw, kernel)
+    else:
+        dx = xp.zeros(xpad.shape, dtype=g.dtype)
     for off, mask in _first_max_masks(xp, xpad, oc, cl, _windows(out_hw, kernel, stride,
                                                                    dilation)):
         target = dx[_at(cl, off[2], off[3])]

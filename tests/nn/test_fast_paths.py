@@ -87,3 +87,33 @@ def test_batch_norm_nchw_memory_keeps_the_reduction_path(wide_calls):
     x = ember.randn(4, 3, 5, 5, requires_grad=True)
     F.batch_norm(x, None, None, training=True).sum().backward()
     assert wide_calls == {"forward": 0, "backward": 0}
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize("shape,kernel,padding,ceil_mode", [
+    ((3, 4, 11, 10), 2, 0, False),   # odd height: the last row is in no window
+    ((2, 3, 9, 7), 3, 1, False),     # padding; the last column is in no window
+    ((2, 3, 9, 7), 2, 0, True),      # ceil mode: partial windows at the border
+    ((2, 5, 8, 8), (2, 4), 0, False),
+])
+def test_max_pool_tiled_backward_matches_torch_with_ties(shape, kernel, padding, ceil_mode,
+                                                         channels_last):
+    rng = np.random.default_rng(3)
+    # small integers after a ReLU: many windows hold equal maxima (ties go to the first)
+    x = np.maximum(rng.integers(-3, 3, shape), 0).astype(np.float64)
+    xe = ember.from_numpy(_cl(x) if channels_last else x).requires_grad_()
+    ye = F.max_pool2d(xe, kernel, padding=padding, ceil_mode=ceil_mode)
+    g = rng.standard_normal(tuple(ye.shape))
+    ye.backward(ember.from_numpy(g))
+    xt = torch.from_numpy(x).requires_grad_()
+    yt = torch.nn.functional.max_pool2d(xt, kernel, padding=padding, ceil_mode=ceil_mode)
+    yt.backward(torch.from_numpy(g))
+    np.testing.assert_array_equal(ye.detach().numpy(), yt.detach().numpy())
+    np.testing.assert_array_equal(xe.grad.numpy(), xt.grad.numpy())
+
+
+def test_max_pool_tiled_backward_gradcheck():
+    rng = np.random.default_rng(4)
+    x = ember.from_numpy(_cl(rng.standard_normal((2, 3, 7, 6)))).requires_grad_()
+    assert ember.autograd.gradcheck(lambda t: F.max_pool2d(t, 2), [x])
+    assert ember.autograd.gradgradcheck(lambda t: F.max_pool2d(t, 2), [x])
