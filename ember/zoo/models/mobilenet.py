@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ... import nn
 from ...nn import functional as F
-from ._common import ZooError, check_dropout, check_positive
+from ._common import ZooError, check_dropout, check_positive, init_cnn
 
 __all__ = ["MobileNetV2", "InvertedResidual", "ConvBNActivation", "mobilenet_v2"]
 
@@ -92,15 +92,7 @@ class MobileNetV2(nn.Module):
         self.features = nn.Sequential(*features)
         self.classifier = nn.Sequential(nn.Dropout(p=dropout),
                                         nn.Linear(self.last_channel, num_classes))
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0.0, 0.01)
-                nn.init.zeros_(m.bias)
+        init_cnn(self)
 
     def forward(self, x):
         x = F.adaptive_avg_pool2d(self.features(x), (1, 1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ... import nn
 from ...nn import functional as F
-from ._common import check_dropout, check_positive
+from ._common import check_dropout, check_positive, init_cnn
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "resnet18", "resnet34", "resnet50",
            "resnet101"]
@@ -108,12 +108,7 @@ class ResNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(512 * block.expansion, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_cnn(self, linear=False)
         if zero_init_residual:
             for m in self.modules():
                 if isinstance(m, Bottleneck):

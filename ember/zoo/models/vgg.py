@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ... import nn
-from ._common import check_dropout, check_positive
+from ._common import check_dropout, check_positive, init_cnn
 
 __all__ = ["VGG", "make_vgg_features", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16",
            "vgg16_bn", "vgg19", "vgg19_bn", "CONFIGS"]
@@ -68,16 +68,7 @@ class VGG(nn.Module):
             nn.Linear(hidden, hidden), nn.ReLU(True), nn.Dropout(p=dropout),
             nn.Linear(hidden, num_classes))
         if init_weights:
-            for m in self.modules():
-                if isinstance(m, nn.Conv2d):
-                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                    nn.init.zeros_(m.bias)
-                elif isinstance(m, nn.BatchNorm2d):
-                    nn.init.ones_(m.weight)
-                    nn.init.zeros_(m.bias)
-                elif isinstance(m, nn.Linear):
-                    nn.init.normal_(m.weight, 0.0, 0.01)
-                    nn.init.zeros_(m.bias)
+            init_cnn(self)
 
     def forward(self, x):
         x = self.avgpool(self.features(x))
