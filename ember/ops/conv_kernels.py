@@ -154,8 +154,10 @@ def conv2d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups):
     for lo, hi, cols, layout in column_slabs(xp, x, kernel_size, stride, padding, dilation,
                                              groups, g.shape[2:]):
         order = layout
-        gt = gm[lo * rows:hi * rows].reshape(-1, groups, og).transpose(1, 2, 0)
-        part = xp.matmul(gt, cols)  # (G, O/G, K/G)
+        gs = gm[lo * rows:hi * rows].reshape(-1, groups, og).transpose(1, 0, 2)
+        # (K/G, rows) @ (rows, O/G): BLAS runs this orientation up to 2x faster than
+        # (O/G, rows) @ (rows, K/G) when K is small (a first layer's 9 or 27 columns)
+        part = xp.matmul(cols.transpose(0, 2, 1), gs)  # (G, K/G, O/G)
         if acc is None:
             acc = part
         else:
@@ -163,8 +165,10 @@ def conv2d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups):
     kh, kw = kernel_size
     cg = x.shape[1] // groups
     if order == "chw":
-        return acc.reshape(o, cg, kh, kw)
-    return xp.ascontiguousarray(acc.reshape(o, kh, kw, cg).transpose(0, 3, 1, 2))
+        wk = acc.reshape(groups, cg, kh, kw, og).transpose(0, 4, 1, 2, 3)
+    else:
+        wk = acc.reshape(groups, kh, kw, cg, og).transpose(0, 4, 3, 1, 2)
+    return xp.ascontiguousarray(wk).reshape(o, cg, kh, kw)
 
 
 def _crop_negative(x, padding):

@@ -117,3 +117,33 @@ def test_max_pool_tiled_backward_gradcheck():
     x = ember.from_numpy(_cl(rng.standard_normal((2, 3, 7, 6)))).requires_grad_()
     assert ember.autograd.gradcheck(lambda t: F.max_pool2d(t, 2), [x])
     assert ember.autograd.gradgradcheck(lambda t: F.max_pool2d(t, 2), [x])
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize("c,o,groups,stride,padding,dilation", [
+    (1, 8, 1, 1, 0, 1),    # a first layer: 9 columns, transposed (chw) layout in NCHW memory
+    (3, 8, 1, 1, 1, 1),    # 27 columns
+    (6, 4, 2, 2, 1, 1),    # groups, stride
+    (4, 6, 2, 1, 2, 2),    # groups, dilation
+    (8, 5, 1, 2, 0, 1),
+])
+def test_conv_weight_gradient_layouts_match_torch(c, o, groups, stride, padding, dilation,
+                                                  channels_last):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, c, 9, 8))
+    w = rng.standard_normal((o, c // groups, 3, 3))
+    xe = ember.from_numpy(_cl(x) if channels_last else x).requires_grad_()
+    we = ember.from_numpy(w.copy()).requires_grad_()
+    ye = F.conv2d(xe, we, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    g = rng.standard_normal(tuple(ye.shape))
+    ye.backward(ember.from_numpy(_cl(g)))
+    xt, wt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(w).requires_grad_()
+    yt = torch.nn.functional.conv2d(xt, wt, stride=stride, padding=padding, dilation=dilation,
+                                    groups=groups)
+    yt.backward(torch.from_numpy(g))
+    for got, want in ((ye, yt), (we.grad, wt.grad), (xe.grad, xt.grad)):
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-10,
+                                   atol=1e-10)
+    assert ember.autograd.gradcheck(
+        lambda w_: F.conv2d(xe.detach(), w_, stride=stride, padding=padding, dilation=dilation,
+                            groups=groups), [we.detach().requires_grad_()])
