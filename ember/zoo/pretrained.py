@@ -43,6 +43,17 @@ def _check_name(name: str) -> None:
                        + ", ".join(sorted(SHIPPED)))
 
 
+def _shipped_file(name: str, folder, suffix: str, missing: str) -> Path:
+    """``<folder>/<name><suffix>`` of shipped weights ``name``; FileNotFoundError with
+    ``missing`` (the path at ``{}``) and the command that recreates it when it is absent."""
+    _check_name(name)
+    path = Path(folder or WEIGHTS_DIR) / f"{name}{suffix}"
+    if not path.is_file():
+        raise FileNotFoundError(f"ember.zoo: {missing.format(path)} with: python -m "
+                                f"ember.zoo.pretrained {name} --out {path.parent}")
+    return path
+
+
 def model_card(name: str, folder: str | os.PathLike | None = None) -> dict:
     """The model card of shipped weights ``name`` (a dict read from ``<name>.json``).
 
@@ -52,12 +63,8 @@ def model_card(name: str, folder: str | os.PathLike | None = None) -> dict:
         >>> card["data"]["dataset"], card["command"]
         ('digits', 'python -m ember.zoo.pretrained lenet5 --out DIR')
     """
-    _check_name(name)
-    path = Path(folder or WEIGHTS_DIR) / f"{name}.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"ember.zoo: the model card {path} is missing; reinstall ember "
-                                f"or recreate it with: python -m ember.zoo.pretrained {name} "
-                                f"--out {path.parent}")
+    path = _shipped_file(name, folder, ".json", "the model card {} is missing; reinstall "
+                         "ember or recreate it")
     with open(path) as f:
         return json.load(f)
 
@@ -79,12 +86,8 @@ def load_shipped(model: Module, name: str, folder: str | os.PathLike | None = No
     """
     from ..io import load_safetensors
 
-    _check_name(name)
-    path = Path(folder or WEIGHTS_DIR) / f"{name}.safetensors"
-    if not path.is_file():
-        raise FileNotFoundError(f"ember.zoo: the shipped weights {path} are missing; reinstall "
-                                f"ember or recreate them with: python -m ember.zoo.pretrained "
-                                f"{name} --out {path.parent}")
+    path = _shipped_file(name, folder, ".safetensors", "the shipped weights {} are missing; "
+                         "reinstall ember or recreate them")
     model.load_state_dict(load_safetensors(path))
     return model
 

@@ -146,21 +146,20 @@ def print_info(name: str, out=None) -> None:
 
     out = out or sys.stdout
     info = model_info(name)
-    print(f"{info.name}: {info.summary}", file=out)
-    print(f"  family:      {info.family}", file=out)
-    print(f"  input:       {' x '.join(map(str, info.input_shape))}", file=out)
-    print(f"  parameters:  {f'{info.params:,}' if info.params else 'depends on num_tokens'}"
-          " (default arguments)", file=out)
-    print(f"  names as:    {info.reference}", file=out)
-    print(f"  build:       ember.zoo.get_model({info.name!r}, ...)", file=out)
+    params = f"{info.params:,}" if info.params else "depends on num_tokens"
+    rows = [(2, "family", info.family), (2, "input", " x ".join(map(str, info.input_shape))),
+            (2, "parameters", f"{params} (default arguments)"),
+            (2, "names as", info.reference),
+            (2, "build", f"ember.zoo.get_model({info.name!r}, ...)")]
     for weights in info.pretrained:
         card = model_card(weights)
-        print(f"  pretrained:  ember.zoo.{info.name}(pretrained=True), shipped with ember",
-              file=out)
-        print(f"    data:      {card['data']['dataset']} -- {card['data']['source']}", file=out)
-        print(f"    split:     {card['data']['split']}", file=out)
-        print(f"    accuracy:  {card['test_accuracy']:.4f} on {card['test_samples']} test "
-              "samples", file=out)
-        print(f"    seed:      {card['seed']}", file=out)
-        print(f"    input:     {card['input']}", file=out)
-        print(f"    reproduce: {card['command']}", file=out)
+        rows += [(2, "pretrained", f"ember.zoo.{info.name}(pretrained=True), shipped with ember"),
+                 (4, "data", f"{card['data']['dataset']} -- {card['data']['source']}"),
+                 (4, "split", card["data"]["split"]),
+                 (4, "accuracy", f"{card['test_accuracy']:.4f} on {card['test_samples']} test "
+                                 "samples"),
+                 (4, "seed", card["seed"]), (4, "input", card["input"]),
+                 (4, "reproduce", card["command"])]
+    print(f"{info.name}: {info.summary}", file=out)
+    for indent, label, value in rows:  # values start in column 15
+        print(f"{' ' * indent}{label + ':':<{15 - indent}}{value}", file=out)
