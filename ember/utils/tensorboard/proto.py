@@ -69,6 +69,11 @@ def field_packed_doubles(field: int, values) -> bytes:
 SESSION_START = 1  # SessionLog.SessionStatus.START
 
 
+def _present_bytes(*fields: tuple) -> bytes:
+    """The length-delimited ``(number, value)`` fields whose value is not None, in order."""
+    return b"".join(field_bytes(n, v) for n, v in fields if v is not None)
+
+
 def event(wall_time: float, step: int = 0, *, file_version: str | None = None,
           graph_def: bytes | None = None, summary: bytes | None = None,
           session_status: int | None = None) -> bytes:
@@ -77,12 +82,7 @@ def event(wall_time: float, step: int = 0, *, file_version: str | None = None,
     out = field_double(1, wall_time)
     if step:
         out += field_varint(2, step)
-    if file_version is not None:
-        out += field_bytes(3, file_version)
-    if graph_def is not None:
-        out += field_bytes(4, graph_def)
-    if summary is not None:
-        out += field_bytes(5, summary)
+    out += _present_bytes((3, file_version), (4, graph_def), (5, summary))
     if session_status is not None:
         out += field_bytes(7, field_varint(1, session_status))
     return out
@@ -101,15 +101,7 @@ def value(tag: str, *, simple_value: float | None = None, image: bytes | None = 
     out = field_bytes(1, tag)
     if simple_value is not None:
         out += field_float(2, simple_value)
-    if image is not None:
-        out += field_bytes(4, image)
-    if histo is not None:
-        out += field_bytes(5, histo)
-    if tensor is not None:
-        out += field_bytes(8, tensor)
-    if metadata is not None:
-        out += field_bytes(9, metadata)
-    return out
+    return out + _present_bytes((4, image), (5, histo), (8, tensor), (9, metadata))
 
 
 def image(height: int, width: int, colorspace: int, png: bytes) -> bytes:
