@@ -38,6 +38,13 @@ def _axis(data, ndim, *, allow_none=True, allow_tuple=True):
     return data.draw(st.one_of(*options), label="axis")
 
 
+def _resized(data, shape: tuple, axis: int, most: int) -> tuple:
+    """``shape`` with its length along ``axis`` drawn from 0..most."""
+    shape = list(shape)
+    shape[axis] = data.draw(st.integers(0, most))
+    return tuple(shape)
+
+
 @covers("max", "min", "mean", "sum", "prod", "std", "var", "all", "any")
 @pytest.mark.parametrize("name", ["max", "min", "mean", "sum", "prod", "std", "var", "all", "any"])
 @SETTINGS
@@ -79,9 +86,8 @@ def test_diff(data):
     x = data.draw(arrays(REAL, NONEMPTY), label="x")
     axis = data.draw(st.integers(-x.ndim, x.ndim - 1), label="axis")
     n = data.draw(st.integers(0, 3), label="n")
-    shape = list(x.shape)
-    shape[axis] = data.draw(st.integers(0, 2))
-    extra = {k: data.draw(arrays(x.dtype, tuple(shape))) for k in ("prepend", "append")
+    shape = _resized(data, x.shape, axis, 2)
+    extra = {k: data.draw(arrays(x.dtype, shape)) for k in ("prepend", "append")
              if data.draw(st.booleans(), label=k)}
     run("diff", x, axis=axis, n=n, **extra)
 
@@ -92,11 +98,9 @@ def test_diff(data):
 def test_take_along_axis(data):
     x = data.draw(arrays(ANY, NONEMPTY), label="x")
     axis = data.draw(st.integers(-x.ndim, x.ndim - 1), label="axis")
-    shape = list(x.shape)
-    shape[axis] = data.draw(st.integers(0, 4))
+    shape = _resized(data, x.shape, axis, 4)
     n = x.shape[axis]
-    idx = data.draw(arrays(xs.int64, tuple(shape), elements={"min_value": -n,
-                                                             "max_value": n - 1}))
+    idx = data.draw(arrays(xs.int64, shape, elements={"min_value": -n, "max_value": n - 1}))
     run("take_along_axis", x, idx, axis=axis)
 
 
