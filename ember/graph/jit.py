@@ -252,7 +252,9 @@ def _lr_cells(opt, make: bool = True) -> bool:
                 return False
             from ..ops.creation import tensor
 
-            cells[id(g)] = tensor(float(lr), dtype="float64")
+            ps = g["params"]  # on the parameters' device, where the step reads it
+            cells[id(g)] = tensor(float(lr), dtype="float64",
+                                  device=ps[0].device if ps else None)
         elif make:
             cells[id(g)].data[...] = lr
     return True

@@ -90,7 +90,8 @@ def traced_step(opt) -> None:
                     state.update(opt._new_state(p, group))
                 step = state.get("step")
                 if step is not None and not isinstance(step, Tensor):
-                    state["step"] = creation.tensor(float(step), dtype="float64")
+                    state["step"] = creation.tensor(float(step), dtype="float64",
+                                                    device=p.device)
                 counter = state.get("step")
                 coefs = opt._coefficients(p, group, state)
                 if counter is not None and state["step"] is not counter:
@@ -146,7 +147,8 @@ def _fused_group(opt, group: dict) -> bool:
         state = opt.state[p]
         step = state.get("step")
         if step is not None and not isinstance(step, Tensor):
-            step = state["step"] = creation.tensor(float(step), dtype="float64")
+            step = state["step"] = creation.tensor(float(step), dtype="float64",
+                                                   device=p.device)
         names = tuple(k for k in opt._buffers if k in state)
         mine = [p] + ([step] if step is not None else []) + [state[k] for k in names]
         args += [p, p.grad, *mine[1:]]
@@ -154,7 +156,8 @@ def _fused_group(opt, group: dict) -> bool:
         layout.append((step is not None, names))
     cell = getattr(opt, "_jit_lr", {}).get(id(group))  # made by ember.jit before tracing
     if cell is None:
-        cell = creation.tensor(float(lr), dtype="float64")  # a constant of this graph
+        cell = creation.tensor(float(lr), dtype="float64",  # a constant of this graph
+                               device=params[0].device if params else None)
         tracer.lr_live[id(opt)] = False
     else:  # a state: the compiled step reads the rate ember.jit writes there before a run
         tracer.lr_live.setdefault(id(opt), True)

@@ -61,11 +61,7 @@ def _losses(F, out, y, prob, jit):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning", "ignore::UserWarning")
-@pytest.mark.parametrize("jit", [False, pytest.param(True, marks=pytest.mark.xfail(
-    strict=True, raises=ember.errors.DeviceError,
-    reason="ember/optim/_traced.py makes the traced step counter on the CPU "
-           "(creation.tensor(float(step), dtype='float64') without device=p.device)"))],
-    ids=["eager", "jit"])
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
 def test_training_steps_on_strict_device_match_cpu(jit):
     import ember.nn.functional as F
 
