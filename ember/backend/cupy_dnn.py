@@ -378,14 +378,37 @@ def guarded(name: str, fn, plain):
     return forward
 
 
+def via_float32(fn):
+    """``fn`` (an op forward) run on float32 copies of bfloat16 arguments, its floating outputs
+    cast back: for the plain batch norm kernels, whose reductions (einsum) CuPy's partial
+    bfloat16 support may lack."""
+
+    def forward(xp, *args, **attrs):
+        if not any(getattr(a, "dtype", None) is not None and a.dtype.name == "bfloat16"
+                   for a in args):
+            return fn(xp, *args, **attrs)
+        bf = next(a.dtype for a in args if getattr(a, "dtype", None) is not None and
+                  a.dtype.name == "bfloat16")
+        up = [a.astype("float32") if getattr(a, "dtype", None) is not None and
+              a.dtype.name == "bfloat16" else a for a in args]
+        out = fn(xp, *up, **attrs)
+        if isinstance(out, tuple):
+            return tuple(o.astype(bf) for o in out)
+        return out.astype(bf)
+
+    forward.__name__ = getattr(fn, "__name__", "forward") + "_via_float32"
+    return forward
+
+
 def install(backend) -> None:
     """Register the cuDNN pooling, batch norm and softmax forwards on the CUDA backend."""
     _STATE["backend"] = backend
     for name in ("batch_norm", "batch_norm_backward", "softmax_backward"):
-        _PLAIN[name] = REGISTRY[name].forward
+        fwd = REGISTRY[name].forward
+        _PLAIN[name] = fwd if name == "softmax_backward" else via_float32(fwd)
     for name, fn in (("max_pool2d", _max_pool2d), ("max_pool2d_grad", _max_pool2d_grad),
                      ("avg_pool2d", _avg_pool2d), ("avg_pool2d_grad", _avg_pool2d_grad),
                      ("softmax", _softmax_like(False)), ("log_softmax", _softmax_like(True)),
                      ("softmax_backward", _softmax_backward), ("batch_norm", _batch_norm),
                      ("batch_norm_backward", _batch_norm_backward)):
-        backend.override(name)(guarded(name, fn, REGISTRY[name].forward))
+        backend.override(name)(guarded(name, fn, _PLAIN.get(name, REGISTRY[name].forward)))

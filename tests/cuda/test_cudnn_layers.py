@@ -388,3 +388,20 @@ def test_a_refused_configuration_falls_back_for_good(fake, monkeypatch):
         np, np.asarray(x).astype(np.float32), (2, 2), (2, 2), (0, 0), (1, 1), False))
     fwd(XP, x, (2, 2), (2, 2), (0, 0), (1, 1), False)
     assert len(calls) == 1 and D.REFUSED == {("max_pool2d", "bfloat16")}
+
+
+def test_plain_batch_norm_of_bfloat16_runs_in_float32():
+    import ml_dtypes
+
+    bf = ml_dtypes.bfloat16
+    x = np.random.default_rng(8).standard_normal((4, 3, 2, 2)).astype(bf)
+    w = np.full(3, 1.5, bf)
+    fwd = D.via_float32(REGISTRY["batch_norm"].forward)
+    y, mean, var = fwd(np, x, w, None, 1e-5)
+    want = REGISTRY["batch_norm"].forward(np, x.astype(np.float32), w.astype(np.float32),
+                                          None, 1e-5)
+    for got, exp in zip((y, mean, var), want):
+        assert got.dtype == bf
+        np.testing.assert_array_equal(got.astype(np.float32), exp.astype(bf).astype(np.float32))
+    f32 = np.ones((2, 3), np.float32)
+    assert D.via_float32(lambda xp, a: a)(np, f32) is f32  # no bfloat16: untouched
