@@ -24,6 +24,7 @@ import ctypes
 from ..ops import pool_kernels as PK
 from ..ops.registry import REGISTRY
 from .cudnn_ctypes import _DT, _p
+from .cupy_overrides import guarded, via_float32
 
 _POOL_MAX, _POOL_AVG_INCLUDE, _POOL_AVG_EXCLUDE = 0, 1, 2
 _NOT_PROPAGATE_NAN, _PROPAGATE_NAN = 0, 1
@@ -353,53 +354,6 @@ def _batch_norm_backward(xp, g, x, weight, mean, var, eps):
 
 
 _PLAIN: dict = {}
-REFUSED: set = set()  # (op, dtype) cuDNN refused once (e.g. bfloat16 on an older cuDNN)
-
-
-def guarded(name: str, fn, plain):
-    """``fn`` as an op forward that falls back to ``plain`` for good, with a warning, for the
-    first argument's dtype once cuDNN refuses a call (an unsupported configuration, or a
-    function missing from this cuDNN)."""
-
-    def forward(xp, *args, **attrs):
-        key = (name, args[0].dtype.name)
-        if key not in REFUSED:
-            try:
-                return fn(xp, *args, **attrs)
-            except (RuntimeError, AttributeError) as exc:
-                from .cupy_backend import warn_once
-
-                REFUSED.add(key)
-                warn_once(f"cudnn-{key}", f"ember: cuDNN refused {name} in {key[1]} "
-                          f"({type(exc).__name__}: {exc}); using the CuPy kernels for it")
-        return plain(xp, *args, **attrs)
-
-    forward.__name__ = f"{name}_cudnn"
-    return forward
-
-
-def via_float32(fn):
-    """``fn`` (an op forward) run on float32 copies of bfloat16 arguments, its floating outputs
-    cast back: for the plain batch norm kernels, whose reductions (einsum) CuPy's partial
-    bfloat16 support may lack."""
-
-    def forward(xp, *args, **attrs):
-        if not any(getattr(a, "dtype", None) is not None and a.dtype.name == "bfloat16"
-                   for a in args):
-            return fn(xp, *args, **attrs)
-        bf = next(a.dtype for a in args if getattr(a, "dtype", None) is not None and
-                  a.dtype.name == "bfloat16")
-        up = [a.astype("float32") if getattr(a, "dtype", None) is not None and
-              a.dtype.name == "bfloat16" else a for a in args]
-        out = fn(xp, *up, **attrs)
-        if isinstance(out, tuple):
-            return tuple(o.astype(bf) for o in out)
-        return out.astype(bf)
-
-    forward.__name__ = getattr(fn, "__name__", "forward") + "_via_float32"
-    return forward
-
-
 def install(backend) -> None:
     """Register the cuDNN pooling, batch norm and softmax forwards on the CUDA backend."""
     _STATE["backend"] = backend

@@ -15,6 +15,8 @@ Reviewed against every forward in ``ember/ops`` (November 2026):
   ``conv_kernels.py`` (``as_strided`` exists in ``cupy.lib.stride_tricks``) after a
   one-time warning. bfloat16 convolutions run on cuDNN too (float32 compute).
 - pooling, batch norm and softmax: single cuDNN calls (``cupy_dnn.py``) when cuDNN loads.
+  Every cuDNN forward is ``guarded``: an op and dtype cuDNN refuses once (a status, or a
+  function this cuDNN lacks) uses the CuPy kernels from then on, after one warning.
 - ``matmul`` and ``linear`` of bfloat16 arrays: cuBLAS GEMMs with float32 accumulation
   (``cupy_blas.py``), since CuPy's own matmul multiplies bfloat16 in float32.
 """
@@ -85,8 +87,6 @@ def install(backend) -> None:
 
     backend.override("astype")(_astype)
     backend.override("dropout_mask")(_dropout_mask)
-    from .cupy_dnn import guarded  # a refused dtype (bfloat16 on an older cuDNN): im2col
-
     backend.override("conv2d")(guarded("conv2d", _conv2d, K.conv2d))
     backend.override("conv_transpose2d")(guarded("conv_transpose2d", _conv_transpose2d,
                                                  K.conv_transpose2d))
@@ -117,6 +117,53 @@ def _install_bf16(backend) -> None:
 
     backend.override("matmul")(_matmul)
     backend.override("linear")(_linear)
+
+
+REFUSED: set = set()  # (op, dtype) cuDNN refused once (e.g. bfloat16 on an older cuDNN)
+
+
+def guarded(name: str, fn, plain):
+    """``fn`` as an op forward that falls back to ``plain`` for good, with a warning, for the
+    first argument's dtype once cuDNN refuses a call (an unsupported configuration, or a
+    function missing from this cuDNN)."""
+
+    def forward(xp, *args, **attrs):
+        key = (name, args[0].dtype.name)
+        if key not in REFUSED:
+            try:
+                return fn(xp, *args, **attrs)
+            except (RuntimeError, AttributeError) as exc:
+                from .cupy_backend import warn_once
+
+                REFUSED.add(key)
+                warn_once(f"cudnn-{key}", f"ember: cuDNN refused {name} in {key[1]} "
+                          f"({type(exc).__name__}: {exc}); using the CuPy kernels for it")
+        return plain(xp, *args, **attrs)
+
+    forward.__name__ = f"{name}_cudnn"
+    return forward
+
+
+def via_float32(fn):
+    """``fn`` (an op forward) run on float32 copies of bfloat16 arguments, its floating outputs
+    cast back: for the plain batch norm kernels, whose reductions (einsum) CuPy's partial
+    bfloat16 support may lack."""
+
+    def forward(xp, *args, **attrs):
+        if not any(getattr(a, "dtype", None) is not None and a.dtype.name == "bfloat16"
+                   for a in args):
+            return fn(xp, *args, **attrs)
+        bf = next(a.dtype for a in args if getattr(a, "dtype", None) is not None and
+                  a.dtype.name == "bfloat16")
+        up = [a.astype("float32") if getattr(a, "dtype", None) is not None and
+              a.dtype.name == "bfloat16" else a for a in args]
+        out = fn(xp, *up, **attrs)
+        if isinstance(out, tuple):
+            return tuple(o.astype(bf) for o in out)
+        return out.astype(bf)
+
+    forward.__name__ = getattr(fn, "__name__", "forward") + "_via_float32"
+    return forward
 
 
 def _with_xp(fwd, xp_at):

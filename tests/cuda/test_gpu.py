@@ -139,9 +139,10 @@ def test_cudnn_layers_match_plain_kernels(name, fn, channels_last):
             results.append((y.detach().cpu().numpy(), x.grad.cpu().numpy()))
     finally:
         backend.cudnn_layers = True
-    from ember.backend import cupy_dnn
+    from ember.backend import cupy_overrides
 
-    assert not [k for k in cupy_dnn.REFUSED if k[1] == "float32"], cupy_dnn.REFUSED
+    refused = cupy_overrides.REFUSED
+    assert not [k for k in refused if k[1] == "float32"], refused
     for got, want in zip(*results):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
