@@ -135,6 +135,8 @@ def conv2d(xp, x, w, b, stride, padding, dilation, groups):
     rows = ho * wo
     y = xp.empty((n * rows, o), dtype=x.dtype)
     wm = None
+    if b is not None:  # added to (image row, Wo * O) rows: long loops rather than O at a time
+        b = xp.tile(b, wo)
     for lo, hi, cols, order in column_slabs(xp, x, (kh, kw), stride, padding, dilation,
                                             groups, (ho, wo)):
         if wm is None:
@@ -142,7 +144,8 @@ def conv2d(xp, x, w, b, stride, padding, dilation, groups):
         out = y[lo * rows:hi * rows]
         xp.matmul(cols, wm, out=out.reshape(-1, groups, og).transpose(1, 0, 2))
         if b is not None:
-            out += b
+            wide = out.reshape(-1, wo * o)
+            wide += b
     return y.reshape(n, ho, wo, o).transpose(0, 3, 1, 2)
 
 
