@@ -29,6 +29,9 @@ __all__ = [
     "relu", "sigmoid", "tanh", "threshold", "prelu", "gelu", "silu", "mish", "softplus",
     "leaky_relu", "elu", "selu", "celu", "hardtanh", "relu6", "hardsigmoid", "hardswish",
     "logsigmoid", "softsign", "tanhshrink", "softmax", "log_softmax", "softmin",
+    # in-place forms and RReLU (activation_inplace.py)
+    "relu_", "leaky_relu_", "elu_", "celu_", "selu_", "hardtanh_", "threshold_", "rrelu",
+    "rrelu_",
 ]
 
 
@@ -111,14 +114,14 @@ class Hardtanh(Op):
 
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
-    """``max(x, 0)``; ``inplace=True`` writes the result into ``input`` as PyTorch does.
+    """``max(x, 0)``; ``inplace=True`` writes the result into ``input`` and returns it.
 
     Example:
         >>> import ember
         >>> ember.nn.functional.relu(ember.tensor([-1.0, 2.0]))
         tensor([0., 2.])
     """
-    return input.relu_() if inplace else ew.relu(input)
+    return relu_(input) if inplace else ew.relu(input)
 
 
 def sigmoid(input: Tensor) -> Tensor:
@@ -132,8 +135,10 @@ def tanh(input: Tensor) -> Tensor:
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
-    """``x`` where ``x > threshold``, else ``value``."""
-    return ew.where(input > threshold, input, value)
+    """``value`` where ``x <= threshold``, else ``x`` (NaN stays NaN, as in PyTorch)."""
+    if inplace:
+        return threshold_(input, threshold, value)
+    return ew.where(input <= threshold, value, input)
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
@@ -159,12 +164,16 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """Sigmoid linear unit (swish): ``x * sigmoid(x)``."""
+    if inplace:
+        return _inp._silu_(input)
     _check_float(input, "silu")
     return apply(Silu, input)
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
     """``x * tanh(softplus(x))``."""
+    if inplace:
+        return _inp._mish_(input)
     return input * ew.tanh(softplus(input))
 
 
@@ -184,29 +193,41 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """``x`` where positive, ``negative_slope * x`` elsewhere."""
+    if inplace:
+        return leaky_relu_(input, negative_slope)
     _check_float(input, "leaky_relu")
     return apply(LeakyRelu, input, negative_slope=float(negative_slope))
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """``x`` where positive, ``alpha * (exp(x) - 1)`` elsewhere."""
+    if inplace:
+        return elu_(input, alpha)
     _check_float(input, "elu")
     return apply(Elu, input, alpha=float(alpha))
 
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
     """Scaled ELU with the self-normalising constants."""
+    if inplace:
+        return selu_(input)
     return elu(input, 1.6732632423543772848170429916717) * 1.0507009873554804934193349852946
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``."""
+    if inplace:
+        return celu_(input, alpha)
+    if alpha == 0:
+        raise ValueError("celu: alpha must be non-zero (it divides the input)")
     return elu(input / alpha, 1.0) * alpha if alpha != 1.0 else elu(input, 1.0)
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
              inplace: bool = False) -> Tensor:
     """Clip to ``[min_val, max_val]`` (zero gradient at and beyond the limits)."""
+    if inplace:
+        return hardtanh_(input, min_val, max_val)
     _check_float(input, "hardtanh")
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) must not exceed max_val ({max_val})")
@@ -215,16 +236,20 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
     """``min(max(x, 0), 6)``."""
-    return hardtanh(input, 0.0, 6.0)
+    return hardtanh(input, 0.0, 6.0, inplace)
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """``relu6(x + 3) / 6``."""
+    if inplace:
+        return _inp._hardsigmoid_(input)
     return hardtanh(input + 3.0, 0.0, 6.0) * (1.0 / 6.0)
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """``x * relu6(x + 3) / 6``."""
+    if inplace:
+        return _inp._hardswish_(input)
     return input * hardsigmoid(input)
 
 
@@ -348,3 +373,17 @@ def log_softmax(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
 def softmin(input: Tensor, dim: int | None = None, dtype=None) -> Tensor:
     """``softmax(-x)`` along ``dim``."""
     return softmax(-input, dim, dtype)
+
+
+from . import activation_inplace as _inp  # noqa: E402  (it builds on the functions above)
+from .activation_inplace import (  # noqa: E402
+    celu_,
+    elu_,
+    hardtanh_,
+    leaky_relu_,
+    relu_,
+    rrelu,
+    rrelu_,
+    selu_,
+    threshold_,
+)

@@ -263,7 +263,8 @@ def _unary_inplace(fn):
     return lambda self: inner(self)
 
 
-for _name in ("neg", "abs", "sqrt", "exp", "log", "sigmoid", "tanh", "relu", "floor", "ceil",
+# relu_ is attached by ops/activation_inplace.py: its node keeps the output, as PyTorch's does
+for _name in ("neg", "abs", "sqrt", "exp", "log", "sigmoid", "tanh", "floor", "ceil",
               "round", "sign", "square", "sin", "cos"):
     setattr(Tensor, _name + "_", _unary_inplace(getattr(ew, _name)))
 

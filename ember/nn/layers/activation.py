@@ -17,7 +17,7 @@ from ..parameter import Parameter
 __all__ = [
     "ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
     "Softmin", "Softplus", "Hardtanh", "ReLU6", "Mish", "SELU", "CELU", "Hardsigmoid",
-    "Hardswish", "LogSigmoid", "Softsign", "Tanhshrink", "PReLU", "Threshold",
+    "Hardswish", "LogSigmoid", "Softsign", "Tanhshrink", "PReLU", "Threshold", "RReLU",
 ]
 
 
@@ -29,7 +29,14 @@ class ReLU(Module):
     """``max(x, 0)`` elementwise.
 
     Args:
-        inplace: accepted for PyTorch compatibility; the result is a new tensor.
+        inplace: overwrite the input with the result and return it (as PyTorch: its version
+            counter is bumped, and a leaf that requires grad is refused while recording).
+
+    Example:
+        >>> import ember
+        >>> x = ember.tensor([-1.0, 2.0])
+        >>> ember.nn.ReLU(inplace=True)(x) is x, x
+        (True, tensor([0., 2.]))
     """
 
     def __init__(self, inplace: bool = False) -> None:
@@ -37,7 +44,7 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return ew.relu(input)
+        return F.relu_(input) if self.inplace else ew.relu(input)
 
     def extra_repr(self) -> str:
         return _inplace_repr(self.inplace)
@@ -52,7 +59,7 @@ class LeakyReLU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.leaky_relu(input, self.negative_slope)
+        return F.leaky_relu(input, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace
@@ -68,7 +75,7 @@ class ELU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.elu(input, self.alpha)
+        return F.elu(input, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
@@ -96,7 +103,7 @@ class SiLU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.silu(input)
+        return F.silu(input, self.inplace)
 
     def extra_repr(self) -> str:
         return _inplace_repr(self.inplace)
@@ -110,7 +117,7 @@ class Mish(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.mish(input)
+        return F.mish(input, self.inplace)
 
     def extra_repr(self) -> str:
         return _inplace_repr(self.inplace)
@@ -195,7 +202,7 @@ class Hardtanh(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.hardtanh(input, self.min_val, self.max_val)
+        return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
 
     def extra_repr(self) -> str:
         return f"min_val={self.min_val}, max_val={self.max_val}" + (
@@ -220,7 +227,7 @@ class SELU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.selu(input)
+        return F.selu(input, self.inplace)
 
     def extra_repr(self) -> str:
         return _inplace_repr(self.inplace)
@@ -235,7 +242,7 @@ class CELU(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.celu(input, self.alpha)
+        return F.celu(input, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
@@ -249,7 +256,7 @@ class Hardsigmoid(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.hardsigmoid(input)
+        return F.hardsigmoid(input, self.inplace)
 
 
 class Hardswish(Module):
@@ -260,7 +267,7 @@ class Hardswish(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return F.hardswish(input)
+        return F.hardswish(input, self.inplace)
 
 
 class LogSigmoid(Module):
@@ -294,10 +301,38 @@ class Threshold(Module):
         self.inplace = inplace
 
     def forward(self, input):
-        return ew.where(input > self.threshold, input, self.value)
+        return F.threshold(input, self.threshold, self.value, self.inplace)
 
     def extra_repr(self) -> str:
         return f"threshold={self.threshold}, value={self.value}" + (
+            ", inplace=True" if self.inplace else "")
+
+
+class RReLU(Module):
+    """Randomised leaky ReLU: a slope drawn from ``uniform(lower, upper)`` per negative
+    element while training, ``(lower + upper) / 2`` in eval mode.
+
+    Example:
+        >>> import ember
+        >>> ember.nn.RReLU(0.25, 0.75).eval()(ember.tensor([-4.0, 1.0]))
+        tensor([-2.,  1.])
+    """
+
+    def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
+                 inplace: bool = False) -> None:
+        super().__init__()
+        if not 0 <= lower <= upper:
+            raise ValueError(f"RReLU: expected 0 <= lower <= upper, got lower={lower}, "
+                             f"upper={upper}")
+        self.lower = lower
+        self.upper = upper
+        self.inplace = inplace
+
+    def forward(self, input):
+        return F.rrelu(input, self.lower, self.upper, self.training, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"lower={self.lower}, upper={self.upper}" + (
             ", inplace=True" if self.inplace else "")
 
 
