@@ -1,7 +1,11 @@
 """Micro-benchmark: conv2d forward + backward in ember against PyTorch at W2's and W4's shapes.
 
 Run ``python -m bench.conv_micro [threads]`` (2 by default; NumPy's BLAS takes its thread
-count from ``OPENBLAS_NUM_THREADS``, so set that to the same number). Each row times one
+count from ``OPENBLAS_NUM_THREADS``, so set that to the same number), with
+``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` unset as for ``python -m bench``: pinned to
+the Haswell kernels, NumPy's matmul runs these shapes 1.4-1.7x slower. On a machine shared
+with other jobs, ``OPENBLAS_NUM_THREADS=1 python -m bench.conv_micro 1`` gives the steadier
+comparison (two-thread timings swing by 2-10x when the cores are oversubscribed). Each row times one
 forward + backward (input, weight and bias gradients; no input gradient for a first layer),
 alternating the libraries, and shows the fastest and the median round: on a shared machine
 the fastest is the better estimate of the uncontended time.
