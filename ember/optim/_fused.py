@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import threading
 
+from ..backend import backend_of
 from ..ops.registry import Op, register
 from . import _parallel
 from .adagrad import Adagrad
@@ -87,10 +88,12 @@ class OptimizerStep(Op):
                 outs.append(step)
             outs.extend(bufs)
             jobs.append((xp, coefs, p, g, bufs))
-        scratch = getattr(_scratch, "lists", None)
-        if scratch is None:
-            scratch = _scratch.lists = {}
-        _parallel.run(cls._update, jobs, cls._n_scratch, scratch.setdefault(rule, []))
+        fused = getattr(backend_of(arrays[0]), "fused_optimizer_step", None)  # CUDA kernels
+        if fused is None or not fused(cls, jobs):
+            scratch = getattr(_scratch, "lists", None)
+            if scratch is None:
+                scratch = _scratch.lists = {}
+            _parallel.run(cls._update, jobs, cls._n_scratch, scratch.setdefault(rule, []))
         return outs[0] if len(outs) == 1 else tuple(outs)
 
     @staticmethod
