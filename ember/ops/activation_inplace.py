@@ -14,7 +14,8 @@ gradients are recorded. When recording, PyTorch saves one of two things, and so 
 
 Without recording, float16/32/64 NumPy inputs are overwritten by ufuncs with ``out=``
 (no full-size temporary for relu, leaky_relu, elu, celu, selu, hardtanh, hardsigmoid,
-threshold; one for hardswish, silu, mish); other arrays compute the result and copy it in.
+threshold, which take the array in cache-sized blocks where they need temporaries; one for
+hardswish, silu, mish); other arrays compute the result and copy it in.
 
 Example:
     >>> import ember
@@ -165,6 +166,17 @@ def _unrecorded(x: Tensor, name: str, fn, *args) -> Tensor:
     return _commit(x, out, name)
 
 
+_BLOCK = 1 << 14  # elements per block of the no-grad kernels: the temporaries stay in cache
+
+
+def _blocks(d):
+    """``d`` as cache-sized pieces that share its memory (all of it when not contiguous)."""
+    if not d.flags.c_contiguous or d.size <= _BLOCK:
+        return (d,)
+    flat = d.reshape(-1)
+    return [flat[i:i + _BLOCK] for i in range(0, flat.size, _BLOCK)]
+
+
 def _done(x: Tensor) -> Tensor:
     x._version[0] += 1
     return x
@@ -198,9 +210,10 @@ def leaky_relu_(input: Tensor, negative_slope: float = 0.01) -> Tensor:
     slope = float(negative_slope)
     if state.grad_enabled and input._rg:
         return _via_result(input, "leaky_relu_", LeakyReluInplace, negative_slope=slope)
-    if _fast(input):
-        d = input.data
-        np.multiply(d, slope, out=d, where=d < 0)
+    if _fast(input):  # max(x, s x) for s <= 1, min(x, s x) for s > 1
+        pick = np.maximum if slope <= 1 else np.minimum
+        for b in _blocks(input.data):
+            pick(b, b * slope, out=b)
         return _done(input)
     return _unrecorded(input, "leaky_relu_", _act.leaky_relu, slope)
 
@@ -210,15 +223,17 @@ def _elu_(x: Tensor, name: str, alpha: float, scale: float, input_scale: float) 
     if state.grad_enabled and x._rg:
         return _via_result(x, name, EluInplace, alpha=alpha, scale=scale,
                            input_scale=input_scale)
-    d = x.data
-    if _fast(x):
-        m = d <= 0
-        if input_scale != 1.0:
-            np.multiply(d, input_scale, out=d, where=m)
-        np.expm1(d, out=d, where=m)
-        np.multiply(d, alpha * scale, out=d, where=m)
-        if scale != 1.0:
-            np.multiply(d, scale, out=d, where=np.logical_not(m, out=m))
+    if _fast(x):  # scale * max(x, 0) + alpha * scale * expm1(min(x, 0) * input_scale)
+        for b in _blocks(x.data):
+            t = np.minimum(b, 0)
+            if input_scale != 1.0:
+                t *= input_scale
+            np.expm1(t, out=t)
+            t *= alpha * scale
+            np.maximum(b, 0, out=b)
+            if scale != 1.0:
+                b *= scale
+            b += t
         return _done(x)
     with no_grad():
         out = apply(EluInplace, x, alpha=alpha, scale=scale, input_scale=input_scale)
