@@ -139,8 +139,9 @@ def run_backward(roots, grads, *, retain_graph=False, create_graph=False, captur
                     vals.append(a)
             if op.needs_output:
                 outs = []
+                needed = op.output_values_needed
                 for i, (arr, cell, ver) in enumerate(node.out):
-                    if cell[0] != ver:
+                    if cell[0] != ver and (needed is None or i in needed):
                         raise AutogradError(
                             f"the output of {op.name} ({tuple(arr.shape)}) was modified in place "
                             "after it was used, but its gradient needs it. Use an out-of-place op "

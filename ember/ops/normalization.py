@@ -106,6 +106,7 @@ class BatchNorm(Op):
 
     n_outputs = 3
     needs_output = True
+    output_values_needed = (1, 2)  # the statistics; y may be changed in place (ReLU(inplace))
 
     cost = scaled_cost(8)  # mean, centre, square-sum, scale, shift
 

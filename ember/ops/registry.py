@@ -159,6 +159,9 @@ class Op:
     name: str = ""
     n_outputs: int = 1
     needs_output: bool = False  # the vjp uses the op's output(s)
+    # with needs_output: the indices of the outputs whose VALUES the vjp reads (None: all);
+    # an in-place change of another output (batch norm's y before ReLU(inplace)) is harmless
+    output_values_needed: tuple | None = None
     differentiable: bool = True  # False: outputs never require grad (comparisons, argmax)
     is_view: bool = False  # the output aliases the first input's memory
     uses_input_values: bool = True  # False: in-place changes of inputs don't affect the vjp
