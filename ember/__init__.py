@@ -56,6 +56,7 @@ from .memory_format import (  # noqa: E402
     preserve_format,
 )
 from . import profiler, utils  # noqa: E402 - profiler, summary, benchmark_device
+from .interop import from_dlpack  # noqa: E402 - also attaches DLPack/NumPy protocols
 from .ops import *  # noqa: F403 - the op functions are ember's top-level API
 from .ops import __dict__ as _ops_dict
 from .random import (
