@@ -122,6 +122,7 @@ class JitFunction:
         result = unflatten(graph.out_tree, iter(t.detach() for t in leaves))
         entry = _Entry(graph, self._compile(graph, in_leaves, params))
         self._last = entry
+        tracer = leaves = None  # they hold the call's temporaries: let them go before the check
         if any(r() is not None for r in graph.created_state):
             # the call created state it modified and kept (an optimiser's first step): the
             # graph read it as constants, so trace again next time, when it exists

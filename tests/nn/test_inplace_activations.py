@@ -360,9 +360,6 @@ def test_dropout_inplace_overwrites_input():
         F.dropout(ember.ones(3, requires_grad=True), 0.5, True, inplace=True)
 
 
-@pytest.mark.xfail(strict=True, reason="ember/graph/jit.py checks graph.created_state while "
-                   "its tracer and the eager result still hold the temporaries: every call "
-                   "with an in-place op on a temporary retraces (fix reported to the lead)")
 def test_jit_caches_a_step_with_an_inplace_activation():
     m = _net(nn.ReLU(inplace=True))
     fwd = jit(m)
