@@ -13,11 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..autograd.grad_mode import no_grad
 from ..graph.ir import Graph, Value
+from ..graph.module_trace import trace_module
 from ..graph.passes import optimize
-from ..graph.trace import Tracer, collect_tensors, module_scopes, trace_with
-from ..tensor import Tensor
 
 OPSET = 17
 
@@ -32,22 +30,7 @@ def _onnx():
 
 def trace_for_export(model, example_inputs) -> Graph:
     """Trace ``model(*example_inputs)`` without gradients into a graph (states named)."""
-    if isinstance(example_inputs, Tensor):
-        example_inputs = (example_inputs,)
-    example_inputs = tuple(example_inputs)
-    names = {}
-    if hasattr(model, "named_parameters"):
-        for n, t in list(model.named_parameters()) + list(model.named_buffers()):
-            names.setdefault(id(t), n)
-    for i, t in enumerate(collect_tensors(example_inputs, [])):
-        names.setdefault(id(t), f"input{i}" if len(example_inputs) > 1 else "input")
-    tracer = Tracer(names=names)
-    with no_grad():
-        if hasattr(model, "named_modules"):
-            with module_scopes(tracer, model):
-                graph, _ = trace_with(tracer, model, example_inputs, {})
-        else:
-            graph, _ = trace_with(tracer, model, example_inputs, {})
+    graph = trace_module(model, example_inputs)
     if graph.updates:
         raise ValueError("onnx.export: the model changes state while running (e.g. batch "
                          "norm in training mode updates its running statistics); call "

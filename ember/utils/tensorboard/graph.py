@@ -17,31 +17,11 @@ Example:
 
 from __future__ import annotations
 
-from ...autograd import no_grad
 from ...graph.ir import Graph, Value
-from ...graph.trace import Tracer, collect_tensors, module_scopes, trace_with
-from ...tensor import Tensor
+from ...graph.module_trace import trace_module
 from . import proto
 
-
-def trace_model(model, inputs) -> Graph:
-    """Trace ``model(*inputs)`` without gradients, naming parameters, buffers and inputs."""
-    if isinstance(inputs, Tensor):
-        inputs = (inputs,)
-    inputs = tuple(inputs)
-    names = {}
-    if hasattr(model, "named_parameters"):
-        for name, t in list(model.named_parameters()) + list(model.named_buffers()):
-            names.setdefault(id(t), name)
-    tensors = collect_tensors(inputs, [])
-    for i, t in enumerate(tensors):
-        names.setdefault(id(t), f"input{i}" if len(tensors) > 1 else "input")
-    tracer = Tracer(names=names)
-    with no_grad():
-        if hasattr(model, "named_modules"):
-            with module_scopes(tracer, model):
-                return trace_with(tracer, model, inputs, {})[0]
-        return trace_with(tracer, model, inputs, {})[0]
+trace_model = trace_module  # the graph TensorBoard shows is the one ONNX exports
 
 
 def _attrs(v: Value) -> dict:
