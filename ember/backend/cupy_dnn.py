@@ -24,7 +24,8 @@ import ctypes
 from ..ops import pool_kernels as PK
 from ..ops.registry import REGISTRY
 from .cudnn_ctypes import _DT, _p
-from .cupy_overrides import guarded, via_float32
+from .cupy_overrides import _channels_last, guarded, via_float32
+from .cupy_overrides import _empty as _like
 
 _POOL_MAX, _POOL_AVG_INCLUDE, _POOL_AVG_EXCLUDE = 0, 1, 2
 _NOT_PROPAGATE_NAN, _PROPAGATE_NAN = 0, 1
@@ -183,23 +184,11 @@ def _ops(x):
     return ops
 
 
-def _channels_last(a) -> bool:
-    return a.ndim == 4 and not a.flags.c_contiguous and \
-        a.transpose(0, 2, 3, 1).flags.c_contiguous
-
-
 def _dense(xp, a):
     """``a`` with packed NCHW or NHWC memory (no broadcast or sliced strides)."""
     if a.flags.c_contiguous or _channels_last(a):
         return a
     return xp.ascontiguousarray(a)
-
-
-def _like(xp, shape, dtype, nhwc: bool):
-    n, c, h, w = shape
-    if nhwc:
-        return xp.empty((n, h, w, c), dtype=dtype).transpose(0, 3, 1, 2)
-    return xp.empty(shape, dtype=dtype)
 
 
 def _floor_windows(size, kernel, stride, padding, dilation, ceil_mode) -> bool:
