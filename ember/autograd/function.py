@@ -76,11 +76,12 @@ class Function:
 
     @staticmethod
     def forward(ctx, *args, **kwargs):  # pragma: no cover - subclasses define it
-        raise NotImplementedError
+        raise NotImplementedError("a custom Function must define forward(ctx, *args)")
 
     @staticmethod
     def backward(ctx, *grads):  # pragma: no cover - subclasses define it
-        raise NotImplementedError
+        raise NotImplementedError("a custom Function must define backward(ctx, *grads) to be "
+                                  "differentiated")
 
     @classmethod
     def apply(cls, *args, **kwargs):

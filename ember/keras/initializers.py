@@ -41,7 +41,7 @@ class Initializer:
     """Base class: ``init(weight)`` fills the weight in place."""
 
     def __call__(self, weight: Tensor) -> None:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define __call__(weight)")
 
     def get_config(self) -> dict:
         return {}

@@ -56,7 +56,7 @@ class Loss:
         self.name = name or self.default_name
 
     def call(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define call(y_true, y_pred)")
 
     def check_labels(self, y_true_shape: tuple, y_true_integer: bool,
                      y_pred_shape: tuple) -> None:

@@ -48,10 +48,11 @@ class Metric:
             setattr(self, n, 0.0)
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define update_state(y_true, "
+                                  "y_pred, sample_weight=None)")
 
     def result(self) -> float:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define result()")
 
     def get_state(self) -> dict:
         return {n: getattr(self, n) for n in self._state_names}

@@ -35,7 +35,7 @@ class _Schedules:
 
     class LearningRateSchedule:
         def __call__(self, step: int) -> float:
-            raise NotImplementedError
+            raise NotImplementedError(f"{type(self).__name__} must define __call__(step)")
 
         def get_config(self) -> dict:
             return dict(self.__dict__)

@@ -86,7 +86,7 @@ class LRScheduler:
 
     def get_lr(self) -> list[float]:
         """The learning rates for the current epoch (called by ``step``)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define get_lr()")
 
     def _warn_if_outside_step(self) -> None:
         if not self._get_lr_called_within_step:
