@@ -75,11 +75,6 @@ def load(import_cupy=None) -> tuple[Backend | None, str]:
     return backend, ""
 
 
-def unavailable_reason() -> str:
-    """Why the CUDA backend is not available ("" when it is)."""
-    return load()[1]
-
-
 class _Allocator:
     """CuPy allocator: pool allocation with peak tracking and one retry after freeing cache.
 

@@ -123,17 +123,6 @@ class Work:
         return self._result
 
 
-class _DoneWork(Work):
-    """A handle on something that already happened (world size 1, empty tensors)."""
-
-    __slots__ = ()
-
-    def __init__(self, group, name: str, result=None) -> None:
-        super().__init__(group, name, "", None)
-        self._result = result
-        self._event.set()
-
-
 class ProcessGroup:
     """The ranks of one job and the backend connecting them (see ``init_process_group``)."""
 
