@@ -90,6 +90,18 @@ class Backend:
     def empty_cache(self) -> None:
         """Give cached, unused device memory back to the driver."""
 
+    def matmul_into(self, a, b, out):
+        """``a @ b`` written into ``out``: the compiled graphs' matmul (as the op's forward)."""
+        return self.xp.matmul(a, b, out=out)
+
+    def linear_into(self, x, weight, bias, out):
+        """``x @ weight.T + bias`` written into ``out``: the compiled graphs' linear (as the
+        op's forward; ``bias`` may be None)."""
+        self.xp.matmul(x, weight.T, out=out)
+        if bias is not None:
+            self.xp.add(out, bias, out=out)
+        return out
+
     def override(self, op_name: str):
         """Decorator: register ``fn(xp, *arrays, **attrs)`` as this backend's forward of an op."""
 

@@ -1,4 +1,4 @@
-"""The CPU backend: NumPy arrays, NumPy's BLAS.
+"""The CPU backend: NumPy arrays, NumPy's BLAS, and oneDNN's convolutions when installed.
 
 A training step allocates and frees the same large temporaries every step. glibc's default
 thresholds hand blocks over 128 KiB back to the kernel on every free, so each step page-faults
@@ -14,11 +14,49 @@ import sys
 import numpy as np
 
 from ..device import cpu
-from . import Backend, register_backend
+from . import Backend, onednn, register_backend
 
-backend = Backend("numpy", np, np.ndarray)
+
+class _NumpyBackend(Backend):
+    def forward(self, op):
+        """The forward of ``op``; one that calls BLAS (``op.blas``) holds OpenBLAS to one
+        thread while oneDNN is active (``onednn.single_blas``)."""
+        fn = self.forwards.get(op)
+        if fn is None:
+            fn = super().forward(op)
+            if op.blas:
+                fn = self.forwards[op] = onednn.single_blas(fn)
+        return fn
+
+
+    def matmul_into(self, a, b, out):
+        """``a @ b`` into ``out`` through oneDNN when it runs the op's forward too (so a
+        compiled graph rounds as eager mode does), else NumPy's matmul."""
+        y = onednn.matmul(a, b, out=out if out.flags.c_contiguous else None)
+        if y is None:
+            _single_blas_matmul(a, b, out=out)
+        elif y is not out:
+            out[...] = y
+        return out
+
+    def linear_into(self, x, weight, bias, out):
+        """``x @ weight.T + bias`` into ``out``, as :meth:`matmul_into` does."""
+        y = onednn.matmul(x, np.ascontiguousarray(weight).T, bias,
+                          out=out if out.flags.c_contiguous else None, b_transposed=True)
+        if y is None:
+            _single_blas_matmul(x, weight.T, out=out)
+            if bias is not None:
+                np.add(out, bias, out=out)
+        elif y is not out:
+            out[...] = y
+        return out
+
+
+_single_blas_matmul = onednn.single_blas(np.matmul)
+backend = _NumpyBackend("numpy", np, np.ndarray)
 backend.device = cpu
 register_backend(backend, "cpu")
+onednn.install(backend)  # float32 convolutions through oneDNN (loaded on first use)
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 

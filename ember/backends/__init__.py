@@ -1,4 +1,5 @@
-"""Backend switches, as PyTorch's ``torch.backends``: ``ember.backends.cudnn``.
+"""Backend switches, as PyTorch's ``torch.backends``: ``ember.backends.cudnn`` and
+``ember.backends.onednn``.
 
 (Not to be confused with ``ember.backend``, ember's internal array backends.)
 
@@ -8,6 +9,6 @@ Example:
     False
 """
 
-from . import cudnn
+from . import cudnn, onednn
 
-__all__ = ["cudnn"]
+__all__ = ["cudnn", "onednn"]

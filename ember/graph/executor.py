@@ -243,8 +243,8 @@ def _codegen(g: Graph, plan, backend):
     ns["empty"] = xp.empty
     ns["asarray"] = xp.asarray
     ns["copy"] = xp.array
-    for u in ufuncs:
-        ns[u] = getattr(xp, u[2:])
+    for u in ufuncs:  # u_name: the array module's ufunc; k_name: the backend's name_into
+        ns[u] = getattr(backend, u[2:] + "_into") if u.startswith("k_") else getattr(xp, u[2:])
     defaults = ", ".join(f"{k}={k}" for k in names.bound)
     sig = ", ".join(params) + (", *, " + defaults if defaults else "")
     src = f"def run({sig}):\n" + "".join(f"    {line}\n" for line in body)

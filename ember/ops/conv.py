@@ -59,6 +59,8 @@ class Conv2d(Op):
     most expensive part, and frozen weights'.
     """
 
+    blas = True
+
     wants_needs = True
 
     def cost(out_specs, in_specs, attrs):
@@ -94,6 +96,8 @@ class Conv2d(Op):
 class ConvTranspose2d(Op):
     """The transpose (adjoint) of conv2d in its input: the gradient of conv2d's input."""
 
+    blas = True
+
     def cost(out_specs, in_specs, attrs):
         """2·(O/G)·kh·kw FLOPs per input element (each is scattered over a kernel window),
         plus one per output element with a bias."""
@@ -124,6 +128,8 @@ class ConvTranspose2d(Op):
 @register
 class Conv2dWeight(Op):
     """The weight gradient of conv2d: ``x`` (N, C, H, W) against ``g`` (N, O, Ho, Wo)."""
+
+    blas = True
 
     def cost(out_specs, in_specs, attrs):
         """2·N·Ho·Wo FLOPs per weight-gradient element (the forward's product count)."""

@@ -45,6 +45,8 @@ def _grad_plan(equation: str, i: int):
 
 @register
 class Einsum(Op):
+    blas = True
+
     def cost(out_specs, in_specs, attrs):
         """A naive contraction's count (``registry.einsum_flops``)."""
         flops = einsum_flops(attrs["equation"], [s[0] for s in in_specs])

@@ -289,6 +289,8 @@ class Linear(Op):
     frozen weights).
     """
 
+    blas = True
+
     wants_needs = True
 
     def cost(out_specs, in_specs, attrs):

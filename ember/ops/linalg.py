@@ -18,6 +18,8 @@ def _mT(F, x):
 
 @register
 class Matmul(Op):
+    blas = True
+
     def cost(out_specs, in_specs, attrs):
         """2·k FLOPs (multiply and add) per output element, k the contracted length."""
         return 2 * numel(out_specs[0][0]) * in_specs[0][0][-1], io_bytes(out_specs, in_specs)

@@ -104,6 +104,8 @@ class BatchNorm(Op):
     avoid copies, and y keeps x's memory layout.
     """
 
+    blas = True
+
     n_outputs = 3
     needs_output = True
     output_values_needed = (1, 2)  # the statistics; y may be changed in place (ReLU(inplace))
@@ -140,6 +142,8 @@ class BatchNormBackward(Op):
     ``mean`` and ``var`` are x's batch statistics; the vjp (for double backward) treats them
     as the functions of x they are.
     """
+
+    blas = True
 
     n_outputs = 3
 

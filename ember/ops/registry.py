@@ -168,6 +168,9 @@ class Op:
     # {argument index: indices of the arguments whose gradient reads its value}; None: all
     wants_needs: bool = False  # True: vjp gets needs=(bool per argument: is its gradient used?)
     value_needed_for: dict | None = None
+    # the NumPy forward calls BLAS: while oneDNN runs the CPU convolutions and products, the
+    # CPU backend holds OpenBLAS to one thread for it (see ember/backend/onednn.py)
+    blas: bool = False
 
     def forward(xp, *args, **attrs):  # pragma: no cover - every op defines it
         raise NotImplementedError

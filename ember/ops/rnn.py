@@ -126,6 +126,8 @@ class LstmLayer(Op):
     gone, the backward recomputes them from ``out`` with one matmul.
     """
 
+    blas = True
+
     name = "lstm_layer"
     n_outputs = 3
     needs_output = True
@@ -181,6 +183,8 @@ def _lstm_layer_vjp_recorded(F, g, xg, w, h0, c0, reverse, axis):
 @register
 class LstmLayerGrad(Op):
     """The LSTM layer's vjp on arrays (a plain backward only)."""
+
+    blas = True
 
     name = "lstm_layer_grad"
     n_outputs = 4

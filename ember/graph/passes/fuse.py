@@ -65,13 +65,12 @@ def lower(n: Node, a: list, out: str, const) -> list[str] | None:
         lo, hi = n.attrs.get("min"), n.attrs.get("max")
         if isinstance(lo, (int, float, type(None))) and isinstance(hi, (int, float, type(None))):
             return [f"u_clip({a[0]}, {const(lo)}, {const(hi)}, out={out})"]
-    if name in _OUT_OPS and _same_float(n):
+    if name in _OUT_OPS and _same_float(n):  # the backend's matmul_into / linear_into
         if name == "matmul":
-            return [f"u_matmul({a[0]}, {a[1]}, out={out})"]
-        if len(n.args[0].shape) == 2:  # linear: x @ weight.T (+= bias), as its forward
-            lines = [f"u_matmul({a[0]}, {a[1]}.T, out={out})"]
-            return lines + ([f"u_add({out}, {a[2]}, out={out})"] if n.args[2] is not None
-                            else [])
+            return [f"k_matmul({a[0]}, {a[1]}, {out})"]
+        if len(n.args[0].shape) == 2:  # linear: x @ weight.T + bias, as its forward
+            bias = a[2] if n.args[2] is not None else "None"
+            return [f"k_linear({a[0]}, {a[1]}, {bias}, {out})"]
     if name == "pow" and isinstance(n.args[1], (int, float)) and not isinstance(n.args[1], bool):
         fast = _POW_FAST.get(n.args[1])
         if fast is not None:

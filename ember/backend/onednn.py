@@ -1,0 +1,614 @@
+"""oneDNN convolutions for the CPU backend, through oneDNN's C API (the ``onednn`` extra).
+
+NumPy has no convolution, so the CPU backend's own kernels build im2col columns and call
+BLAS; the copies run on one core and the thin products of 32- and 64-channel layers reach
+about half of the machine's peak. oneDNN (the library behind PyTorch's CPU convolutions)
+has direct convolution kernels JIT-compiled for the CPU at hand. When it is installed
+(``pip install ember[onednn]``, the ``onednn-cpu-gomp`` wheel) the CPU backend runs float32
+convolutions -- forward, input gradient (also ``conv_transpose2d``) and weight gradient --
+through it, and everything else as before.
+
+Activations are described to oneDNN as (N, C, H, W) with channels-last strides, ember's
+layout for activations, so nothing is copied on the way in or out; weights are reordered into
+the blocked layout oneDNN's kernel asks for on every call (they change every step), and the
+weight gradient back into PyTorch's (O, C/G, kh, kw). A primitive is created once per problem
+(shapes, stride, padding, dilation, groups, bias) and cached; a problem oneDNN does not
+implement falls back to the NumPy kernels. ``ember.backends.onednn.enabled = False`` turns
+the path off.
+
+Example:
+    >>> import numpy as np
+    >>> from ember.backend import onednn
+    >>> x = np.ones((1, 2, 4, 4), np.float32)
+    >>> w = np.ones((3, 2, 3, 3), np.float32)
+    >>> y = onednn.conv2d(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    >>> y is None or float(y[0, 0, 1, 1]) == 18.0  # None: oneDNN is not installed
+    True
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import ctypes.util
+import os
+import sys
+import threading
+import time
+
+import numpy as np
+
+_F32, _FORMAT_ANY, _CPU, _IN_ORDER = 3, 1, 1, 1
+_FORWARD_TRAINING, _CONVOLUTION_DIRECT = 64, 1
+_Q_DIFF_SRC, _Q_WEIGHTS, _Q_DIFF_WEIGHTS = 130, 131, 132
+_SRC, _DST, _WEIGHTS, _BIAS = 1, 17, 33, 41
+_DIFF_SRC, _DIFF_DST, _DIFF_WEIGHTS = 129, 145, 161
+_MAX_CACHED = 256  # problems (each a JIT-compiled primitive); the least recently used go
+
+_p = ctypes.c_void_p
+_Dims = ctypes.c_int64 * 12
+
+
+class _Arg(ctypes.Structure):
+    """dnnl_exec_arg_t."""
+
+    _fields_ = [("arg", ctypes.c_int), ("memory", _p)]
+
+
+class _Version(ctypes.Structure):
+    """dnnl_version_t."""
+
+    _fields_ = [("major", ctypes.c_int), ("minor", ctypes.c_int), ("patch", ctypes.c_int),
+                ("hash", ctypes.c_char_p), ("cpu_runtime", ctypes.c_uint),
+                ("gpu_runtime", ctypes.c_uint)]
+
+
+class OneDNNError(RuntimeError):
+    """A oneDNN call failed (its name and status code in the message)."""
+
+
+def _candidates() -> list[str]:
+    """Paths where libdnnl may lie: $EMBER_ONEDNN_LIBRARY, the pip wheels' files, the
+    environment's lib folders, then the system's loader."""
+    names = []
+    env = os.environ.get("EMBER_ONEDNN_LIBRARY")
+    if env:
+        names.append(env)
+    try:
+        from importlib import metadata
+
+        for dist in ("onednn-cpu-gomp", "onednn-cpu-iomp", "onednn"):
+            try:
+                files = metadata.files(dist) or []
+            except metadata.PackageNotFoundError:
+                continue
+            for f in files:
+                if f.name.startswith("libdnnl.so"):
+                    names.append(str(f.locate()))
+    except Exception:  # noqa: BLE001 - metadata of a broken install: try the folders
+        pass
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
+        names.append(os.path.join(prefix, "lib", "libdnnl.so.3"))
+    found = ctypes.util.find_library("dnnl")
+    if found:
+        names.append(found)
+    return list(dict.fromkeys(names))
+
+
+class _Library:
+    """libdnnl's functions used here, one CPU engine and one in-order stream."""
+
+    def __init__(self, path: str) -> None:
+        lib = ctypes.CDLL(path)
+        self.lib, self.path = lib, path
+        lib.dnnl_version.restype = ctypes.POINTER(_Version)
+        v = lib.dnnl_version().contents
+        self.version = (v.major, v.minor, v.patch)
+        if v.major != 3:
+            raise OSError(f"{path} is oneDNN {v.major}.{v.minor}; ember needs oneDNN 3")
+        lib.dnnl_primitive_desc_query_md.restype = _p
+        lib.dnnl_primitive_desc_query_md.argtypes = [_p, ctypes.c_int, ctypes.c_int]
+        lib.dnnl_memory_desc_get_size.restype = ctypes.c_size_t
+        lib.dnnl_memory_desc_get_size.argtypes = [_p]
+        lib.dnnl_memory_set_data_handle.argtypes = [_p, _p]
+        lib.dnnl_primitive_execute.argtypes = [_p, _p, ctypes.c_int, ctypes.POINTER(_Arg)]
+        lib.dnnl_stream_wait.argtypes = [_p]
+        self.engine, self.stream = _p(), _p()
+        self.check(lib.dnnl_engine_create(ctypes.byref(self.engine), _CPU, ctypes.c_size_t(0)),
+                   "dnnl_engine_create")
+        self.check(lib.dnnl_stream_create(ctypes.byref(self.stream), self.engine,
+                                          ctypes.c_uint(_IN_ORDER)), "dnnl_stream_create")
+
+    @staticmethod
+    def check(status: int, what: str) -> None:
+        if status != 0:
+            raise OneDNNError(f"oneDNN: {what} failed with status {status}")
+
+    def md(self, shape, strides=None):
+        """A float32 memory descriptor: with ``strides`` (in elements), or format 'any'."""
+        md = _p()
+        if strides is None:
+            self.check(self.lib.dnnl_memory_desc_create_with_tag(
+                ctypes.byref(md), len(shape), _Dims(*shape), _F32, _FORMAT_ANY),
+                "dnnl_memory_desc_create_with_tag")
+        else:
+            self.check(self.lib.dnnl_memory_desc_create_with_strides(
+                ctypes.byref(md), len(shape), _Dims(*shape), _F32, _Dims(*strides)),
+                "dnnl_memory_desc_create_with_strides")
+        return md
+
+    def memory(self, md):
+        mem = _p()
+        self.check(self.lib.dnnl_memory_create(ctypes.byref(mem), md, self.engine, None),
+                   "dnnl_memory_create")
+        return mem
+
+    def primitive(self, pd):
+        prim = _p()
+        self.check(self.lib.dnnl_primitive_create(ctypes.byref(prim), pd),
+                   "dnnl_primitive_create")
+        return prim
+
+    def reorder(self, src_md, dst_md):
+        pd = _p()
+        self.check(self.lib.dnnl_reorder_primitive_desc_create(
+            ctypes.byref(pd), src_md, self.engine, dst_md, self.engine, None),
+            "dnnl_reorder_primitive_desc_create")
+        return self.primitive(pd)
+
+    def queried(self, pd, what: int):
+        """``(memory descriptor, bytes)`` of a primitive descriptor's argument."""
+        md = _p(self.lib.dnnl_primitive_desc_query_md(pd, what, 0))
+        return md, self.lib.dnnl_memory_desc_get_size(md)
+
+    def execute(self, prim, args) -> None:
+        """Run ``prim`` on ``[(arg id, memory, array), ...]`` and wait for it."""
+        lib = self.lib
+        arr = (_Arg * len(args))()
+        for k, (arg, mem, a) in enumerate(args):
+            lib.dnnl_memory_set_data_handle(mem, a.ctypes.data)
+            arr[k].arg, arr[k].memory = arg, mem
+        self.check(lib.dnnl_primitive_execute(prim, self.stream, len(args), arr),
+                   "dnnl_primitive_execute")
+        self.check(lib.dnnl_stream_wait(self.stream), "dnnl_stream_wait")
+        global _last_run
+        _last_run = time.monotonic()
+
+
+_STATE: dict = {}
+_LOCK = threading.Lock()
+_last_run = -1e9  # time.monotonic() of the last oneDNN primitive run
+RECENT_S = 0.5  # OpenBLAS is held to one thread while oneDNN ran within this many seconds
+
+
+def load():
+    """``(library, "")``, or ``(None, why)`` when oneDNN cannot be used here."""
+    if "lib" in _STATE:
+        return _STATE["lib"], _STATE["why"]
+    lib, why = None, "oneDNN is not installed (pip install 'ember[onednn]')"
+    tried = []
+    for path in _candidates():
+        if os.path.sep in path and not os.path.exists(path):
+            continue
+        try:
+            lib, why = _Library(path), ""
+            break
+        except (OSError, AttributeError, OneDNNError) as exc:
+            tried.append(f"{path}: {exc}")
+    if lib is None and tried:
+        why = "oneDNN could not be loaded: " + "; ".join(tried)
+    _STATE["lib"], _STATE["why"] = lib, why
+    return lib, why
+
+
+# ----------------------------------------------------------------------------- problems
+
+
+def _nhwc_strides(shape) -> tuple:
+    n, c, h, w = shape
+    return (h * w * c, 1, w * c, c)
+
+
+def _channels_last(a):
+    """``a`` (N, C, H, W) stored channels-last: itself when it is, else a copy."""
+    t = a.transpose(0, 2, 3, 1)
+    if t.flags.c_contiguous:
+        return a
+    return np.ascontiguousarray(t).transpose(0, 3, 1, 2)
+
+
+def _empty_channels_last(shape):
+    n, c, h, w = shape
+    return np.empty((n, h, w, c), dtype=np.float32).transpose(0, 3, 1, 2)
+
+
+def _weight_dims(shape, groups) -> tuple:
+    """oneDNN's weight dimensions for (O, C/G, kh, kw): 5-d (G, O/G, C/G, kh, kw) if grouped."""
+    o, cg, kh, kw = shape
+    if groups == 1:
+        return shape, (cg * kh * kw, kh * kw, kw, 1)
+    return ((groups, o // groups, cg, kh, kw),
+            ((o // groups) * cg * kh * kw, cg * kh * kw, kh * kw, kw, 1))
+
+
+class _Problem:
+    """One cached convolution: its primitives, descriptors and weight buffers."""
+
+    def __init__(self, lib: _Library, kind: str, src_shape, w_shape, dst_shape, stride,
+                 padding, dilation, groups, bias: bool) -> None:
+        self.lock = threading.Lock()
+        self.kind = kind
+        src_md = lib.md(src_shape, _nhwc_strides(src_shape))
+        dst_md = lib.md(dst_shape, _nhwc_strides(dst_shape))
+        wdims, wstrides = _weight_dims(w_shape, groups)
+        user_w = lib.md(wdims, wstrides)
+        any_w = lib.md(wdims)
+        bias_md = lib.md((w_shape[0],), (1,)) if bias else None
+        geometry = (_Dims(*stride), _Dims(*(d - 1 for d in dilation)),
+                    _Dims(*(p[0] for p in padding)), _Dims(*(p[1] for p in padding)))
+        fwd = _p()
+        lib.check(lib.lib.dnnl_convolution_forward_primitive_desc_create(
+            ctypes.byref(fwd), lib.engine, _FORWARD_TRAINING, _CONVOLUTION_DIRECT, src_md,
+            any_w, bias_md, dst_md, *geometry, None),
+            "dnnl_convolution_forward_primitive_desc_create")
+        if kind == "forward":
+            pd = fwd
+            query = _Q_WEIGHTS
+        elif kind == "backward_data":
+            pd = _p()
+            lib.check(lib.lib.dnnl_convolution_backward_data_primitive_desc_create(
+                ctypes.byref(pd), lib.engine, _CONVOLUTION_DIRECT, src_md, any_w, dst_md,
+                *geometry, fwd, None), "dnnl_convolution_backward_data_primitive_desc_create")
+            query = _Q_WEIGHTS
+        else:
+            pd = _p()
+            lib.check(lib.lib.dnnl_convolution_backward_weights_primitive_desc_create(
+                ctypes.byref(pd), lib.engine, _CONVOLUTION_DIRECT, src_md, any_w, None, dst_md,
+                *geometry, fwd, None),
+                "dnnl_convolution_backward_weights_primitive_desc_create")
+            query = _Q_DIFF_WEIGHTS
+        self.prim = lib.primitive(pd)
+        w_md, w_bytes = lib.queried(pd, query)
+        self.w_buf = np.empty(max(1, w_bytes // 4), dtype=np.float32)
+        if kind == "backward_weights":
+            self.reorder = lib.reorder(w_md, user_w)
+        else:
+            self.reorder = lib.reorder(user_w, w_md)
+        self.mem_user_w, self.mem_w = lib.memory(user_w), lib.memory(w_md)
+        self.mem_src, self.mem_dst = lib.memory(src_md), lib.memory(dst_md)
+        self.mem_bias = lib.memory(bias_md) if bias else None
+        # the descriptors are copied into the primitives and memories; keep them for their
+        # lifetime anyway (a few hundred bytes each)
+        self._mds = (src_md, dst_md, user_w, any_w, bias_md, fwd, pd)
+
+
+_PROBLEMS: collections.OrderedDict = collections.OrderedDict()
+_UNSUPPORTED: set = set()
+
+
+def _problem(kind, src_shape, w_shape, dst_shape, stride, padding, dilation, groups, bias):
+    """The cached problem, or None when oneDNN is unusable for it (the caller falls back)."""
+    from ..backends import onednn as switch
+
+    if not switch.enabled:
+        return None
+    lib, _ = load()
+    if lib is None:
+        return None
+    key = (kind, tuple(src_shape), tuple(w_shape), tuple(dst_shape), tuple(stride),
+           tuple(map(tuple, padding)), tuple(dilation), groups, bias)
+    with _LOCK:
+        prob = _PROBLEMS.get(key)
+        if prob is not None:
+            _PROBLEMS.move_to_end(key)
+            return prob
+        if key in _UNSUPPORTED:
+            return None
+        try:
+            prob = _Problem(lib, kind, src_shape, w_shape, dst_shape, stride, padding,
+                            dilation, groups, bias)
+        except OneDNNError:  # not implemented for this geometry: NumPy's kernels run it
+            _UNSUPPORTED.add(key)
+            return None
+        _PROBLEMS[key] = prob
+        if len(_PROBLEMS) > _MAX_CACHED:
+            _PROBLEMS.popitem(last=False)
+    return prob
+
+
+def _usable(*arrays) -> bool:
+    return all(a is None or (a.dtype == np.float32 and a.size) for a in arrays)
+
+
+def _out_len(size, k, s, p, d) -> int:
+    return (size + p[0] + p[1] - d * (k - 1) - 1) // s + 1
+
+
+def conv2d(x, w, b, stride, padding, dilation, groups):
+    """y = conv(x, w) + b as a channels-last (N, O, Ho, Wo) array, or None (not handled)."""
+    if not _usable(x, w, b) or x.ndim != 4:
+        return None
+    o, _, kh, kw = w.shape
+    n = x.shape[0]
+    ho = _out_len(x.shape[2], kh, stride[0], padding[0], dilation[0])
+    wo = _out_len(x.shape[3], kw, stride[1], padding[1], dilation[1])
+    if ho <= 0 or wo <= 0:
+        return None
+    prob = _problem("forward", x.shape, w.shape, (n, o, ho, wo), stride, padding, dilation,
+                    groups, b is not None)
+    if prob is None:
+        return None
+    lib = _STATE["lib"]
+    x = _channels_last(x)
+    w = np.ascontiguousarray(w)
+    y = _empty_channels_last((n, o, ho, wo))
+    with prob.lock:
+        lib.execute(prob.reorder, [(_SRC, prob.mem_user_w, w), (_DST, prob.mem_w, prob.w_buf)])
+        args = [(_SRC, prob.mem_src, x), (_WEIGHTS, prob.mem_w, prob.w_buf),
+                (_DST, prob.mem_dst, y)]
+        if b is not None:
+            args.append((_BIAS, prob.mem_bias, np.ascontiguousarray(b)))
+        lib.execute(prob.prim, args)
+    return y
+
+
+def conv2d_input_grad(g, w, in_hw, stride, padding, dilation, groups):
+    """The gradient of conv2d's input of spatial size ``in_hw`` from the output gradient
+    ``g``, channels-last; or None (not handled)."""
+    if not _usable(g, w) or g.ndim != 4:
+        return None
+    n = g.shape[0]
+    c = w.shape[1] * groups
+    src_shape = (n, c) + tuple(in_hw)
+    prob = _problem("backward_data", src_shape, w.shape, g.shape, stride, padding, dilation,
+                    groups, False)
+    if prob is None:
+        return None
+    lib = _STATE["lib"]
+    g = _channels_last(g)
+    w = np.ascontiguousarray(w)
+    dx = _empty_channels_last(src_shape)
+    with prob.lock:
+        lib.execute(prob.reorder, [(_SRC, prob.mem_user_w, w), (_DST, prob.mem_w, prob.w_buf)])
+        lib.execute(prob.prim, [(_DIFF_DST, prob.mem_dst, g), (_WEIGHTS, prob.mem_w, prob.w_buf),
+                                (_DIFF_SRC, prob.mem_src, dx)])
+    return dx
+
+
+def conv2d_weight(x, g, kernel_size, stride, padding, dilation, groups):
+    """The weight gradient (O, C/G, kh, kw) of conv2d, or None (not handled)."""
+    if not _usable(x, g) or x.ndim != 4:
+        return None
+    o = g.shape[1]
+    w_shape = (o, x.shape[1] // groups) + tuple(kernel_size)
+    prob = _problem("backward_weights", x.shape, w_shape, g.shape, stride, padding, dilation,
+                    groups, False)
+    if prob is None:
+        return None
+    lib = _STATE["lib"]
+    x, g = _channels_last(x), _channels_last(g)
+    dw = np.empty(w_shape, dtype=np.float32)
+    with prob.lock:
+        lib.execute(prob.prim, [(_SRC, prob.mem_src, x), (_DIFF_DST, prob.mem_dst, g),
+                                (_DIFF_WEIGHTS, prob.mem_w, prob.w_buf)])
+        lib.execute(prob.reorder, [(_SRC, prob.mem_w, prob.w_buf),
+                                   (_DST, prob.mem_user_w, dw)])
+    return dw
+
+
+class _MatmulProblem:
+    """One cached matrix product: its primitive and memories."""
+
+    def __init__(self, lib: _Library, a, b, bias, out) -> None:
+        self.lock = threading.Lock()
+        mds = [lib.md(*_dims(x, out.ndim)) for x in (a, b, out)]
+        bias_md = None if bias is None else lib.md((1,) * (out.ndim - 1) + bias.shape,
+                                                    (0,) * (out.ndim - 1) + (1,))
+        pd = _p()
+        lib.check(lib.lib.dnnl_matmul_primitive_desc_create(
+            ctypes.byref(pd), lib.engine, mds[0], mds[1], bias_md, mds[2], None),
+            "dnnl_matmul_primitive_desc_create")
+        self.prim = lib.primitive(pd)
+        self.mems = [lib.memory(md) for md in mds]
+        self.mem_bias = None if bias_md is None else lib.memory(bias_md)
+        self._mds = (*mds, bias_md, pd)
+
+
+def _dims(x, nd):
+    """``(dims, strides in elements)`` of ``x`` with leading dimensions of 1 up to ``nd``."""
+    pad = nd - x.ndim
+    return (1,) * pad + x.shape, (x.size,) * pad + tuple(s // 4 for s in x.strides)
+
+
+def _plain(x) -> bool:
+    """Strides oneDNN's matmul takes: non-negative, whole elements, no broadcast (0) strides
+    on dimensions longer than one, and one of the last two dimensions dense."""
+    st = x.strides
+    if any(s < 0 or s % 4 or (s == 0 and n > 1) for s, n in zip(st, x.shape)):
+        return False
+    return st[-1] == 4 or st[-2] == 4 or x.shape[-1] == 1 or x.shape[-2] == 1
+
+
+def matmul(a, b, bias=None, out=None, *, b_transposed=False):
+    """``a @ b`` (+ ``bias`` along the last axis) for float32 arrays of 2 or more
+    dimensions with broadcast batch dimensions, into ``out`` if given; None when not handled.
+
+    The operands are handed to oneDNN C-contiguous (copied if they are not): oneDNN picks its
+    kernel, and with it the order of the sums, by the operands' layouts, so a transposed view
+    in one run and a transposed copy in another (eager and compiled graphs) would round
+    differently. ``b_transposed``: ``b`` is the transpose of a C-contiguous matrix (a linear
+    layer's weight), the one other layout taken as it is.
+    """
+    if not _usable(a, b, bias) or a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
+        return None
+    from ..backends import onednn as switch
+
+    if not switch.enabled or load()[0] is None:
+        return None
+    try:
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        return None
+    shape = batch + (a.shape[-2], b.shape[-1])
+    if out is None:
+        out = np.empty(shape, dtype=np.float32)
+    elif out.shape != shape or out.dtype != np.float32 or not _plain(out):
+        return None
+    a = np.ascontiguousarray(a)
+    if not (b_transposed and b.ndim == 2 and b.T.flags.c_contiguous):
+        b = np.ascontiguousarray(b)
+    if bias is not None:
+        bias = np.ascontiguousarray(bias)
+        if bias.shape != (shape[-1],):
+            return None
+    key = ("matmul", a.shape, a.strides, b.shape, b.strides, out.shape, out.strides,
+           bias is not None)
+    lib = _STATE["lib"]
+    with _LOCK:
+        prob = _PROBLEMS.get(key)
+        if prob is None:
+            if key in _UNSUPPORTED:
+                return None
+            try:
+                prob = _MatmulProblem(lib, a, b, bias, out)
+            except OneDNNError:
+                _UNSUPPORTED.add(key)
+                return None
+            _PROBLEMS[key] = prob
+            if len(_PROBLEMS) > _MAX_CACHED:
+                _PROBLEMS.popitem(last=False)
+        else:
+            _PROBLEMS.move_to_end(key)
+    args = [(_SRC, prob.mems[0], a), (_WEIGHTS, prob.mems[1], b), (_DST, prob.mems[2], out)]
+    if bias is not None:
+        args.append((_BIAS, prob.mem_bias, bias))
+    with prob.lock:
+        lib.execute(prob.prim, args)
+    return out
+
+
+# ----------------------------------------------------------------------------- OpenBLAS
+
+
+class _OpenBLAS:
+    """OpenBLAS's thread-count functions, found among the loaded libraries."""
+
+    def __init__(self) -> None:
+        self.set = self.get = None
+        try:
+            with open("/proc/self/maps") as f:
+                paths = sorted({line.split()[-1] for line in f
+                                if "openblas" in line.lower() and "/" in line})
+        except OSError:  # pragma: no cover - not Linux
+            return
+        for path in paths:
+            try:
+                dll = ctypes.CDLL(path)
+            except OSError:  # pragma: no cover
+                continue
+            for prefix in ("scipy_openblas", "openblas"):
+                for suffix in ("64_", ""):
+                    setter = getattr(dll, f"{prefix}_set_num_threads{suffix}", None)
+                    getter = getattr(dll, f"{prefix}_get_num_threads{suffix}", None)
+                    if setter is not None and getter is not None:
+                        setter.argtypes, setter.restype = [ctypes.c_int], None
+                        getter.argtypes, getter.restype = [], ctypes.c_int
+                        self.set, self.get = setter, getter
+                        return
+
+
+_openblas: _OpenBLAS | None = None
+
+
+def active() -> bool:
+    """Whether oneDNN runs ember's CPU convolutions and products now (enabled and loaded)."""
+    from ..backends import onednn as switch
+
+    return switch.enabled and load()[0] is not None
+
+
+def single_blas(fn):
+    """``fn`` (a CPU forward that calls BLAS) run with OpenBLAS held to one thread while
+    oneDNN is in use (it ran a primitive within the last ``RECENT_S`` seconds).
+
+    oneDNN's threads and OpenBLAS's both park by spinning for a while after each call: an
+    OpenBLAS call with two threads leaves a worker spinning for about a tenth of a second on
+    the core oneDNN's next convolution needs, which then runs at half speed. With oneDNN
+    doing the products and convolutions, ember's remaining BLAS calls (batch-norm sums,
+    recurrent layers' products, float64 fallbacks) are small, and one thread serves them.
+    Work where oneDNN has no part (a float64 model) keeps OpenBLAS's threads.
+    """
+
+    def call(*args, **attrs):
+        global _openblas
+        if time.monotonic() - _last_run > RECENT_S or not active():  # no oneDNN work nearby
+            return fn(*args, **attrs)
+        if _openblas is None:
+            _openblas = _OpenBLAS()
+        ob = _openblas
+        old = 1 if ob.get is None else ob.get()
+        if old == 1:
+            return fn(*args, **attrs)
+        ob.set(1)
+        try:
+            return fn(*args, **attrs)
+        finally:
+            ob.set(old)
+
+    call.__name__ = getattr(fn, "__name__", "forward")
+    call.__doc__ = getattr(fn, "__doc__", None)
+    call.__wrapped__ = fn
+    return call
+
+
+# ----------------------------------------------------------------------------- overrides
+
+
+def install(backend) -> None:
+    """Register the oneDNN forwards of conv2d, conv_transpose2d, conv2d_weight, matmul and
+    linear on the CPU backend; each falls back to the NumPy kernel for what oneDNN does not
+    run."""
+    from ..ops import conv_kernels as K
+    from ..ops.registry import REGISTRY
+
+    @backend.override("conv2d")
+    def _conv2d(xp, x, w, b, stride, padding, dilation, groups):
+        y = conv2d(x, w, b, stride, padding, dilation, groups)
+        return K.conv2d(xp, x, w, b, stride, padding, dilation, groups) if y is None else y
+
+    @backend.override("conv_transpose2d")
+    def _conv_transpose2d(xp, x, w, b, stride, padding, output_padding, dilation, groups):
+        _, _, kh, kw = w.shape
+        hw = tuple((size - 1) * s - p[0] - p[1] + d * (k - 1) + 1 + op
+                   for size, s, p, d, k, op in zip(x.shape[2:], stride, padding, dilation,
+                                                   (kh, kw), output_padding))
+        y = None
+        if min(p for pair in padding for p in pair) >= 0 and min(hw) > 0:
+            y = conv2d_input_grad(x, w, hw, stride, padding, dilation, groups)
+        if y is None:
+            return K.conv_transpose2d(xp, x, w, b, stride, padding, output_padding, dilation,
+                                      groups)
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+        return y
+
+    @backend.override("matmul")
+    def _matmul(xp, a, b):
+        out = matmul(a, b)
+        # NumPy multiplies bfloat16 (ml_dtypes) in float32 and returns float32
+        return xp.matmul(a, b).astype(a.dtype, copy=False) if out is None else out
+
+    @backend.override("linear")
+    def _linear(xp, x, weight, bias):
+        y = matmul(x.reshape(-1, x.shape[-1]), np.ascontiguousarray(weight).T, bias,
+                   b_transposed=True)
+        if y is None:
+            return REGISTRY["linear"].forward(xp, x, weight, bias)
+        return y.reshape(x.shape[:-1] + weight.shape[:1])
+
+    @backend.override("conv2d_weight")
+    def _conv2d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups):
+        dw = conv2d_weight(x, g, kernel_size, stride, padding, dilation, groups)
+        if dw is None:
+            return K.conv2d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups)
+        return dw

@@ -1,0 +1,212 @@
+"""oneDNN on the CPU backend: convolutions and products against ember's NumPy kernels and
+PyTorch, the fallbacks, the switch, and OpenBLAS held to one thread beside it."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import ember
+from ember.backend import onednn
+from ember.ops import conv_kernels as K
+from ember.ops.conv import _output_padding
+
+pytestmark = pytest.mark.skipif(not ember.backends.onednn.is_available(),
+                                reason=ember.backends.onednn.why_unavailable() or "oneDNN")
+
+RNG = np.random.default_rng(0)
+
+
+def _rel(a, b) -> float:
+    return float(np.abs(a - b).max() / (np.abs(b).max() + 1e-30))
+
+
+def _nhwc(x):
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+GEOMETRIES = list(itertools.product(
+    [4, 6],             # channels in
+    [(7, 9), (8, 8)],   # input height, width
+    [6],                # channels out
+    [1, 3],             # kernel
+    [1, 2],             # stride
+    [0, 1, (1, 2)],     # padding (symmetric, or (top/left, bottom/right))
+    [1, 2],             # dilation
+    [1, 2],             # groups
+))
+
+
+@pytest.mark.parametrize("c,hw,o,k,s,p,d,g", GEOMETRIES)
+def test_conv_three_ways_equal_numpy_kernels(c, hw, o, k, s, p, d, g):
+    pad = ((p, p), (p, p)) if isinstance(p, int) else ((p[0], p[1]), (p[1], p[0]))
+    x = RNG.standard_normal((2, c) + hw, dtype=np.float32)
+    w = RNG.standard_normal((o, c // g, k, k), dtype=np.float32)
+    b = RNG.standard_normal(o).astype(np.float32)
+    ref = K.conv2d(np, x, w, b, (s, s), pad, (d, d), g)
+    y = onednn.conv2d(x, w, b, (s, s), pad, (d, d), g)
+    assert y is not None and y.shape == ref.shape and _rel(y, ref) < 1e-5
+    assert y.transpose(0, 2, 3, 1).flags.c_contiguous  # ember's channels-last activations
+    gy = RNG.standard_normal(ref.shape, dtype=np.float32)
+    dw = onednn.conv2d_weight(_nhwc(x), gy, (k, k), (s, s), pad, (d, d), g)
+    assert _rel(dw, K.conv2d_weight(np, x, gy, (k, k), (s, s), pad, (d, d), g)) < 1e-5
+    op = _output_padding(hw, ref.shape[2:], (k, k), (s, s), pad, (d, d))
+    dx = onednn.conv2d_input_grad(gy, w, hw, (s, s), pad, (d, d), g)
+    assert _rel(dx, K.conv_transpose2d(np, gy, w, None, (s, s), pad, op, (d, d), g)) < 1e-5
+
+
+def test_conv_layers_match_torch_forward_and_gradients():
+    torch = pytest.importorskip("torch")
+    ember.manual_seed(0)
+    for conv, tconv in [
+        (ember.nn.Conv2d(3, 8, 3, stride=2, padding=1),
+         torch.nn.Conv2d(3, 8, 3, stride=2, padding=1)),
+        (ember.nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=4),
+         torch.nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=4)),
+        (ember.nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1),
+         torch.nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1)),
+    ]:
+        with torch.no_grad():
+            tconv.weight.copy_(torch.from_numpy(conv.weight.detach().numpy()))
+            tconv.bias.copy_(torch.from_numpy(conv.bias.detach().numpy()))
+        cin = conv.weight.shape[1] * conv.groups if isinstance(conv, ember.nn.Conv2d) \
+            else conv.weight.shape[0]
+        xa = RNG.standard_normal((2, cin, 9, 9), dtype=np.float32)
+        x, tx = ember.tensor(xa, requires_grad=True), torch.tensor(xa, requires_grad=True)
+        y, ty = conv(x), tconv(tx)
+        assert _rel(y.detach().numpy(), ty.detach().numpy()) < 1e-5
+        ga = RNG.standard_normal(tuple(y.shape), dtype=np.float32)
+        y.backward(ember.tensor(ga))
+        ty.backward(torch.from_numpy(ga))
+        assert _rel(x.grad.numpy(), tx.grad.numpy()) < 1e-5
+        assert _rel(conv.weight.grad.numpy(), tconv.weight.grad.numpy()) < 1e-5
+        assert _rel(conv.bias.grad.numpy(), tconv.bias.grad.numpy()) < 1e-5
+
+
+@pytest.mark.parametrize("a_shape,b_shape,ta,tb", [
+    ((5, 7), (7, 3), False, False),
+    ((5, 7), (7, 3), True, True),       # transposed views: no copies
+    ((4, 5, 7), (7, 3), False, False),  # batch against a matrix
+    ((4, 5, 7), (4, 7, 3), False, True),
+    ((2, 1, 5, 7), (3, 7, 3), False, False),  # broadcast batch dimensions
+])
+def test_matmul_equals_numpy(a_shape, b_shape, ta, tb):
+    a = RNG.standard_normal(a_shape, dtype=np.float32)
+    b = RNG.standard_normal(b_shape, dtype=np.float32)
+    if ta:
+        a = np.ascontiguousarray(np.swapaxes(a, -1, -2)).swapaxes(-1, -2)
+    if tb:
+        b = np.ascontiguousarray(np.swapaxes(b, -1, -2)).swapaxes(-1, -2)
+    out = onednn.matmul(a, b)
+    assert out is not None and out.shape == np.matmul(a, b).shape
+    assert _rel(out, np.matmul(a.astype(np.float64), b.astype(np.float64))) < 1e-5
+
+
+def test_matmul_with_bias_into_out_and_strided_inputs():
+    a = RNG.standard_normal((6, 10), dtype=np.float32)[:, ::2]  # no dense axis: copied
+    b = RNG.standard_normal((5, 4), dtype=np.float32)
+    bias = RNG.standard_normal(4).astype(np.float32)
+    out = np.empty((6, 4), np.float32)
+    assert onednn.matmul(a, b, bias, out=out) is out
+    assert _rel(out, a @ b + bias) < 1e-5
+
+
+def test_linear_and_matmul_ops_go_through_onednn_and_match_torch(monkeypatch):
+    torch = pytest.importorskip("torch")
+    calls = []
+    real = onednn.matmul
+    monkeypatch.setattr(onednn, "matmul", lambda *a, **k: calls.append(1) or real(*a, **k))
+    lin = ember.nn.Linear(7, 3)
+    tl = torch.nn.Linear(7, 3)
+    with torch.no_grad():
+        tl.weight.copy_(torch.from_numpy(lin.weight.detach().numpy()))
+        tl.bias.copy_(torch.from_numpy(lin.bias.detach().numpy()))
+    xa = RNG.standard_normal((2, 4, 7), dtype=np.float32)
+    x, tx = ember.tensor(xa, requires_grad=True), torch.tensor(xa, requires_grad=True)
+    lin(x).sum().backward()
+    tl(tx).sum().backward()
+    assert calls  # the forward and both products of the backward
+    assert _rel(x.grad.numpy(), tx.grad.numpy()) < 1e-5
+    assert _rel(lin.weight.grad.numpy(), tl.weight.grad.numpy()) < 1e-5
+
+
+def test_other_dtypes_and_the_switch_use_the_numpy_kernels(monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("oneDNN must not run here")
+
+    x64 = ember.tensor(RNG.standard_normal((2, 3, 6, 6)))
+    conv = ember.nn.Conv2d(3, 4, 3).double()
+    monkeypatch.setattr(onednn, "_problem", boom)
+    conv(x64).sum().backward()  # float64: NumPy kernels
+    assert conv.weight.grad.dtype == ember.float64
+    monkeypatch.undo()
+    monkeypatch.setattr(ember.backends.onednn, "enabled", False)
+    assert not onednn.active()
+    assert onednn.conv2d(np.ones((1, 1, 3, 3), np.float32), np.ones((1, 1, 3, 3), np.float32),
+                         None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1) is None
+    assert onednn.matmul(np.ones((2, 2), np.float32), np.ones((2, 2), np.float32)) is None
+    y = ember.nn.functional.conv2d(ember.ones(1, 1, 3, 3), ember.ones(1, 1, 3, 3))
+    assert float(y.item()) == 9.0
+
+
+def test_blas_ops_hold_openblas_to_one_thread_while_onednn_is_in_use(monkeypatch):
+    seen = []
+
+    def fn():
+        ob = onednn._openblas
+        seen.append(None if ob is None or ob.get is None else ob.get())
+
+    onednn.single_blas(fn)()
+    ob = onednn._openblas
+    if ob is None or ob.get is None:
+        pytest.skip("NumPy's BLAS is not OpenBLAS")
+    before = ob.get()
+    onednn.matmul(np.ones((4, 4), np.float32), np.ones((4, 4), np.float32))  # oneDNN in use
+    onednn.single_blas(fn)()
+    assert seen[-1] == 1 and ob.get() == before
+    monkeypatch.setattr(onednn, "_last_run", -1e9)  # no oneDNN work lately: threads kept
+    onednn.single_blas(fn)()
+    assert seen[-1] == before
+    fwd = ember.backend.get_backend("cpu").forward(ember.ops.registry.REGISTRY["batch_norm"])
+    assert hasattr(fwd, "__wrapped__")  # batch norm's forward is wrapped (it sums with BLAS)
+
+
+def test_training_steps_equal_with_and_without_onednn(monkeypatch):
+    def run():
+        ember.manual_seed(0)
+        nn = ember.nn
+        model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                              nn.Linear(8 * 5 * 5, 10))
+        opt = ember.optim.Adam(model.parameters(), lr=1e-2)
+        rng = np.random.default_rng(1)
+        x = ember.tensor(rng.standard_normal((8, 1, 12, 12), dtype=np.float32))
+        y = ember.tensor(rng.integers(0, 10, 8))
+        losses = []
+        for _ in range(5):
+            opt.zero_grad()
+            loss = ember.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        return np.array(losses)
+
+    with_dnnl = run()
+    monkeypatch.setattr(ember.backends.onednn, "enabled", False)
+    without = run()
+    assert np.allclose(with_dnnl, without, rtol=1e-4, atol=0)
+    assert with_dnnl[-1] < with_dnnl[0]
+
+
+def test_a_library_that_does_not_load_is_reported(monkeypatch, tmp_path):
+    bogus = tmp_path / "libdnnl.so.3"
+    bogus.write_bytes(b"not a library")
+    monkeypatch.setattr(onednn, "_STATE", {})
+    monkeypatch.setattr(onednn, "_candidates", lambda: [str(bogus)])
+    lib, why = onednn.load()
+    assert lib is None and str(bogus) in why
+    assert not ember.backends.onednn.is_available()
+    assert onednn.conv2d(np.ones((1, 1, 3, 3), np.float32), np.ones((1, 1, 3, 3), np.float32),
+                         None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1) is None
