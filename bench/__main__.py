@@ -1,8 +1,10 @@
 """``python -m bench``: ember against PyTorch on the reference workloads, in one process.
 
-Each workload's step runs alternately in ember and PyTorch (2 threads each) after a warm-up;
-the table shows median milliseconds per step, the ratio ember/PyTorch (lower is better),
-and ember's peak traced memory for one step. W6 reports GFLOP/s against NumPy's own matmul.
+Each workload's step runs alternately in ember and PyTorch (2 threads each) after a warm-up,
+with a pause before each round (``--settle``) so that neither library's idle, still-spinning
+threads (OpenBLAS's and OpenMP's) slow the other's round. The table shows median
+milliseconds per step, the ratio ember/PyTorch (lower is better), and ember's peak traced
+memory for one step. W6 reports GFLOP/s against NumPy's own matmul.
 Run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (see bench/README.md).
 
     python -m bench                 # all workloads
@@ -55,7 +57,7 @@ def _peak_mb(step) -> float:
     return peak / 2**20
 
 
-def run_workload(key, libs, rounds, per_round, warmup):
+def run_workload(key, libs, rounds, per_round, warmup, settle=0.3):
     _, build = WORKLOADS[key]
     steps = {name: build(lib) for name, lib in libs.items()}
     if key == "W6":  # NumPy's own matmul is the machine's limit: measure it alongside
@@ -66,6 +68,10 @@ def run_workload(key, libs, rounds, per_round, warmup):
     samples = {name: [] for name in steps}
     for _ in range(rounds):  # alternate so drift in machine speed hits both alike
         for name, step in steps.items():
+            # let the other library's idle threads stop spinning first: OpenBLAS's spin for
+            # about 0.1 s after a call, and would take a core from the next library's round
+            time.sleep(settle)
+            step()
             samples[name] += _timed(step, per_round)
     row = {"workload": key, "description": WORKLOADS[key][0]}
     for name, times in samples.items():
@@ -120,6 +126,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--per-round", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--settle", type=float, default=0.3,
+                        help="seconds of idle before each library's round (default 0.3)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--plot", action="store_true")
     parser.add_argument("--no-torch", action="store_true")
@@ -143,7 +151,8 @@ def main(argv=None) -> int:
     for key in args.workloads:
         if key not in WORKLOADS:
             parser.error(f"unknown workload {key!r}; choose from {', '.join(WORKLOADS)}")
-        rows.append(run_workload(key, libs, args.rounds, args.per_round, args.warmup))
+        rows.append(run_workload(key, libs, args.rounds, args.per_round, args.warmup,
+                                 args.settle))
         print(format_table(rows[-1:]).splitlines()[-1], file=sys.stderr)
     table = format_table(rows)
     print(table)

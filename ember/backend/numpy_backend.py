@@ -28,27 +28,15 @@ class _NumpyBackend(Backend):
                 fn = self.forwards[op] = onednn.single_blas(fn)
         return fn
 
-
     def matmul_into(self, a, b, out):
-        """``a @ b`` into ``out`` through oneDNN when it runs the op's forward too (so a
-        compiled graph rounds as eager mode does), else NumPy's matmul."""
-        y = onednn.matmul(a, b, out=out if out.flags.c_contiguous else None)
-        if y is None:
-            _single_blas_matmul(a, b, out=out)
-        elif y is not out:
-            out[...] = y
-        return out
+        """``a @ b`` into ``out``, holding OpenBLAS as the op's forward does."""
+        return _single_blas_matmul(a, b, out=out)
 
     def linear_into(self, x, weight, bias, out):
-        """``x @ weight.T + bias`` into ``out``, as :meth:`matmul_into` does."""
-        y = onednn.matmul(x, np.ascontiguousarray(weight).T, bias,
-                          out=out if out.flags.c_contiguous else None, b_transposed=True)
-        if y is None:
-            _single_blas_matmul(x, weight.T, out=out)
-            if bias is not None:
-                np.add(out, bias, out=out)
-        elif y is not out:
-            out[...] = y
+        """``x @ weight.T + bias`` into ``out``, holding OpenBLAS as the op's forward does."""
+        _single_blas_matmul(x, weight.T, out=out)
+        if bias is not None:
+            np.add(out, bias, out=out)
         return out
 
 

@@ -396,97 +396,6 @@ def conv2d_weight(x, g, kernel_size, stride, padding, dilation, groups):
     return dw
 
 
-class _MatmulProblem:
-    """One cached matrix product: its primitive and memories."""
-
-    def __init__(self, lib: _Library, a, b, bias, out) -> None:
-        self.lock = threading.Lock()
-        mds = [lib.md(*_dims(x, out.ndim)) for x in (a, b, out)]
-        bias_md = None if bias is None else lib.md((1,) * (out.ndim - 1) + bias.shape,
-                                                    (0,) * (out.ndim - 1) + (1,))
-        pd = _p()
-        lib.check(lib.lib.dnnl_matmul_primitive_desc_create(
-            ctypes.byref(pd), lib.engine, mds[0], mds[1], bias_md, mds[2], None),
-            "dnnl_matmul_primitive_desc_create")
-        self.prim = lib.primitive(pd)
-        self.mems = [lib.memory(md) for md in mds]
-        self.mem_bias = None if bias_md is None else lib.memory(bias_md)
-        self._mds = (*mds, bias_md, pd)
-
-
-def _dims(x, nd):
-    """``(dims, strides in elements)`` of ``x`` with leading dimensions of 1 up to ``nd``."""
-    pad = nd - x.ndim
-    return (1,) * pad + x.shape, (x.size,) * pad + tuple(s // 4 for s in x.strides)
-
-
-def _plain(x) -> bool:
-    """Strides oneDNN's matmul takes: non-negative, whole elements, no broadcast (0) strides
-    on dimensions longer than one, and one of the last two dimensions dense."""
-    st = x.strides
-    if any(s < 0 or s % 4 or (s == 0 and n > 1) for s, n in zip(st, x.shape)):
-        return False
-    return st[-1] == 4 or st[-2] == 4 or x.shape[-1] == 1 or x.shape[-2] == 1
-
-
-def matmul(a, b, bias=None, out=None, *, b_transposed=False):
-    """``a @ b`` (+ ``bias`` along the last axis) for float32 arrays of 2 or more
-    dimensions with broadcast batch dimensions, into ``out`` if given; None when not handled.
-
-    The operands are handed to oneDNN C-contiguous (copied if they are not): oneDNN picks its
-    kernel, and with it the order of the sums, by the operands' layouts, so a transposed view
-    in one run and a transposed copy in another (eager and compiled graphs) would round
-    differently. ``b_transposed``: ``b`` is the transpose of a C-contiguous matrix (a linear
-    layer's weight), the one other layout taken as it is.
-    """
-    if not _usable(a, b, bias) or a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
-        return None
-    from ..backends import onednn as switch
-
-    if not switch.enabled or load()[0] is None:
-        return None
-    try:
-        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    except ValueError:
-        return None
-    shape = batch + (a.shape[-2], b.shape[-1])
-    if out is None:
-        out = np.empty(shape, dtype=np.float32)
-    elif out.shape != shape or out.dtype != np.float32 or not _plain(out):
-        return None
-    a = np.ascontiguousarray(a)
-    if not (b_transposed and b.ndim == 2 and b.T.flags.c_contiguous):
-        b = np.ascontiguousarray(b)
-    if bias is not None:
-        bias = np.ascontiguousarray(bias)
-        if bias.shape != (shape[-1],):
-            return None
-    key = ("matmul", a.shape, a.strides, b.shape, b.strides, out.shape, out.strides,
-           bias is not None)
-    lib = _STATE["lib"]
-    with _LOCK:
-        prob = _PROBLEMS.get(key)
-        if prob is None:
-            if key in _UNSUPPORTED:
-                return None
-            try:
-                prob = _MatmulProblem(lib, a, b, bias, out)
-            except OneDNNError:
-                _UNSUPPORTED.add(key)
-                return None
-            _PROBLEMS[key] = prob
-            if len(_PROBLEMS) > _MAX_CACHED:
-                _PROBLEMS.popitem(last=False)
-        else:
-            _PROBLEMS.move_to_end(key)
-    args = [(_SRC, prob.mems[0], a), (_WEIGHTS, prob.mems[1], b), (_DST, prob.mems[2], out)]
-    if bias is not None:
-        args.append((_BIAS, prob.mem_bias, bias))
-    with prob.lock:
-        lib.execute(prob.prim, args)
-    return out
-
-
 # ----------------------------------------------------------------------------- OpenBLAS
 
 
@@ -521,7 +430,7 @@ _openblas: _OpenBLAS | None = None
 
 
 def active() -> bool:
-    """Whether oneDNN runs ember's CPU convolutions and products now (enabled and loaded)."""
+    """Whether oneDNN runs ember's CPU convolutions now (enabled and loaded)."""
     from ..backends import onednn as switch
 
     return switch.enabled and load()[0] is not None
@@ -533,10 +442,10 @@ def single_blas(fn):
 
     oneDNN's threads and OpenBLAS's both park by spinning for a while after each call: an
     OpenBLAS call with two threads leaves a worker spinning for about a tenth of a second on
-    the core oneDNN's next convolution needs, which then runs at half speed. With oneDNN
-    doing the products and convolutions, ember's remaining BLAS calls (batch-norm sums,
-    recurrent layers' products, float64 fallbacks) are small, and one thread serves them.
-    Work where oneDNN has no part (a float64 model) keeps OpenBLAS's threads.
+    the core oneDNN's next convolution needs, which then runs at half speed (a whole CNN
+    step about twice as slow). Beside oneDNN's convolutions, a network's BLAS calls (its
+    dense layers, batch-norm sums) are small, and one thread serves them. Work where oneDNN
+    has no part (an MLP, a recurrent net, a float64 model) keeps OpenBLAS's threads.
     """
 
     def call(*args, **attrs):
@@ -565,11 +474,9 @@ def single_blas(fn):
 
 
 def install(backend) -> None:
-    """Register the oneDNN forwards of conv2d, conv_transpose2d, conv2d_weight, matmul and
-    linear on the CPU backend; each falls back to the NumPy kernel for what oneDNN does not
-    run."""
+    """Register the oneDNN forwards of conv2d, conv_transpose2d and conv2d_weight on the
+    CPU backend; each falls back to the NumPy kernel for what oneDNN does not run."""
     from ..ops import conv_kernels as K
-    from ..ops.registry import REGISTRY
 
     @backend.override("conv2d")
     def _conv2d(xp, x, w, b, stride, padding, dilation, groups):
@@ -591,20 +498,6 @@ def install(backend) -> None:
         if b is not None:
             y += b.reshape(1, -1, 1, 1)
         return y
-
-    @backend.override("matmul")
-    def _matmul(xp, a, b):
-        out = matmul(a, b)
-        # NumPy multiplies bfloat16 (ml_dtypes) in float32 and returns float32
-        return xp.matmul(a, b).astype(a.dtype, copy=False) if out is None else out
-
-    @backend.override("linear")
-    def _linear(xp, x, weight, bias):
-        y = matmul(x.reshape(-1, x.shape[-1]), np.ascontiguousarray(weight).T, bias,
-                   b_transposed=True)
-        if y is None:
-            return REGISTRY["linear"].forward(xp, x, weight, bias)
-        return y.reshape(x.shape[:-1] + weight.shape[:1])
 
     @backend.override("conv2d_weight")
     def _conv2d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups):

@@ -5,7 +5,7 @@ bfloat16 on GPUs, where they have fast paths) and a large copy (bandwidth counts
 read plus the bytes written), on the CPU and on each GPU ember sees. Beside ember's matmul it
 times the array library's own (NumPy's ``@`` on the CPU, CuPy's on a GPU) in the same run,
 interleaved round by round and best-of, so the two can be compared: the gap is ember's
-overhead (for float32 on the CPU with oneDNN installed, ember's matmul is oneDNN's).
+overhead.
 ``ember info --bench`` prints the result; the profiler's roofline uses ``device_peaks``.
 """
 
@@ -153,7 +153,7 @@ def benchmark_device(device: str | None = None, *, n: int = 1024, copy_mib: int 
 
         if onednn.active():
             v = ".".join(map(str, onednn.load()[0].version))
-            res["library"] += f"; float32 matmul and convolutions: oneDNN {v}"
+            res["library"] += f"; float32 convolutions: oneDNN {v}"
         out["cpu"] = res
     if device is None or str(device).startswith("cuda"):
         gpu, why = try_backend("cuda")

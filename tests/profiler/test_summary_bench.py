@@ -92,8 +92,8 @@ def test_keras_summary_has_flops():
 
 def test_benchmark_matmul_rate_is_numpys(monkeypatch):
     # ember's matmul on large matrices is NumPy's plus microseconds: within 10% (best-of,
-    # interleaved; measured again when the machine's noise gets in the way). With oneDNN
-    # installed float32 products are oneDNN's: this measures ember's own overhead without it.
+    # interleaved; measured again when the machine's noise gets in the way). oneDNN off: its
+    # recent use (other tests) would hold OpenBLAS to one thread for ember's matmul.
     monkeypatch.setattr(ember.backends.onednn, "enabled", False)
     for _ in range(4):
         r = benchmark_device("cpu", n=768, copy_mib=32, rounds=5)["cpu"]
