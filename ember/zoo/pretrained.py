@@ -214,10 +214,18 @@ def reproduce(name: str, out: str | os.PathLike, seed: int = 0,
     _check_name(name)
     epochs = SHIPPED[name]["epochs"] if epochs is None else epochs
     start = time.perf_counter()
-    # One BLAS thread: the sums are then done in the same order on every machine (and these
-    # small matrices gain nothing from more threads).
-    with threadpool_limits(limits=1, user_api="blas"):
-        model, facts = (_train_lenet5 if name == "lenet5" else _train_seed_cnn)(seed, epochs)
+    # One BLAS thread and ember's own convolution kernels (not oneDNN's, whose kernels
+    # depend on the CPU): the sums are then done in the same order on every machine (and
+    # these small matrices gain nothing from more threads).
+    from .. import backends
+
+    enabled, backends.onednn.enabled = backends.onednn.enabled, False
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            model, facts = (_train_lenet5 if name == "lenet5" else _train_seed_cnn)(seed,
+                                                                                   epochs)
+    finally:
+        backends.onednn.enabled = enabled
     card = {
         "name": name,
         "architecture": ("ember.zoo.LeNet5()" if name == "lenet5" else
