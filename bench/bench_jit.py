@@ -72,7 +72,7 @@ def agreement(key: str, n: int = 4) -> float:
 
 
 def run(key: str, rounds: int, per_round: int, warmup: int, with_torch: bool,
-        clock=time.perf_counter, threads: int = THREADS) -> dict:
+        clock=time.perf_counter, threads: int = THREADS, settle: float = 0.3) -> dict:
     steps = build(key, with_torch, threads)
     for step in steps.values():
         for _ in range(warmup):
@@ -80,6 +80,8 @@ def run(key: str, rounds: int, per_round: int, warmup: int, with_torch: bool,
     samples = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
+            time.sleep(settle)  # the other library's idle threads stop spinning (bench/__main__)
+            step()
             for _ in range(per_round):
                 t0 = clock()
                 step()

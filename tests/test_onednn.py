@@ -163,3 +163,80 @@ def test_a_library_that_does_not_load_is_reported(monkeypatch, tmp_path):
     assert not ember.backends.onednn.is_available()
     assert onednn.conv2d(np.ones((1, 1, 3, 3), np.float32), np.ones((1, 1, 3, 3), np.float32),
                          None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1) is None
+
+
+def _lstm_run(bidirectional, batch_first, with_state, layers, bias):
+    ember.manual_seed(0)
+    lstm = ember.nn.LSTM(5, 7, num_layers=layers, batch_first=batch_first,
+                         bidirectional=bidirectional, bias=bias)
+    rng = np.random.default_rng(0)
+    x = ember.tensor(rng.standard_normal((3, 4, 5) if batch_first else (4, 3, 5),
+                                         dtype=np.float32), requires_grad=True)
+    d = 2 if bidirectional else 1
+    hx = None
+    if with_state:
+        hx = tuple(ember.tensor(rng.standard_normal((layers * d, 3, 7), dtype=np.float32),
+                                requires_grad=True) for _ in range(2))
+    out, (h, c) = lstm(x, hx)
+    weights = ember.tensor(rng.standard_normal(tuple(out.shape), dtype=np.float32))
+    ((out * weights).sum() + (h * 2.0).sum() + (c * 3.0).sum()).backward()
+    got = [out, h, c, x.grad] + [p.grad for p in lstm.parameters()]
+    got += [] if hx is None else [hx[0].grad, hx[1].grad]
+    return [t.detach().numpy() for t in got]
+
+
+@pytest.mark.parametrize("bidirectional,batch_first,with_state,layers,bias", list(
+    itertools.product([False, True], [False, True], [False, True], [1, 2], [True, False])))
+def test_lstm_layers_equal_numpy_kernels(monkeypatch, bidirectional, batch_first, with_state,
+                                         layers, bias):
+    from ember.backend import onednn as impl
+
+    calls = []
+    real = impl.lstm_backward
+    monkeypatch.setattr(impl, "lstm_backward", lambda *a: calls.append(1) or real(*a))
+    fast = _lstm_run(bidirectional, batch_first, with_state, layers, bias)
+    assert len(calls) == layers * (2 if bidirectional else 1)  # oneDNN ran every backward
+    monkeypatch.setattr(ember.backends.onednn, "enabled", False)
+    slow = _lstm_run(bidirectional, batch_first, with_state, layers, bias)
+    for a, b in zip(fast, slow):
+        assert a.shape == b.shape and _rel(a, b) < 1e-5
+
+
+def test_lstm_matches_torch():
+    torch = pytest.importorskip("torch")
+    ember.manual_seed(0)
+    lstm = ember.nn.LSTM(6, 5, batch_first=True)
+    tl = torch.nn.LSTM(6, 5, batch_first=True)
+    with torch.no_grad():
+        for (_, p), (_, q) in zip(lstm.named_parameters(), tl.named_parameters()):
+            q.copy_(torch.from_numpy(p.detach().numpy()))
+    xa = RNG.standard_normal((2, 9, 6), dtype=np.float32)
+    x, tx = ember.tensor(xa, requires_grad=True), torch.tensor(xa, requires_grad=True)
+    out, _ = lstm(x)
+    tout, _ = tl(tx)
+    assert _rel(out.detach().numpy(), tout.detach().numpy()) < 1e-5
+    out.sum().backward()
+    tout.sum().backward()
+    assert _rel(x.grad.numpy(), tx.grad.numpy()) < 1e-5
+    for p, q in zip(lstm.parameters(), tl.parameters()):
+        assert _rel(p.grad.numpy(), q.grad.numpy()) < 1e-5
+
+
+def test_lstm_switched_off_between_forward_and_backward_still_uses_its_workspace(monkeypatch):
+    lstm = ember.nn.LSTM(3, 4)
+    x = ember.randn(5, 2, 3, requires_grad=True)
+    out, _ = lstm(x)  # oneDNN forward: its workspace is saved for the backward
+    monkeypatch.setattr(ember.backends.onednn, "enabled", False)
+    out.sum().backward()
+    assert x.grad.shape == (5, 2, 3) and np.isfinite(x.grad.numpy()).all()
+    monkeypatch.undo()
+    x2 = ember.tensor(x.detach().numpy(), requires_grad=True)
+    lstm(x2)[0].sum().backward()
+    assert _rel(x.grad.numpy(), x2.grad.numpy()) < 1e-6
+
+
+def test_lstm_inference_needs_no_workspace():
+    lstm = ember.nn.LSTM(3, 4)
+    with ember.no_grad():
+        out, (h, c) = lstm(ember.randn(5, 2, 3))
+    assert out.shape == (5, 2, 4) and not out.requires_grad

@@ -32,7 +32,7 @@ from ..tensor import Tensor
 
 # Lower precision on both device types (PyTorch's CUDA and CPU lists, by ember op name).
 _LOWER = frozenset({"matmul", "linear", "conv2d", "conv_transpose2d", "conv2d_weight",
-                    "einsum", "lstm_cell", "gru_cell", "lstm_layer"})
+                    "einsum", "lstm_cell", "gru_cell", "lstm_layer", "lstm"})
 # float32 under CUDA autocast (torch/csrc/autograd/autocast_mode.cpp, CUDA fp32 list).
 _FP32_CUDA = frozenset({
     "exp", "expm1", "log", "log10", "log2", "log1p", "reciprocal", "rsqrt", "tan", "pow",

@@ -160,9 +160,10 @@ def run_backward(roots, grads, *, retain_graph=False, create_graph=False, captur
                 g = like = gs[0]
             else:
                 like = next(gi for gi in gs if gi is not None)  # zeros on the same device
+                k = op.grad_outputs or len(gs)
                 g = tuple(
-                    gi if gi is not None else _zeros(spec, raw, Tensor, like)
-                    for gi, spec in zip(gs, node.specs)
+                    gi if gi is not None or i >= k else _zeros(spec, raw, Tensor, like)
+                    for i, (gi, spec) in enumerate(zip(gs, node.specs))
                 )
             if raw:
                 F = _RAW_BY_TYPE[like.__class__] or default_raw

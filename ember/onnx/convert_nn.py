@@ -120,16 +120,31 @@ def _lstm_step(ctx, gates, c):
 def _lstm_layer(ctx, n):
     """Unrolled over the (static) time axis: one cell per step."""
     xg, w, h0, c0 = n.args
-    axis = int(n.attrs["axis"])
-    steps = xg.shape[axis]
-    order = range(steps - 1, -1, -1) if n.attrs["reverse"] else range(steps)
+    _unrolled_lstm(ctx, n, ctx.arg(0), xg.shape[int(n.attrs["axis"])], 1, h0, c0)
+
+
+@_conv("lstm")
+def _lstm(ctx, n):
+    """The projection of every step (one MatMul, plus the bias), then ``lstm_layer``'s
+    unrolled steps; the saved-state output is the projections."""
+    x, w_ih, w_hh, bias, h0, c0 = n.args
     (wt,) = ctx.add("Transpose", [ctx.arg(1)], perm=[1, 0])
-    h = None if h0 is None else ctx.arg(2)
-    c = None if c0 is None else ctx.arg(3)
+    (xg,) = ctx.add("MatMul", [ctx.arg(0), wt])
+    if bias is not None:
+        (xg,) = ctx.add("Add", [xg, ctx.arg(3)])
+    _unrolled_lstm(ctx, n, xg, x.shape[int(n.attrs["axis"])], 2, h0, c0, first_state=4)
+    ctx.add("Identity", [xg], outputs=[ctx.out(3)])
+
+
+def _unrolled_lstm(ctx, n, xg, steps, w_arg, h0, c0, first_state=2):
+    axis = int(n.attrs["axis"])
+    order = range(steps - 1, -1, -1) if n.attrs["reverse"] else range(steps)
+    (wt,) = ctx.add("Transpose", [ctx.arg(w_arg)], perm=[1, 0])
+    h = None if h0 is None else ctx.arg(first_state)
+    c = None if c0 is None else ctx.arg(first_state + 1)
     outs = {}
     for t in order:
-        (x_t,) = ctx.add("Gather", [ctx.arg(0), ctx.const(np.asarray(t, dtype=np.int64))],
-                         axis=axis)
+        (x_t,) = ctx.add("Gather", [xg, ctx.const(np.asarray(t, dtype=np.int64))], axis=axis)
         gates = x_t
         if h is not None:
             (hg,) = ctx.add("MatMul", [h, wt])

@@ -171,6 +171,9 @@ class Op:
     # the NumPy forward calls BLAS: while oneDNN runs the CPU convolutions and products, the
     # CPU backend holds OpenBLAS to one thread for it (see ember/backend/onednn.py)
     blas: bool = False
+    # outputs past the first ``grad_outputs`` take no gradient (a saved workspace): the engine
+    # hands the vjp None for them rather than zeros (None: every output takes one)
+    grad_outputs: int | None = None
 
     def forward(xp, *args, **attrs):  # pragma: no cover - every op defines it
         raise NotImplementedError

@@ -204,14 +204,14 @@ def _lstm_step():
     return lstm, step
 
 
-def test_traced_lstm_backward_is_the_whole_layer_op():
+def test_traced_lstm_backward_is_the_whole_layer_op():  # (the layer: projection + recurrence)
     l1, eager = _lstm_step()
     l2, step = _lstm_step()
     fast = jit(step)
     for _ in range(4):
         assert eager().item() == fast().item()
     ops = [n.op.name for n in fast.graph.nodes]
-    assert "lstm_layer_grad" in ops and "lstm_cell" not in ops and "sigmoid" not in ops
+    assert "lstm_grad" in ops and "lstm_cell" not in ops and "sigmoid" not in ops
     for p, q in zip(l1.parameters(), l2.parameters()):
         np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
     # b_ih and b_hh get the same gradient value: each .grad owns its array all the same

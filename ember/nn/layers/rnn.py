@@ -3,8 +3,9 @@
 Parameter names, shapes, gate order (LSTM ``i, f, g, o``; GRU ``r, z, n``) and initialisation
 (``U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))`` for everything) are PyTorch's, so state
 dicts load either way. Each layer and direction computes its input projection for all time
-steps in one matmul; an LSTM then runs all steps in one fused op (``lstm_layer``), a GRU or
-RNN one matmul and one cell op per step.
+steps in one matmul and then, a GRU or RNN, one matmul and one cell op per step; an LSTM
+runs each layer and direction as one op (``ember.ops.lstm``: projection and recurrence,
+oneDNN's LSTM primitive on the CPU when it is installed).
 
 Example:
     >>> import ember
@@ -23,6 +24,7 @@ from ...ops import creation, nn_ops
 from ...ops import elementwise as E
 from ...ops import rnn as R
 from ...ops import shape as S
+from ...ops.lstm import lstm as lstm_op
 from .. import init
 from ..module import Module, layer_error
 from ..parameter import Parameter
@@ -185,13 +187,13 @@ class RNNBase(Module):
                 b_hh = getattr(self, "bias_hh" + suffix) if self.bias else None
                 if b_ih is not None and self.mode != "GRU":
                     b_ih = b_ih + b_hh  # both biases enter the gates unchanged
-                xg = _linear(x, w_ih, b_ih)
                 k = layer * dirs + d
                 h = None if h0 is None else h0[k]
                 c = None if c0 is None else c0[k]
-                if self.mode == "LSTM":  # one fused op for all time steps
-                    out, h, c = R.lstm_layer(xg, w_hh, h, c, d == 1, time_axis)
+                if self.mode == "LSTM":  # one op for the projection and all time steps
+                    out, h, c = lstm_op(x, w_ih, w_hh, b_ih, h, c, d == 1, time_axis)
                 else:
+                    xg = _linear(x, w_ih, b_ih)
                     outs, h, c = _run_direction(self.mode, R.unstack(xg, time_axis), h, c,
                                                 w_hh, b_hh, d == 1)
                     out = S.stack(outs, time_axis)
