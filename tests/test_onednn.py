@@ -1,5 +1,5 @@
-"""oneDNN on the CPU backend: convolutions against ember's NumPy kernels and PyTorch, the
-fallbacks, the switch, and OpenBLAS held to one thread beside it."""
+"""oneDNN on the CPU backend: convolutions, products and LSTM layers against ember's NumPy
+kernels and PyTorch, the fallbacks, the switch, and OpenBLAS held to one thread beside it."""
 
 from __future__ import annotations
 
@@ -85,6 +85,53 @@ def test_conv_layers_match_torch_forward_and_gradients():
         assert _rel(conv.bias.grad.numpy(), tconv.bias.grad.numpy()) < 1e-5
 
 
+@pytest.mark.parametrize("a_shape,b_shape,ta,tb", [
+    ((5, 7), (7, 3), False, False),
+    ((5, 7), (7, 3), True, True),       # transposed views: no copies
+    ((4, 5, 7), (7, 3), False, False),  # batch against a matrix
+    ((4, 5, 7), (4, 7, 3), False, True),
+    ((2, 1, 5, 7), (3, 7, 3), False, False),  # broadcast batch dimensions
+])
+def test_matmul_equals_numpy(a_shape, b_shape, ta, tb):
+    a = RNG.standard_normal(a_shape, dtype=np.float32)
+    b = RNG.standard_normal(b_shape, dtype=np.float32)
+    if ta:
+        a = np.ascontiguousarray(np.swapaxes(a, -1, -2)).swapaxes(-1, -2)
+    if tb:
+        b = np.ascontiguousarray(np.swapaxes(b, -1, -2)).swapaxes(-1, -2)
+    out = onednn.matmul(a, b)
+    assert out is not None and out.shape == np.matmul(a, b).shape
+    assert _rel(out, np.matmul(a.astype(np.float64), b.astype(np.float64))) < 1e-5
+
+
+def test_matmul_with_bias_into_out_and_strided_inputs():
+    a = RNG.standard_normal((6, 10), dtype=np.float32)[:, ::2]  # no dense axis: copied
+    b = RNG.standard_normal((5, 4), dtype=np.float32)
+    bias = RNG.standard_normal(4).astype(np.float32)
+    out = np.empty((6, 4), np.float32)
+    assert onednn.matmul(a, b, bias, out=out) is out
+    assert _rel(out, a @ b + bias) < 1e-5
+
+
+def test_linear_and_matmul_ops_go_through_onednn_and_match_torch(monkeypatch):
+    torch = pytest.importorskip("torch")
+    calls = []
+    real = onednn.matmul
+    monkeypatch.setattr(onednn, "matmul", lambda *a, **k: calls.append(1) or real(*a, **k))
+    lin = ember.nn.Linear(7, 3)
+    tl = torch.nn.Linear(7, 3)
+    with torch.no_grad():
+        tl.weight.copy_(torch.from_numpy(lin.weight.detach().numpy()))
+        tl.bias.copy_(torch.from_numpy(lin.bias.detach().numpy()))
+    xa = RNG.standard_normal((2, 4, 7), dtype=np.float32)
+    x, tx = ember.tensor(xa, requires_grad=True), torch.tensor(xa, requires_grad=True)
+    lin(x).sum().backward()
+    tl(tx).sum().backward()
+    assert calls  # the forward and both products of the backward
+    assert _rel(x.grad.numpy(), tx.grad.numpy()) < 1e-5
+    assert _rel(lin.weight.grad.numpy(), tl.weight.grad.numpy()) < 1e-5
+
+
 def test_other_dtypes_and_the_switch_use_the_numpy_kernels(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("oneDNN must not run here")
@@ -99,28 +146,30 @@ def test_other_dtypes_and_the_switch_use_the_numpy_kernels(monkeypatch):
     assert not onednn.active()
     assert onednn.conv2d(np.ones((1, 1, 3, 3), np.float32), np.ones((1, 1, 3, 3), np.float32),
                          None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1) is None
+    assert onednn.matmul(np.ones((2, 2), np.float32), np.ones((2, 2), np.float32)) is None
     y = ember.nn.functional.conv2d(ember.ones(1, 1, 3, 3), ember.ones(1, 1, 3, 3))
     assert float(y.item()) == 9.0
 
 
-def test_blas_ops_hold_openblas_to_one_thread_while_onednn_is_in_use(monkeypatch):
+def test_float32_blas_ops_hold_openblas_to_one_thread_while_onednn_is_active(monkeypatch):
     seen = []
 
-    def fn():
+    def fn(*arrays):
         ob = onednn._openblas
         seen.append(None if ob is None or ob.get is None else ob.get())
 
-    onednn.single_blas(fn)()
+    f32, f64 = np.ones(3, np.float32), np.ones(3)
+    onednn.single_blas(fn)(f32)
     ob = onednn._openblas
     if ob is None or ob.get is None:
         pytest.skip("NumPy's BLAS is not OpenBLAS")
     before = ob.get()
-    onednn.conv2d(np.ones((1, 1, 3, 3), np.float32), np.ones((1, 1, 3, 3), np.float32), None,
-                  (1, 1), ((0, 0), (0, 0)), (1, 1), 1)  # oneDNN in use
-    onednn.single_blas(fn)()
+    onednn.single_blas(fn)(f32)
     assert seen[-1] == 1 and ob.get() == before
-    monkeypatch.setattr(onednn, "_last_run", -1e9)  # no oneDNN work lately: threads kept
-    onednn.single_blas(fn)()
+    onednn.single_blas(fn)(f64)  # float64: oneDNN never runs it, OpenBLAS keeps its threads
+    assert seen[-1] == before
+    monkeypatch.setattr(ember.backends.onednn, "enabled", False)
+    onednn.single_blas(fn)(f32)
     assert seen[-1] == before
     fwd = ember.backend.get_backend("cpu").forward(ember.ops.registry.REGISTRY["batch_norm"])
     assert hasattr(fwd, "__wrapped__")  # batch norm's forward is wrapped (it sums with BLAS)

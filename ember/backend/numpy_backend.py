@@ -29,14 +29,25 @@ class _NumpyBackend(Backend):
         return fn
 
     def matmul_into(self, a, b, out):
-        """``a @ b`` into ``out``, holding OpenBLAS as the op's forward does."""
-        return _single_blas_matmul(a, b, out=out)
+        """``a @ b`` into ``out`` as the matmul op's forward computes it (oneDNN for float32
+        while it is active), so a compiled graph rounds as eager mode does."""
+        y = onednn.matmul(a, b, out=out if out.flags.c_contiguous else None)
+        if y is None:
+            _single_blas_matmul(a, b, out=out)
+        elif y is not out:
+            out[...] = y
+        return out
 
     def linear_into(self, x, weight, bias, out):
-        """``x @ weight.T + bias`` into ``out``, holding OpenBLAS as the op's forward does."""
-        _single_blas_matmul(x, weight.T, out=out)
-        if bias is not None:
-            np.add(out, bias, out=out)
+        """``x @ weight.T + bias`` into ``out``, as the linear op's forward computes it."""
+        y = onednn.matmul(x, np.ascontiguousarray(weight).T, bias,
+                          out=out if out.flags.c_contiguous else None)
+        if y is None:
+            _single_blas_matmul(x, weight.T, out=out)
+            if bias is not None:
+                np.add(out, bias, out=out)
+        elif y is not out:
+            out[...] = y
         return out
 
 

@@ -34,7 +34,6 @@ import ctypes.util
 import os
 import sys
 import threading
-import time
 
 import numpy as np
 
@@ -171,14 +170,10 @@ class _Library:
         self.check(lib.dnnl_primitive_execute(prim, self.stream, len(args), arr),
                    "dnnl_primitive_execute")
         self.check(lib.dnnl_stream_wait(self.stream), "dnnl_stream_wait")
-        global _last_run
-        _last_run = time.monotonic()
 
 
 _STATE: dict = {}
 _LOCK = threading.Lock()
-_last_run = -1e9  # time.monotonic() of the last oneDNN primitive run
-RECENT_S = 0.5  # OpenBLAS is held to one thread while oneDNN ran within this many seconds
 
 
 def load():
@@ -394,6 +389,95 @@ def conv2d_weight(x, g, kernel_size, stride, padding, dilation, groups):
         lib.execute(prob.reorder, [(_SRC, prob.mem_w, prob.w_buf),
                                    (_DST, prob.mem_user_w, dw)])
     return dw
+
+
+class _MatmulProblem:
+    """One cached matrix product: its primitive and memories."""
+
+    def __init__(self, lib: _Library, a, b, bias, out) -> None:
+        self.lock = threading.Lock()
+        mds = [lib.md(*_dims(x, out.ndim)) for x in (a, b, out)]
+        bias_md = None if bias is None else lib.md((1,) * (out.ndim - 1) + bias.shape,
+                                                    (0,) * (out.ndim - 1) + (1,))
+        pd = _p()
+        lib.check(lib.lib.dnnl_matmul_primitive_desc_create(
+            ctypes.byref(pd), lib.engine, mds[0], mds[1], bias_md, mds[2], None),
+            "dnnl_matmul_primitive_desc_create")
+        self.prim = lib.primitive(pd)
+        self.mems = [lib.memory(md) for md in mds]
+        self.mem_bias = None if bias_md is None else lib.memory(bias_md)
+        self._mds = (*mds, bias_md, pd)
+
+
+def _dims(x, nd):
+    """``(dims, strides in elements)`` of ``x`` with leading dimensions of 1 up to ``nd``."""
+    pad = nd - x.ndim
+    return (1,) * pad + x.shape, (x.size,) * pad + tuple(s // 4 for s in x.strides)
+
+
+def _plain(x) -> bool:
+    """Strides oneDNN's matmul takes: non-negative, whole elements, no broadcast (0) strides
+    on dimensions longer than one, and one of the last two dimensions dense."""
+    st = x.strides
+    if any(s < 0 or s % 4 or (s == 0 and n > 1) for s, n in zip(st, x.shape)):
+        return False
+    return st[-1] == 4 or st[-2] == 4 or x.shape[-1] == 1 or x.shape[-2] == 1
+
+
+def matmul(a, b, bias=None, out=None):
+    """``a @ b`` (+ ``bias`` along the last axis) for float32 arrays of 2 or more
+    dimensions with broadcast batch dimensions, into ``out`` if given; None when not handled.
+
+    Operands with strides oneDNN does not take (no dense axis among the last two, broadcast
+    strides) are copied first.
+    """
+    if not _usable(a, b, bias) or a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
+        return None
+    from ..backends import onednn as switch
+
+    if not switch.enabled or load()[0] is None:
+        return None
+    try:
+        batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        return None
+    shape = batch + (a.shape[-2], b.shape[-1])
+    if out is None:
+        out = np.empty(shape, dtype=np.float32)
+    elif out.shape != shape or out.dtype != np.float32 or not _plain(out):
+        return None
+    if not _plain(a):
+        a = np.ascontiguousarray(a)
+    if not _plain(b):
+        b = np.ascontiguousarray(b)
+    if bias is not None:
+        bias = np.ascontiguousarray(bias)
+        if bias.shape != (shape[-1],):
+            return None
+    key = ("matmul", a.shape, a.strides, b.shape, b.strides, out.shape, out.strides,
+           bias is not None)
+    lib = _STATE["lib"]
+    with _LOCK:
+        prob = _PROBLEMS.get(key)
+        if prob is None:
+            if key in _UNSUPPORTED:
+                return None
+            try:
+                prob = _MatmulProblem(lib, a, b, bias, out)
+            except OneDNNError:
+                _UNSUPPORTED.add(key)
+                return None
+            _PROBLEMS[key] = prob
+            if len(_PROBLEMS) > _MAX_CACHED:
+                _PROBLEMS.popitem(last=False)
+        else:
+            _PROBLEMS.move_to_end(key)
+    args = [(_SRC, prob.mems[0], a), (_WEIGHTS, prob.mems[1], b), (_DST, prob.mems[2], out)]
+    if bias is not None:
+        args.append((_BIAS, prob.mem_bias, bias))
+    with prob.lock:
+        lib.execute(prob.prim, args)
+    return out
 
 
 _FORWARD_INFERENCE, _BACKWARD, _Q_WORKSPACE = 96, 128, 135
@@ -630,20 +714,21 @@ def active() -> bool:
 
 
 def single_blas(fn):
-    """``fn`` (a CPU forward that calls BLAS) run with OpenBLAS held to one thread while
-    oneDNN is in use (it ran a primitive within the last ``RECENT_S`` seconds).
+    """``fn`` (a CPU forward that calls BLAS) run with OpenBLAS held to one thread when it
+    works on float32 arrays while oneDNN is active.
 
     oneDNN's threads and OpenBLAS's both park by spinning for a while after each call: an
     OpenBLAS call with two threads leaves a worker spinning for about a tenth of a second on
-    the core oneDNN's next convolution needs, which then runs at half speed (a whole CNN
-    step about twice as slow). Beside oneDNN's convolutions, a network's BLAS calls (its
-    dense layers, batch-norm sums) are small, and one thread serves them. Work where oneDNN
-    has no part (an MLP, a recurrent net, a float64 model) keeps OpenBLAS's threads.
+    the core oneDNN's next primitive needs, which then runs at half speed (a whole CNN step
+    about twice as slow). With oneDNN doing float32 products, convolutions and LSTM layers,
+    ember's remaining float32 BLAS calls (batch-norm sums, fallbacks) are small, and one
+    thread serves them. float64 work, which oneDNN never runs, keeps OpenBLAS's threads. The
+    rule depends only on dtypes and the switch, so a result never depends on timing.
     """
 
     def call(*args, **attrs):
         global _openblas
-        if time.monotonic() - _last_run > RECENT_S or not active():  # no oneDNN work nearby
+        if not active() or not any(getattr(a, "dtype", None) == np.float32 for a in args):
             return fn(*args, **attrs)
         if _openblas is None:
             _openblas = _OpenBLAS()
@@ -667,10 +752,11 @@ def single_blas(fn):
 
 
 def install(backend) -> None:
-    """Register the oneDNN forwards of conv2d, conv_transpose2d, conv2d_weight, lstm and
-    lstm_grad on the CPU backend; each falls back to the NumPy kernel for what oneDNN does
-    not run."""
+    """Register the oneDNN forwards of conv2d, conv_transpose2d, conv2d_weight, matmul,
+    linear, lstm and lstm_grad on the CPU backend; each falls back to the NumPy kernel for
+    what oneDNN does not run."""
     from ..ops import conv_kernels as K
+    from ..ops.layer_ops import Linear
     from ..ops.lstm import Lstm, LstmGrad
 
     @backend.override("conv2d")
@@ -693,6 +779,19 @@ def install(backend) -> None:
         if b is not None:
             y += b.reshape(1, -1, 1, 1)
         return y
+
+    @backend.override("matmul")
+    def _matmul(xp, a, b):
+        out = matmul(a, b)
+        # NumPy multiplies bfloat16 (ml_dtypes) in float32 and returns float32
+        return xp.matmul(a, b).astype(a.dtype, copy=False) if out is None else out
+
+    @backend.override("linear")
+    def _linear(xp, x, weight, bias):
+        y = matmul(x.reshape(-1, x.shape[-1]), np.ascontiguousarray(weight).T, bias)
+        if y is None:
+            return Linear.forward(xp, x, weight, bias)
+        return y.reshape(x.shape[:-1] + weight.shape[:1])
 
     @backend.override("lstm")
     def _lstm(xp, x, w_ih, w_hh, bias, h0, c0, reverse, axis, save=False):
