@@ -159,6 +159,9 @@ class Embedding(Op):
                                     padding_idx=padding_idx), None
 
 
+_RANK_LEVELS = 16  # repeats of one index up to which the scatter-per-rank path is used
+
+
 @register
 class EmbeddingBackward(Op):
     """The rows of ``g`` summed into a (num_weights, dim) zero matrix at ``indices``."""
@@ -172,8 +175,21 @@ class EmbeddingBackward(Op):
         if flat.size:
             order = xp.argsort(flat, kind="stable")
             ids = flat[order]
-            starts = xp.flatnonzero(xp.concatenate((xp.ones(1, dtype=bool), ids[1:] != ids[:-1])))
-            out[ids[starts]] = xp.add.reduceat(g.reshape(-1, dim)[order], starts, axis=0)
+            first = xp.concatenate((xp.ones(1, dtype=bool), ids[1:] != ids[:-1]))
+            starts = xp.flatnonzero(first)
+            rows = g.reshape(-1, dim)[order]
+            # each index's rank among its repeats: rank r of every index is one scatter of
+            # distinct rows, which sums the repeats in order (as reduceat does) far faster
+            # than reduceat's per-segment loops when indices repeat a few times
+            rank = xp.arange(flat.size) - starts[xp.cumsum(first) - 1]
+            levels = int(rank.max()) + 1
+            if levels <= _RANK_LEVELS:
+                out[ids[starts]] = rows[starts]
+                for r in range(1, levels):
+                    at = rank == r
+                    out[ids[at]] += rows[at]
+            else:
+                out[ids[starts]] = xp.add.reduceat(rows, starts, axis=0)
         if padding_idx is not None:
             out[padding_idx] = 0
         return out
