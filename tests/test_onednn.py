@@ -289,3 +289,37 @@ def test_lstm_inference_needs_no_workspace():
     with ember.no_grad():
         out, (h, c) = lstm(ember.randn(5, 2, 3))
     assert out.shape == (5, 2, 4) and not out.requires_grad
+
+
+POOLS = [(k, s, p, d, ceil) for k, s, p, d, ceil in itertools.product(
+    [2, 3], [1, 2, 3], [0, 1], [1, 2], [False, True]) if p <= k // 2]
+
+
+@pytest.mark.parametrize("k,s,p,d,ceil", POOLS)
+def test_max_pool_equals_numpy_kernels_including_ties(k, s, p, d, ceil):
+    from ember.ops import pool_kernels as PK
+
+    x = np.maximum(RNG.standard_normal((2, 8, 9, 7), dtype=np.float32), 0)  # ReLU'd: ties
+    x = _nhwc(x)
+    args = ((k, k), (s, s), (p, p), (d, d), ceil)
+    ref = PK.max_pool2d(np, x, *args)
+    out_hw, pads = PK._geometry(x.shape[2:], *args[:4], ceil)
+    y = onednn.max_pool2d(x, out_hw, (k, k), (s, s), pads, (d, d))
+    assert y is not None and np.array_equal(y, ref)
+    g = RNG.standard_normal(ref.shape, dtype=np.float32)
+    dx = onednn.max_pool2d(x, out_hw, (k, k), (s, s), pads, (d, d), grad=g)
+    np.testing.assert_allclose(dx, PK.max_pool2d_grad(np, g, x, ref, *args), rtol=1e-6,
+                               atol=1e-6)  # each window's first maximum gets the gradient
+
+
+def test_max_pool_layer_matches_torch():
+    torch = pytest.importorskip("torch")
+    xa = np.maximum(RNG.standard_normal((2, 4, 10, 10), dtype=np.float32), 0)
+    x, tx = ember.tensor(xa, requires_grad=True), torch.tensor(xa, requires_grad=True)
+    y = ember.nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True)(x)
+    ty = torch.nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True)(tx)
+    assert np.array_equal(y.detach().numpy(), ty.detach().numpy())
+    ga = RNG.standard_normal(tuple(y.shape), dtype=np.float32)
+    y.backward(ember.tensor(ga))
+    ty.backward(torch.from_numpy(ga))
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6, atol=1e-6)

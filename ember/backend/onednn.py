@@ -486,6 +486,86 @@ _SRC_ITER, _SRC_ITER_C, _DST_ITER, _DST_ITER_C, _WEIGHTS_ITER = 2, 3, 18, 19, 34
 _WORKSPACE, _DIFF = 64, 128
 
 
+_POOLING_MAX = 0x1FF
+
+
+class _PoolProblem:
+    """One cached max pooling: forward (training, with the argmax workspace) and backward."""
+
+    def __init__(self, lib: _Library, src_shape, dst_shape, kernel, stride, pads, dilation):
+        self.lock = threading.Lock()
+        src = lib.md(src_shape, _nhwc_strides(src_shape))
+        dst = lib.md(dst_shape, _nhwc_strides(dst_shape))
+        geometry = (_Dims(*stride), _Dims(*kernel), _Dims(*(d - 1 for d in dilation)),
+                    _Dims(*(p[0] for p in pads)), _Dims(*(p[1] for p in pads)))
+        fwd = _p()
+        lib.check(lib.lib.dnnl_pooling_forward_primitive_desc_create(
+            ctypes.byref(fwd), lib.engine, _FORWARD_TRAINING, _POOLING_MAX, src, dst,
+            *geometry, None), "dnnl_pooling_forward_primitive_desc_create")
+        bwd = _p()
+        lib.check(lib.lib.dnnl_pooling_backward_primitive_desc_create(
+            ctypes.byref(bwd), lib.engine, _POOLING_MAX, src, dst, *geometry, fwd, None),
+            "dnnl_pooling_backward_primitive_desc_create")
+        self.fwd, self.bwd = lib.primitive(fwd), lib.primitive(bwd)
+        ws_md, ws_bytes = lib.queried(fwd, 135)
+        self.ws = np.empty(max(1, ws_bytes), np.uint8)
+        self.mem = {k: lib.memory(md) for k, md in (("src", src), ("dst", dst), ("ws", ws_md),
+                                                    ("dsrc", src), ("ddst", dst))}
+        self._mds = (src, dst, fwd, bwd)
+
+
+def _pool_problem(x, out_hw, kernel, stride, pads, dilation):
+    from ..backends import onednn as switch
+
+    if not switch.enabled or load()[0] is None or x.ndim != 4 or x.dtype != np.float32:
+        return None
+    if not x.size or min(out_hw) <= 0:
+        return None
+    dst_shape = tuple(x.shape[:2]) + tuple(out_hw)
+    key = ("max_pool", x.shape, dst_shape, tuple(kernel), tuple(stride),
+           tuple(map(tuple, pads)), tuple(dilation))
+    with _LOCK:
+        prob = _PROBLEMS.get(key)
+        if prob is not None:
+            _PROBLEMS.move_to_end(key)
+            return prob
+        if key in _UNSUPPORTED:
+            return None
+        try:
+            prob = _PoolProblem(_STATE["lib"], x.shape, dst_shape, kernel, stride, pads,
+                                dilation)
+        except OneDNNError:
+            _UNSUPPORTED.add(key)
+            return None
+        _PROBLEMS[key] = prob
+        if len(_PROBLEMS) > _MAX_CACHED:
+            _PROBLEMS.popitem(last=False)
+    return prob
+
+
+def max_pool2d(x, out_hw, kernel, stride, pads, dilation, grad=None):
+    """Max pooling of ``x`` (channels-last result), or with ``grad`` (the output's
+    gradient) the input's gradient, each window's gradient sent to its first maximum (the
+    forward runs again for the argmax); None when oneDNN does not run it."""
+    prob = _pool_problem(x, out_hw, kernel, stride, pads, dilation)
+    if prob is None:
+        return None
+    lib, m = _STATE["lib"], prob.mem
+    x = _channels_last(x)
+    y = _empty_channels_last(tuple(x.shape[:2]) + tuple(out_hw))
+    with prob.lock:
+        lib.execute(prob.fwd, [(_SRC, m["src"], x), (_DST, m["dst"], y),
+                               (_WORKSPACE, m["ws"], prob.ws)])
+        if grad is None:
+            return y
+        dx = _empty_channels_last(x.shape)
+        lib.execute(prob.bwd, [(_DIFF + _DST, m["ddst"], _channels_last(grad)),
+                               (_WORKSPACE, m["ws"], prob.ws), (_DIFF + _SRC, m["dsrc"], dx)])
+    return dx
+
+
+
+
 class _LstmProblem:
     """One cached LSTM layer (one direction): forward primitive, and the backward one made
     on first use, with their weight layouts and reorders."""
@@ -753,9 +833,10 @@ def single_blas(fn):
 
 def install(backend) -> None:
     """Register the oneDNN forwards of conv2d, conv_transpose2d, conv2d_weight, matmul,
-    linear, lstm and lstm_grad on the CPU backend; each falls back to the NumPy kernel for
-    what oneDNN does not run."""
+    linear, lstm, lstm_grad, max_pool2d and max_pool2d_grad on the CPU backend; each falls
+    back to the NumPy kernel for what oneDNN does not run."""
     from ..ops import conv_kernels as K
+    from ..ops import pool_kernels as PK
     from ..ops.layer_ops import Linear
     from ..ops.lstm import Lstm, LstmGrad
 
@@ -808,6 +889,25 @@ def install(backend) -> None:
                                  c_n, saved, reverse, axis)
         return LstmGrad.forward(xp, g_out, g_hn, g_cn, x, w_ih, w_hh, bias, h0, c0, out,
                                 h_n, c_n, saved, reverse, axis)
+
+    @backend.override("max_pool2d")
+    def _max_pool2d(xp, x, kernel, stride, padding, dilation, ceil_mode):
+        out_hw, pads = PK._geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
+        y = max_pool2d(x, out_hw, kernel, stride, pads, dilation)
+        if y is None:
+            return PK.max_pool2d(xp, x, kernel, stride, padding, dilation, ceil_mode)
+        return y
+
+    @backend.override("max_pool2d_grad")
+    def _max_pool2d_grad(xp, g, x, out, kernel, stride, padding, dilation, ceil_mode):
+        out_hw, pads = PK._geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
+        dx = None
+        if g.dtype == np.float32:
+            dx = max_pool2d(x, out_hw, kernel, stride, pads, dilation, grad=g)
+        if dx is None:
+            return PK.max_pool2d_grad(xp, g, x, out, kernel, stride, padding, dilation,
+                                      ceil_mode)
+        return dx
 
     @backend.override("conv2d_weight")
     def _conv2d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups):
