@@ -165,6 +165,8 @@ def run(update, jobs: list, n_scratch: int, scratch: list) -> None:
             b = a + CHUNK
             chunks.append((xp, coefs, p[a:b], g[a:b], tuple(x[a:b] for x in bufs)))
     n_threads = max(1, min(_num_threads, total // MIN_PER_THREAD, len(chunks)))
+    if n_threads > 1 and _onednn_active():
+        n_threads = 1  # oneDNN's OpenMP workers spin on the other cores after each primitive
     while len(scratch) < n_threads:
         scratch.append({})
     job = _Job(update, n_scratch, scratch, chunks)
@@ -173,6 +175,16 @@ def run(update, jobs: list, n_scratch: int, scratch: list) -> None:
         job.wait()
     else:
         _pool.run(job, n_threads)
+
+
+def _onednn_active() -> bool:
+    """While oneDNN runs the CPU's convolutions and products, its OpenMP workers keep
+    spinning on the other cores for milliseconds after each primitive: a worker thread here
+    would share a core with one, and the step measured slower (W3 1.23 -> 0.96 of PyTorch
+    with the update on the calling thread alone)."""
+    from ..backend import onednn
+
+    return onednn.active()
 
 
 def _run_chunk(update, n_scratch: int, scratch: dict, chunk) -> None:

@@ -117,8 +117,17 @@ def test_parameters_without_grad_are_skipped():
     assert not e_opt.state.get(e_ps[2])
 
 
-def test_big_parameters_use_chunks_and_threads():
-    """Parameters larger than one chunk, split over threads, match a serial PyTorch step."""
+@pytest.mark.parametrize("onednn", [False, True])
+def test_big_parameters_use_chunks_and_threads(monkeypatch, onednn):
+    """Parameters larger than one chunk, split over threads, match a serial PyTorch step
+    (with oneDNN active the update stays on the calling thread)."""
+    from ember.optim import _parallel
+
+    monkeypatch.setattr(_parallel, "_onednn_active", lambda: onednn)
+    used = []
+    real_run = _parallel._Pool.run
+    monkeypatch.setattr(_parallel._Pool, "run",
+                        lambda self, job, n: used.append(n) or real_run(self, job, n))
     rng = np.random.default_rng(0)
     shapes = [(700, 800), (300,), (1000, 300)]
     init = [rng.standard_normal(s).astype(np.float32) for s in shapes]
@@ -137,6 +146,7 @@ def test_big_parameters_use_chunks_and_threads():
             t_opt.step()
     finally:
         ember.optim.set_num_threads(old)
+    assert (used == []) if onednn else (used and max(used) == 3)
     for e, t in zip(e_ps, t_ps):
         np.testing.assert_allclose(e.detach().numpy(), t.detach().numpy(), rtol=1e-5,
                                    atol=1e-6)
