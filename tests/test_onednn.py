@@ -323,3 +323,58 @@ def test_max_pool_layer_matches_torch():
     y.backward(ember.tensor(ga))
     ty.backward(torch.from_numpy(ga))
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("channels_last,affine,offset", list(itertools.product(
+    [False, True], [False, True], [0.0, 5.0])))
+def test_batch_norm_equals_numpy_kernels(channels_last, affine, offset):
+    from ember.ops.normalization import BatchNorm, BatchNormBackward
+
+    x = (RNG.standard_normal((4, 16, 7, 9), dtype=np.float32) * 2 + offset).astype(np.float32)
+    x = _nhwc(x) if channels_last else x
+    w = RNG.standard_normal(16).astype(np.float32) if affine else None
+    b = RNG.standard_normal(16).astype(np.float32) if affine else None
+    ref = BatchNorm.forward(np, x, w, b, 1e-5)
+    got = onednn.batch_norm(x, w, b, 1e-5)
+    g = RNG.standard_normal(x.shape, dtype=np.float32)
+    refb = BatchNormBackward.forward(np, g, x, w, ref[1], ref[2], 1e-5)
+    gotb = onednn.batch_norm_backward(g, x, w, ref[1], ref[2], 1e-5)
+    for a, r in zip(list(got) + list(gotb), list(ref) + list(refb)):
+        assert _rel(a, r) < 1e-5
+
+
+def test_batch_norm_layer_matches_torch_and_updates_running_stats():
+    torch = pytest.importorskip("torch")
+    bn, tbn = ember.nn.BatchNorm2d(6), torch.nn.BatchNorm2d(6)
+    with torch.no_grad():
+        tbn.weight.copy_(torch.from_numpy(RNG.standard_normal(6).astype(np.float32)))
+    bn.weight.data[...] = tbn.weight.detach().numpy()
+    xa = RNG.standard_normal((5, 6, 4, 4), dtype=np.float32)
+    x, tx = ember.tensor(xa, requires_grad=True), torch.tensor(xa, requires_grad=True)
+    y, ty = bn(x), tbn(tx)
+    assert _rel(y.detach().numpy(), ty.detach().numpy()) < 1e-5
+    ga = RNG.standard_normal(xa.shape, dtype=np.float32)
+    y.backward(ember.tensor(ga))
+    ty.backward(torch.from_numpy(ga))
+    assert _rel(x.grad.numpy(), tx.grad.numpy()) < 1e-5
+    assert _rel(bn.weight.grad.numpy(), tbn.weight.grad.numpy()) < 1e-5
+    assert _rel(bn.running_var.numpy(), tbn.running_var.numpy()) < 1e-5
+
+
+def test_the_layer_and_op_suites_pass_without_onednn(tmp_path):
+    """Machines without oneDNN run ember's own kernels everywhere: the nn and op suites (which
+    take the oneDNN paths here) run again in a fresh process with ``EMBER_ONEDNN=0``."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).parent
+    env = dict(os.environ, EMBER_ONEDNN="0")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+         str(root / "nn"), str(root / "ops"), str(root / "optim"),
+         str(root / "graph" / "test_jit.py"), str(root / "graph" / "test_static.py")],
+        env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout

@@ -486,6 +486,104 @@ _SRC_ITER, _SRC_ITER_C, _DST_ITER, _DST_ITER_C, _WEIGHTS_ITER = 2, 3, 18, 19, 34
 _WORKSPACE, _DIFF = 64, 128
 
 
+_USE_SCALE, _USE_SHIFT = 0x2, 0x4
+_MEAN, _VARIANCE, _SCALE, _SHIFT, _DIFF_SCALE, _DIFF_SHIFT = 49, 50, 51, 52, 255, 256
+
+
+class _BatchNormProblem:
+    """One cached training-mode batch norm (N, C, H, W): forward and backward primitives."""
+
+    def __init__(self, lib: _Library, shape, eps: float) -> None:
+        self.lock = threading.Lock()
+        data = lib.md(shape, _nhwc_strides(shape))
+        flags = ctypes.c_uint(_USE_SCALE | _USE_SHIFT)
+        fwd = _p()
+        lib.check(lib.lib.dnnl_batch_normalization_forward_primitive_desc_create(
+            ctypes.byref(fwd), lib.engine, _FORWARD_TRAINING, data, data, ctypes.c_float(eps),
+            flags, None), "dnnl_batch_normalization_forward_primitive_desc_create")
+        bwd = _p()
+        lib.check(lib.lib.dnnl_batch_normalization_backward_primitive_desc_create(
+            ctypes.byref(bwd), lib.engine, _BACKWARD, data, data, data, ctypes.c_float(eps),
+            flags, fwd, None), "dnnl_batch_normalization_backward_primitive_desc_create")
+        self.fwd, self.bwd = lib.primitive(fwd), lib.primitive(bwd)
+        chan = lib.md((shape[1],), (1,))
+        self.mem = {k: lib.memory(data) for k in ("src", "dst", "dsrc", "ddst")}
+        self.mem.update({k: lib.memory(chan) for k in ("mean", "var", "scale", "shift",
+                                                       "dscale", "dshift")})
+        self._mds = (data, chan, fwd, bwd)
+
+
+def _bn_problem(x, eps):
+    from ..backends import onednn as switch
+
+    if not switch.enabled or load()[0] is None or x.ndim != 4 or x.dtype != np.float32:
+        return None
+    if not x.size:
+        return None
+    key = ("batch_norm", x.shape, float(eps))
+    with _LOCK:
+        prob = _PROBLEMS.get(key)
+        if prob is not None:
+            _PROBLEMS.move_to_end(key)
+            return prob
+        if key in _UNSUPPORTED:
+            return None
+        try:
+            prob = _BatchNormProblem(_STATE["lib"], x.shape, eps)
+        except OneDNNError:
+            _UNSUPPORTED.add(key)
+            return None
+        _PROBLEMS[key] = prob
+        if len(_PROBLEMS) > _MAX_CACHED:
+            _PROBLEMS.popitem(last=False)
+    return prob
+
+
+def _affine(a, c, fill):
+    return np.full(c, fill, np.float32) if a is None else np.ascontiguousarray(a)
+
+
+def batch_norm(x, weight, bias, eps):
+    """Training-mode batch norm of (N, C, H, W) ``x``: ``(y, mean, biased var)`` with ``y``
+    channels-last, or None when oneDNN does not run it."""
+    if not _usable(x, weight, bias):
+        return None
+    prob = _bn_problem(x, eps)
+    if prob is None:
+        return None
+    lib, m, c = _STATE["lib"], prob.mem, x.shape[1]
+    x = _channels_last(x)
+    y = _empty_channels_last(x.shape)
+    mean, var = np.empty(c, np.float32), np.empty(c, np.float32)
+    with prob.lock:
+        lib.execute(prob.fwd, [(_SRC, m["src"], x), (_DST, m["dst"], y),
+                               (_MEAN, m["mean"], mean), (_VARIANCE, m["var"], var),
+                               (_SCALE, m["scale"], _affine(weight, c, 1.0)),
+                               (_SHIFT, m["shift"], _affine(bias, c, 0.0))])
+    return y, mean, var
+
+
+def batch_norm_backward(g, x, weight, mean, var, eps):
+    """The gradients ``(x, weight, bias)`` of training-mode batch norm, or None."""
+    if not _usable(g, x, weight, mean, var) or mean.dtype != np.float32:
+        return None
+    prob = _bn_problem(x, eps)
+    if prob is None:
+        return None
+    lib, m, c = _STATE["lib"], prob.mem, x.shape[1]
+    x, g = _channels_last(x), _channels_last(g)
+    dx = _empty_channels_last(x.shape)
+    dw, db = np.empty(c, np.float32), np.empty(c, np.float32)
+    with prob.lock:
+        lib.execute(prob.bwd, [(_SRC, m["src"], x), (_DIFF + _DST, m["ddst"], g),
+                               (_MEAN, m["mean"], np.ascontiguousarray(mean)),
+                               (_VARIANCE, m["var"], np.ascontiguousarray(var)),
+                               (_SCALE, m["scale"], _affine(weight, c, 1.0)),
+                               (_DIFF + _SRC, m["dsrc"], dx),
+                               (_DIFF_SCALE, m["dscale"], dw), (_DIFF_SHIFT, m["dshift"], db)])
+    return dx, dw, db
+
+
 _POOLING_MAX = 0x1FF
 
 
@@ -833,12 +931,14 @@ def single_blas(fn):
 
 def install(backend) -> None:
     """Register the oneDNN forwards of conv2d, conv_transpose2d, conv2d_weight, matmul,
-    linear, lstm, lstm_grad, max_pool2d and max_pool2d_grad on the CPU backend; each falls
-    back to the NumPy kernel for what oneDNN does not run."""
+    linear, lstm, lstm_grad, max_pool2d, max_pool2d_grad, batch_norm and
+    batch_norm_backward on the CPU backend; each falls back to the NumPy kernel for what
+    oneDNN does not run."""
     from ..ops import conv_kernels as K
     from ..ops import pool_kernels as PK
     from ..ops.layer_ops import Linear
     from ..ops.lstm import Lstm, LstmGrad
+    from ..ops.normalization import BatchNorm, BatchNormBackward
 
     @backend.override("conv2d")
     def _conv2d(xp, x, w, b, stride, padding, dilation, groups):
@@ -908,6 +1008,18 @@ def install(backend) -> None:
             return PK.max_pool2d_grad(xp, g, x, out, kernel, stride, padding, dilation,
                                       ceil_mode)
         return dx
+
+    @backend.override("batch_norm")
+    def _batch_norm(xp, x, weight, bias, eps):
+        r = batch_norm(x, weight, bias, eps)
+        return BatchNorm.forward(xp, x, weight, bias, eps) if r is None else r
+
+    @backend.override("batch_norm_backward")
+    def _batch_norm_backward(xp, g, x, weight, mean, var, eps):
+        r = batch_norm_backward(g, x, weight, mean, var, eps)
+        if r is None:
+            return BatchNormBackward.forward(xp, g, x, weight, mean, var, eps)
+        return r
 
     @backend.override("conv2d_weight")
     def _conv2d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups):

@@ -1,6 +1,6 @@
 """The speed paths of the conv/pool/norm kernels: channels-last batch norm (wide rows) and
 max-pool backward, against PyTorch and float64 numerical gradients, with a check that
-each test really takes the path it is about."""
+each test really takes the path it is about (oneDNN off: tests/test_onednn.py has its own)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,12 @@ def _cl(a: np.ndarray) -> np.ndarray:
     nd = a.ndim
     return np.ascontiguousarray(np.moveaxis(a, 1, -1)).transpose((0, nd - 1) +
                                                                   tuple(range(1, nd - 1)))
+
+
+@pytest.fixture(autouse=True)
+def numpy_kernels(monkeypatch):
+    """These are ember's own NumPy kernels' tests: oneDNN (when installed) is switched off."""
+    monkeypatch.setattr(ember.backends.onednn, "enabled", False)
 
 
 @pytest.fixture
