@@ -138,7 +138,7 @@ def test_other_dtypes_and_the_switch_use_the_numpy_kernels(monkeypatch):
 
     x64 = ember.tensor(RNG.standard_normal((2, 3, 6, 6)))
     conv = ember.nn.Conv2d(3, 4, 3).double()
-    monkeypatch.setattr(onednn, "_problem", boom)
+    monkeypatch.setattr(onednn._conv, "_problem", boom)
     conv(x64).sum().backward()  # float64: NumPy kernels
     assert conv.weight.grad.dtype == ember.float64
     monkeypatch.undo()
@@ -155,12 +155,12 @@ def test_float32_blas_ops_hold_openblas_to_one_thread_while_onednn_is_active(mon
     seen = []
 
     def fn(*arrays):
-        ob = onednn._openblas
+        ob = onednn._openblas._instance
         seen.append(None if ob is None or ob.get is None else ob.get())
 
     f32, f64 = np.ones(3, np.float32), np.ones(3)
     onednn.single_blas(fn)(f32)
-    ob = onednn._openblas
+    ob = onednn._openblas._instance
     if ob is None or ob.get is None:
         pytest.skip("NumPy's BLAS is not OpenBLAS")
     before = ob.get()
@@ -205,8 +205,8 @@ def test_training_steps_equal_with_and_without_onednn(monkeypatch):
 def test_a_library_that_does_not_load_is_reported(monkeypatch, tmp_path):
     bogus = tmp_path / "libdnnl.so.3"
     bogus.write_bytes(b"not a library")
-    monkeypatch.setattr(onednn, "_STATE", {})
-    monkeypatch.setattr(onednn, "_candidates", lambda: [str(bogus)])
+    monkeypatch.setattr(onednn._lib, "_STATE", {})
+    monkeypatch.setattr(onednn._lib, "_candidates", lambda: [str(bogus)])
     lib, why = onednn.load()
     assert lib is None and str(bogus) in why
     assert not ember.backends.onednn.is_available()

@@ -3,7 +3,7 @@
 ``nn.LSTM`` runs each layer and direction as one ``lstm`` op: the input projection of every
 step (``x W_ih^T + b``) and the recurrence (``lstm_layer``'s kernel) together, so that a
 backend can run the layer as one library call -- the CPU backend's oneDNN LSTM primitive,
-forward and backward (``ember/backend/onednn.py``). On NumPy and CuPy the forward is one
+forward and backward (``ember/backend/onednn/``). On NumPy and CuPy the forward is one
 matmul and the fused recurrence kernel, as before; its fourth output keeps the projections
 (and, beside the hidden states, every step's gates) for the backward, which is one fused
 op (``lstm_grad``) for a plain ``backward()`` and recorded ops under ``create_graph``.

@@ -169,7 +169,7 @@ class Op:
     wants_needs: bool = False  # True: vjp gets needs=(bool per argument: is its gradient used?)
     value_needed_for: dict | None = None
     # the NumPy forward calls BLAS: while oneDNN runs the CPU convolutions and products, the
-    # CPU backend holds OpenBLAS to one thread for it (see ember/backend/onednn.py)
+    # CPU backend holds OpenBLAS to one thread for it (see ember/backend/onednn/)
     blas: bool = False
     # outputs past the first ``grad_outputs`` take no gradient (a saved workspace): the engine
     # hands the vjp None for them rather than zeros (None: every output takes one)

@@ -1,0 +1,142 @@
+"""oneDNN primitives for the CPU backend, through oneDNN's C API (the ``onednn`` extra).
+
+NumPy has no convolution, so the CPU backend's own kernels build im2col columns and call
+BLAS; the copies run on one core and the thin products of 32- and 64-channel layers reach
+about half of the machine's peak. oneDNN (the library behind PyTorch's CPU convolutions)
+has direct convolution kernels JIT-compiled for the CPU at hand. When it is installed
+(``pip install ember[onednn]``, the ``onednn-cpu-gomp`` wheel) the CPU backend runs float32
+convolutions -- forward, input gradient (also ``conv_transpose2d``) and weight gradient --
+through it, and everything else as before.
+
+Activations are described to oneDNN as (N, C, H, W) with channels-last strides, ember's
+layout for activations, so nothing is copied on the way in or out; weights are reordered into
+the blocked layout oneDNN's kernel asks for on every call (they change every step), and the
+weight gradient back into PyTorch's (O, C/G, kh, kw). A primitive is created once per problem
+(shapes, stride, padding, dilation, groups, bias) and cached; a problem oneDNN does not
+implement falls back to the NumPy kernels. ``ember.backends.onednn.enabled = False`` turns
+the path off.
+
+Example:
+    >>> import numpy as np
+    >>> from ember.backend import onednn
+    >>> x = np.ones((1, 2, 4, 4), np.float32)
+    >>> w = np.ones((3, 2, 3, 3), np.float32)
+    >>> y = onednn.conv2d(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    >>> y is None or float(y[0, 0, 1, 1]) == 18.0  # None: oneDNN is not installed
+    True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._conv import conv2d, conv2d_input_grad, conv2d_weight
+from ._lib import OneDNNError, active, load
+from ._lstm import lstm_backward, lstm_forward
+from ._matmul import matmul
+from ._openblas import single_blas
+from ._pool_norm import batch_norm, batch_norm_backward, max_pool2d
+
+__all__ = ["OneDNNError", "active", "batch_norm", "batch_norm_backward", "conv2d",
+           "conv2d_input_grad", "conv2d_weight", "install", "load", "lstm_backward",
+           "lstm_forward", "matmul", "max_pool2d", "single_blas"]
+
+
+def install(backend) -> None:
+    """Register the oneDNN forwards of conv2d, conv_transpose2d, conv2d_weight, matmul,
+    linear, lstm, lstm_grad, max_pool2d, max_pool2d_grad, batch_norm and
+    batch_norm_backward on the CPU backend; each falls back to the NumPy kernel for what
+    oneDNN does not run."""
+    from ...ops import conv_kernels as K
+    from ...ops import pool_kernels as PK
+    from ...ops.layer_ops import Linear
+    from ...ops.lstm import Lstm, LstmGrad
+    from ...ops.normalization import BatchNorm, BatchNormBackward
+
+    @backend.override("conv2d")
+    def _conv2d(xp, x, w, b, stride, padding, dilation, groups):
+        y = conv2d(x, w, b, stride, padding, dilation, groups)
+        return K.conv2d(xp, x, w, b, stride, padding, dilation, groups) if y is None else y
+
+    @backend.override("conv_transpose2d")
+    def _conv_transpose2d(xp, x, w, b, stride, padding, output_padding, dilation, groups):
+        _, _, kh, kw = w.shape
+        hw = tuple((size - 1) * s - p[0] - p[1] + d * (k - 1) + 1 + op
+                   for size, s, p, d, k, op in zip(x.shape[2:], stride, padding, dilation,
+                                                   (kh, kw), output_padding))
+        y = None
+        if min(p for pair in padding for p in pair) >= 0 and min(hw) > 0:
+            y = conv2d_input_grad(x, w, hw, stride, padding, dilation, groups)
+        if y is None:
+            return K.conv_transpose2d(xp, x, w, b, stride, padding, output_padding, dilation,
+                                      groups)
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1)
+        return y
+
+    @backend.override("matmul")
+    def _matmul(xp, a, b):
+        out = matmul(a, b)
+        # NumPy multiplies bfloat16 (ml_dtypes) in float32 and returns float32
+        return xp.matmul(a, b).astype(a.dtype, copy=False) if out is None else out
+
+    @backend.override("linear")
+    def _linear(xp, x, weight, bias):
+        y = matmul(x.reshape(-1, x.shape[-1]), np.ascontiguousarray(weight).T, bias)
+        if y is None:
+            return Linear.forward(xp, x, weight, bias)
+        return y.reshape(x.shape[:-1] + weight.shape[:1])
+
+    @backend.override("lstm")
+    def _lstm(xp, x, w_ih, w_hh, bias, h0, c0, reverse, axis, save=False):
+        r = lstm_forward(x, w_ih, w_hh, bias, h0, c0, reverse, axis, save)
+        if r is None:
+            return Lstm.forward(xp, x, w_ih, w_hh, bias, h0, c0, reverse, axis, save)
+        return r
+
+    @backend.override("lstm_grad")
+    def _lstm_grad(xp, g_out, g_hn, g_cn, x, w_ih, w_hh, bias, h0, c0, out, h_n, c_n, saved,
+                   reverse, axis):
+        if saved.dtype == np.uint8:  # a oneDNN forward's workspace
+            return lstm_backward(g_out, g_hn, g_cn, x, w_ih, w_hh, bias, h0, c0, out, h_n,
+                                 c_n, saved, reverse, axis)
+        return LstmGrad.forward(xp, g_out, g_hn, g_cn, x, w_ih, w_hh, bias, h0, c0, out,
+                                h_n, c_n, saved, reverse, axis)
+
+    @backend.override("max_pool2d")
+    def _max_pool2d(xp, x, kernel, stride, padding, dilation, ceil_mode):
+        out_hw, pads = PK._geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
+        y = max_pool2d(x, out_hw, kernel, stride, pads, dilation)
+        if y is None:
+            return PK.max_pool2d(xp, x, kernel, stride, padding, dilation, ceil_mode)
+        return y
+
+    @backend.override("max_pool2d_grad")
+    def _max_pool2d_grad(xp, g, x, out, kernel, stride, padding, dilation, ceil_mode):
+        out_hw, pads = PK._geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
+        dx = None
+        if g.dtype == np.float32:
+            dx = max_pool2d(x, out_hw, kernel, stride, pads, dilation, grad=g)
+        if dx is None:
+            return PK.max_pool2d_grad(xp, g, x, out, kernel, stride, padding, dilation,
+                                      ceil_mode)
+        return dx
+
+    @backend.override("batch_norm")
+    def _batch_norm(xp, x, weight, bias, eps):
+        r = batch_norm(x, weight, bias, eps)
+        return BatchNorm.forward(xp, x, weight, bias, eps) if r is None else r
+
+    @backend.override("batch_norm_backward")
+    def _batch_norm_backward(xp, g, x, weight, mean, var, eps):
+        r = batch_norm_backward(g, x, weight, mean, var, eps)
+        if r is None:
+            return BatchNormBackward.forward(xp, g, x, weight, mean, var, eps)
+        return r
+
+    @backend.override("conv2d_weight")
+    def _conv2d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups):
+        dw = conv2d_weight(x, g, kernel_size, stride, padding, dilation, groups)
+        if dw is None:
+            return K.conv2d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups)
+        return dw

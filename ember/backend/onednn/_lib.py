@@ -1,0 +1,230 @@
+"""oneDNN's C library through ctypes: loading it, its engine and stream, memory descriptors,
+primitive execution, and the cache of primitives by problem (shared by every primitive
+family in this package)."""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import ctypes.util
+import os
+import sys
+import threading
+
+import numpy as np
+
+_F32, _FORMAT_ANY, _CPU, _IN_ORDER = 3, 1, 1, 1
+_FORWARD_TRAINING, _CONVOLUTION_DIRECT = 64, 1
+_Q_DIFF_SRC, _Q_WEIGHTS, _Q_DIFF_WEIGHTS = 130, 131, 132
+_SRC, _DST, _WEIGHTS, _BIAS = 1, 17, 33, 41
+_DIFF_SRC, _DIFF_DST, _DIFF_WEIGHTS = 129, 145, 161
+_MAX_CACHED = 256  # problems (each a JIT-compiled primitive); the least recently used go
+
+_p = ctypes.c_void_p
+_Dims = ctypes.c_int64 * 12
+_FORWARD_INFERENCE, _BACKWARD, _Q_WORKSPACE = 96, 128, 135
+_WORKSPACE, _DIFF = 64, 128
+
+
+class _Arg(ctypes.Structure):
+    """dnnl_exec_arg_t."""
+
+    _fields_ = [("arg", ctypes.c_int), ("memory", _p)]
+
+
+class _Version(ctypes.Structure):
+    """dnnl_version_t."""
+
+    _fields_ = [("major", ctypes.c_int), ("minor", ctypes.c_int), ("patch", ctypes.c_int),
+                ("hash", ctypes.c_char_p), ("cpu_runtime", ctypes.c_uint),
+                ("gpu_runtime", ctypes.c_uint)]
+
+
+class OneDNNError(RuntimeError):
+    """A oneDNN call failed (its name and status code in the message)."""
+
+
+def _candidates() -> list[str]:
+    """Paths where libdnnl may lie: $EMBER_ONEDNN_LIBRARY, the pip wheels' files, the
+    environment's lib folders, then the system's loader."""
+    names = []
+    env = os.environ.get("EMBER_ONEDNN_LIBRARY")
+    if env:
+        names.append(env)
+    try:
+        from importlib import metadata
+
+        for dist in ("onednn-cpu-gomp", "onednn-cpu-iomp", "onednn"):
+            try:
+                files = metadata.files(dist) or []
+            except metadata.PackageNotFoundError:
+                continue
+            for f in files:
+                if f.name.startswith("libdnnl.so"):
+                    names.append(str(f.locate()))
+    except Exception:  # noqa: BLE001 - metadata of a broken install: try the folders
+        pass
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
+        names.append(os.path.join(prefix, "lib", "libdnnl.so.3"))
+    found = ctypes.util.find_library("dnnl")
+    if found:
+        names.append(found)
+    return list(dict.fromkeys(names))
+
+
+class _Library:
+    """libdnnl's functions used here, one CPU engine and one in-order stream."""
+
+    def __init__(self, path: str) -> None:
+        lib = ctypes.CDLL(path)
+        self.lib, self.path = lib, path
+        lib.dnnl_version.restype = ctypes.POINTER(_Version)
+        v = lib.dnnl_version().contents
+        self.version = (v.major, v.minor, v.patch)
+        if v.major != 3:
+            raise OSError(f"{path} is oneDNN {v.major}.{v.minor}; ember needs oneDNN 3")
+        lib.dnnl_primitive_desc_query_md.restype = _p
+        lib.dnnl_primitive_desc_query_md.argtypes = [_p, ctypes.c_int, ctypes.c_int]
+        lib.dnnl_memory_desc_get_size.restype = ctypes.c_size_t
+        lib.dnnl_memory_desc_get_size.argtypes = [_p]
+        lib.dnnl_memory_set_data_handle.argtypes = [_p, _p]
+        lib.dnnl_primitive_execute.argtypes = [_p, _p, ctypes.c_int, ctypes.POINTER(_Arg)]
+        lib.dnnl_stream_wait.argtypes = [_p]
+        self.engine, self.stream = _p(), _p()
+        self.check(lib.dnnl_engine_create(ctypes.byref(self.engine), _CPU, ctypes.c_size_t(0)),
+                   "dnnl_engine_create")
+        self.check(lib.dnnl_stream_create(ctypes.byref(self.stream), self.engine,
+                                          ctypes.c_uint(_IN_ORDER)), "dnnl_stream_create")
+
+    @staticmethod
+    def check(status: int, what: str) -> None:
+        if status != 0:
+            raise OneDNNError(f"oneDNN: {what} failed with status {status}")
+
+    def md(self, shape, strides=None):
+        """A float32 memory descriptor: with ``strides`` (in elements), or format 'any'."""
+        md = _p()
+        if strides is None:
+            self.check(self.lib.dnnl_memory_desc_create_with_tag(
+                ctypes.byref(md), len(shape), _Dims(*shape), _F32, _FORMAT_ANY),
+                "dnnl_memory_desc_create_with_tag")
+        else:
+            self.check(self.lib.dnnl_memory_desc_create_with_strides(
+                ctypes.byref(md), len(shape), _Dims(*shape), _F32, _Dims(*strides)),
+                "dnnl_memory_desc_create_with_strides")
+        return md
+
+    def memory(self, md):
+        mem = _p()
+        self.check(self.lib.dnnl_memory_create(ctypes.byref(mem), md, self.engine, None),
+                   "dnnl_memory_create")
+        return mem
+
+    def primitive(self, pd):
+        prim = _p()
+        self.check(self.lib.dnnl_primitive_create(ctypes.byref(prim), pd),
+                   "dnnl_primitive_create")
+        return prim
+
+    def reorder(self, src_md, dst_md):
+        pd = _p()
+        self.check(self.lib.dnnl_reorder_primitive_desc_create(
+            ctypes.byref(pd), src_md, self.engine, dst_md, self.engine, None),
+            "dnnl_reorder_primitive_desc_create")
+        return self.primitive(pd)
+
+    def queried(self, pd, what: int):
+        """``(memory descriptor, bytes)`` of a primitive descriptor's argument."""
+        md = _p(self.lib.dnnl_primitive_desc_query_md(pd, what, 0))
+        return md, self.lib.dnnl_memory_desc_get_size(md)
+
+    def execute(self, prim, args) -> None:
+        """Run ``prim`` on ``[(arg id, memory, array), ...]`` and wait for it."""
+        lib = self.lib
+        arr = (_Arg * len(args))()
+        for k, (arg, mem, a) in enumerate(args):
+            lib.dnnl_memory_set_data_handle(mem, a.ctypes.data)
+            arr[k].arg, arr[k].memory = arg, mem
+        self.check(lib.dnnl_primitive_execute(prim, self.stream, len(args), arr),
+                   "dnnl_primitive_execute")
+        self.check(lib.dnnl_stream_wait(self.stream), "dnnl_stream_wait")
+
+
+_STATE: dict = {}
+_LOCK = threading.Lock()
+_PROBLEMS: collections.OrderedDict = collections.OrderedDict()
+_UNSUPPORTED: set = set()
+
+
+def load():
+    """``(library, "")``, or ``(None, why)`` when oneDNN cannot be used here."""
+    if "lib" in _STATE:
+        return _STATE["lib"], _STATE["why"]
+    lib, why = None, "oneDNN is not installed (pip install 'ember[onednn]')"
+    tried = []
+    for path in _candidates():
+        if os.path.sep in path and not os.path.exists(path):
+            continue
+        try:
+            lib, why = _Library(path), ""
+            break
+        except (OSError, AttributeError, OneDNNError) as exc:
+            tried.append(f"{path}: {exc}")
+    if lib is None and tried:
+        why = "oneDNN could not be loaded: " + "; ".join(tried)
+    _STATE["lib"], _STATE["why"] = lib, why
+    return lib, why
+
+
+def active() -> bool:
+    """Whether oneDNN runs ember's CPU primitives now (enabled and loaded)."""
+    from ...backends import onednn as switch
+
+    return switch.enabled and load()[0] is not None
+
+
+def cached(key, make):
+    """The problem cached under ``key``, made by ``make(library)`` on first use (the least
+    recently used go beyond ``_MAX_CACHED``); None when oneDNN is switched off or missing,
+    or when ``make`` raised ``OneDNNError`` for this key (remembered: the caller falls back
+    to NumPy's kernels)."""
+    if not active():
+        return None
+    with _LOCK:
+        prob = _PROBLEMS.get(key)
+        if prob is not None:
+            _PROBLEMS.move_to_end(key)
+            return prob
+        if key in _UNSUPPORTED:
+            return None
+        try:
+            prob = make(_STATE["lib"])
+        except OneDNNError:  # not implemented for this problem
+            _UNSUPPORTED.add(key)
+            return None
+        _PROBLEMS[key] = prob
+        if len(_PROBLEMS) > _MAX_CACHED:
+            _PROBLEMS.popitem(last=False)
+    return prob
+
+
+def _usable(*arrays) -> bool:
+    return all(a is None or (a.dtype == np.float32 and a.size) for a in arrays)
+
+
+def _nhwc_strides(shape) -> tuple:
+    n, c, h, w = shape
+    return (h * w * c, 1, w * c, c)
+
+
+def _channels_last(a):
+    """``a`` (N, C, H, W) stored channels-last: itself when it is, else a copy."""
+    t = a.transpose(0, 2, 3, 1)
+    if t.flags.c_contiguous:
+        return a
+    return np.ascontiguousarray(t).transpose(0, 3, 1, 2)
+
+
+def _empty_channels_last(shape):
+    n, c, h, w = shape
+    return np.empty((n, h, w, c), dtype=np.float32).transpose(0, 3, 1, 2)

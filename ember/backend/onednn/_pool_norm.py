@@ -1,0 +1,162 @@
+"""Training-mode batch norm and max pooling."""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+
+import numpy as np
+
+from ._lib import (
+    _BACKWARD,
+    _DIFF,
+    _DST,
+    _FORWARD_TRAINING,
+    _SRC,
+    _STATE,
+    _WORKSPACE,
+    _channels_last,
+    _Dims,
+    _empty_channels_last,
+    _Library,
+    _nhwc_strides,
+    _p,
+    _usable,
+    cached,
+)
+
+_USE_SCALE, _USE_SHIFT = 0x2, 0x4
+_MEAN, _VARIANCE, _SCALE, _SHIFT, _DIFF_SCALE, _DIFF_SHIFT = 49, 50, 51, 52, 255, 256
+
+
+class _BatchNormProblem:
+    """One cached training-mode batch norm (N, C, H, W): forward and backward primitives."""
+
+    def __init__(self, lib: _Library, shape, eps: float) -> None:
+        self.lock = threading.Lock()
+        data = lib.md(shape, _nhwc_strides(shape))
+        flags = ctypes.c_uint(_USE_SCALE | _USE_SHIFT)
+        fwd = _p()
+        lib.check(lib.lib.dnnl_batch_normalization_forward_primitive_desc_create(
+            ctypes.byref(fwd), lib.engine, _FORWARD_TRAINING, data, data, ctypes.c_float(eps),
+            flags, None), "dnnl_batch_normalization_forward_primitive_desc_create")
+        bwd = _p()
+        lib.check(lib.lib.dnnl_batch_normalization_backward_primitive_desc_create(
+            ctypes.byref(bwd), lib.engine, _BACKWARD, data, data, data, ctypes.c_float(eps),
+            flags, fwd, None), "dnnl_batch_normalization_backward_primitive_desc_create")
+        self.fwd, self.bwd = lib.primitive(fwd), lib.primitive(bwd)
+        chan = lib.md((shape[1],), (1,))
+        self.mem = {k: lib.memory(data) for k in ("src", "dst", "dsrc", "ddst")}
+        self.mem.update({k: lib.memory(chan) for k in ("mean", "var", "scale", "shift",
+                                                       "dscale", "dshift")})
+        self._mds = (data, chan, fwd, bwd)
+
+
+def _bn_problem(x, eps):
+    if x.ndim != 4 or x.dtype != np.float32 or not x.size:
+        return None
+    return cached(("batch_norm", x.shape, float(eps)),
+                  lambda lib: _BatchNormProblem(lib, x.shape, eps))
+
+
+def _affine(a, c, fill):
+    return np.full(c, fill, np.float32) if a is None else np.ascontiguousarray(a)
+
+
+def batch_norm(x, weight, bias, eps):
+    """Training-mode batch norm of (N, C, H, W) ``x``: ``(y, mean, biased var)`` with ``y``
+    channels-last, or None when oneDNN does not run it."""
+    if not _usable(x, weight, bias):
+        return None
+    prob = _bn_problem(x, eps)
+    if prob is None:
+        return None
+    lib, m, c = _STATE["lib"], prob.mem, x.shape[1]
+    x = _channels_last(x)
+    y = _empty_channels_last(x.shape)
+    mean, var = np.empty(c, np.float32), np.empty(c, np.float32)
+    with prob.lock:
+        lib.execute(prob.fwd, [(_SRC, m["src"], x), (_DST, m["dst"], y),
+                               (_MEAN, m["mean"], mean), (_VARIANCE, m["var"], var),
+                               (_SCALE, m["scale"], _affine(weight, c, 1.0)),
+                               (_SHIFT, m["shift"], _affine(bias, c, 0.0))])
+    return y, mean, var
+
+
+def batch_norm_backward(g, x, weight, mean, var, eps):
+    """The gradients ``(x, weight, bias)`` of training-mode batch norm, or None."""
+    if not _usable(g, x, weight, mean, var) or mean.dtype != np.float32:
+        return None
+    prob = _bn_problem(x, eps)
+    if prob is None:
+        return None
+    lib, m, c = _STATE["lib"], prob.mem, x.shape[1]
+    x, g = _channels_last(x), _channels_last(g)
+    dx = _empty_channels_last(x.shape)
+    dw, db = np.empty(c, np.float32), np.empty(c, np.float32)
+    with prob.lock:
+        lib.execute(prob.bwd, [(_SRC, m["src"], x), (_DIFF + _DST, m["ddst"], g),
+                               (_MEAN, m["mean"], np.ascontiguousarray(mean)),
+                               (_VARIANCE, m["var"], np.ascontiguousarray(var)),
+                               (_SCALE, m["scale"], _affine(weight, c, 1.0)),
+                               (_DIFF + _SRC, m["dsrc"], dx),
+                               (_DIFF_SCALE, m["dscale"], dw), (_DIFF_SHIFT, m["dshift"], db)])
+    return dx, dw, db
+
+_POOLING_MAX = 0x1FF
+
+
+class _PoolProblem:
+    """One cached max pooling: forward (training, with the argmax workspace) and backward."""
+
+    def __init__(self, lib: _Library, src_shape, dst_shape, kernel, stride, pads, dilation):
+        self.lock = threading.Lock()
+        src = lib.md(src_shape, _nhwc_strides(src_shape))
+        dst = lib.md(dst_shape, _nhwc_strides(dst_shape))
+        geometry = (_Dims(*stride), _Dims(*kernel), _Dims(*(d - 1 for d in dilation)),
+                    _Dims(*(p[0] for p in pads)), _Dims(*(p[1] for p in pads)))
+        fwd = _p()
+        lib.check(lib.lib.dnnl_pooling_forward_primitive_desc_create(
+            ctypes.byref(fwd), lib.engine, _FORWARD_TRAINING, _POOLING_MAX, src, dst,
+            *geometry, None), "dnnl_pooling_forward_primitive_desc_create")
+        bwd = _p()
+        lib.check(lib.lib.dnnl_pooling_backward_primitive_desc_create(
+            ctypes.byref(bwd), lib.engine, _POOLING_MAX, src, dst, *geometry, fwd, None),
+            "dnnl_pooling_backward_primitive_desc_create")
+        self.fwd, self.bwd = lib.primitive(fwd), lib.primitive(bwd)
+        ws_md, ws_bytes = lib.queried(fwd, 135)
+        self.ws = np.empty(max(1, ws_bytes), np.uint8)
+        self.mem = {k: lib.memory(md) for k, md in (("src", src), ("dst", dst), ("ws", ws_md),
+                                                    ("dsrc", src), ("ddst", dst))}
+        self._mds = (src, dst, fwd, bwd)
+
+
+def _pool_problem(x, out_hw, kernel, stride, pads, dilation):
+    if x.ndim != 4 or x.dtype != np.float32 or not x.size or min(out_hw) <= 0:
+        return None
+    dst_shape = tuple(x.shape[:2]) + tuple(out_hw)
+    key = ("max_pool", x.shape, dst_shape, tuple(kernel), tuple(stride),
+           tuple(map(tuple, pads)), tuple(dilation))
+    return cached(key, lambda lib: _PoolProblem(lib, x.shape, dst_shape, kernel, stride, pads,
+                                                dilation))
+
+
+def max_pool2d(x, out_hw, kernel, stride, pads, dilation, grad=None):
+    """Max pooling of ``x`` (channels-last result), or with ``grad`` (the output's
+    gradient) the input's gradient, each window's gradient sent to its first maximum (the
+    forward runs again for the argmax); None when oneDNN does not run it."""
+    prob = _pool_problem(x, out_hw, kernel, stride, pads, dilation)
+    if prob is None:
+        return None
+    lib, m = _STATE["lib"], prob.mem
+    x = _channels_last(x)
+    y = _empty_channels_last(tuple(x.shape[:2]) + tuple(out_hw))
+    with prob.lock:
+        lib.execute(prob.fwd, [(_SRC, m["src"], x), (_DST, m["dst"], y),
+                               (_WORKSPACE, m["ws"], prob.ws)])
+        if grad is None:
+            return y
+        dx = _empty_channels_last(x.shape)
+        lib.execute(prob.bwd, [(_DIFF + _DST, m["ddst"], _channels_last(grad)),
+                               (_WORKSPACE, m["ws"], prob.ws), (_DIFF + _SRC, m["dsrc"], dx)])
+    return dx
