@@ -378,3 +378,33 @@ def test_the_layer_and_op_suites_pass_without_onednn(tmp_path):
         env=env, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert " passed" in done.stdout
+
+
+def test_a_forked_child_uses_the_numpy_kernels():
+    import multiprocessing as mp
+
+    x = ember.randn(2, 3, 8, 8)
+    conv = ember.nn.Conv2d(3, 4, 3)
+    want = conv(x).detach().numpy()  # oneDNN in the parent: its OpenMP threads are running
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        why, got = pool.apply(_conv_in_child, (x.numpy(), conv.weight.detach().numpy(),
+                                               conv.bias.detach().numpy()))
+    assert "forked" in why
+    assert _rel(got, want) < 1e-5
+
+
+def _conv_in_child(x, w, b):
+    y = ember.nn.functional.conv2d(ember.tensor(x), ember.tensor(w), ember.tensor(b))
+    return ember.backends.onednn.why_unavailable(), y.numpy()
+
+
+def test_lstm_backward_without_onednn_for_a_onednn_forward_says_so(monkeypatch):
+    from ember.backend.onednn import _lib
+
+    lstm = ember.nn.LSTM(3, 4)
+    out, _ = lstm(ember.randn(5, 2, 3, requires_grad=True))
+    monkeypatch.setitem(_lib._STATE, "lib", None)  # as in a forked child
+    monkeypatch.setitem(_lib._STATE, "why", "gone")
+    with pytest.raises(onednn.OneDNNError, match="lstm backward: the forward ran on oneDNN"):
+        out.sum().backward()

@@ -156,6 +156,22 @@ _PROBLEMS: collections.OrderedDict = collections.OrderedDict()
 _UNSUPPORTED: set = set()
 
 
+def _after_fork_in_child() -> None:
+    """A forked child inherits oneDNN's state but not its OpenMP threads, and OpenMP is not
+    fork-safe: the child runs ember's NumPy kernels instead."""
+    global _LOCK
+    _LOCK = threading.Lock()
+    _PROBLEMS.clear()
+    if _STATE.get("lib") is not None:
+        _STATE["lib"] = None
+        _STATE["why"] = ("this process was forked after oneDNN started its OpenMP threads, "
+                         "which do not survive a fork; start workers with 'spawn' to use it")
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def load():
     """``(library, "")``, or ``(None, why)`` when oneDNN cannot be used here."""
     if "lib" in _STATE:

@@ -20,10 +20,12 @@ from ._lib import (
     _SRC,
     _WEIGHTS,
     _WORKSPACE,
+    OneDNNError,
     _Library,
     _p,
     _usable,
     cached,
+    load,
 )
 
 _LEFT2RIGHT, _RIGHT2LEFT = 1, 2
@@ -159,6 +161,11 @@ def lstm_backward(g_out, g_hn, g_cn, x, w_ih, w_hh, bias, h0, c0, out, h_n, c_n,
             prob = _lstm_problem(x, hidden, axis, reverse, True)
         finally:
             switch.enabled = enabled
+    if prob is None:
+        raise OneDNNError(
+            "lstm backward: the forward ran on oneDNN and its workspace needs oneDNN's "
+            f"backward, which cannot run here ({load()[1] or 'unsupported problem'}); run "
+            "the forward again in this process")
     lib = prob.lib
     bwd = prob.backward_primitive()
     x, out, g_out = _seq(x, axis), _seq(out, axis), _seq(g_out, axis)
