@@ -408,3 +408,19 @@ def test_lstm_backward_without_onednn_for_a_onednn_forward_says_so(monkeypatch):
     monkeypatch.setitem(_lib._STATE, "why", "gone")
     with pytest.raises(onednn.OneDNNError, match="lstm backward: the forward ran on oneDNN"):
         out.sum().backward()
+
+
+def test_compiled_graph_products_into_strided_buffers():
+    cpu = ember.backend.get_backend("cpu")
+    a = RNG.standard_normal((6, 5), dtype=np.float32)
+    b = RNG.standard_normal((5, 4), dtype=np.float32)
+    w = RNG.standard_normal((4, 5), dtype=np.float32)
+    bias = RNG.standard_normal(4).astype(np.float32)
+    out = np.empty((4, 6), np.float32).T  # a planned buffer in another memory order
+    assert cpu.matmul_into(a, b, out) is out and _rel(out, a @ b) < 1e-6
+    out2 = np.empty((4, 6), np.float32).T
+    assert cpu.linear_into(a, w, bias, out2) is out2 and _rel(out2, a @ w.T + bias) < 1e-6
+    a64 = a.astype(np.float64)
+    out3 = np.empty((6, 4))
+    cpu.matmul_into(a64, b.astype(np.float64), out3)  # float64: NumPy's matmul
+    np.testing.assert_allclose(out3, a64 @ b.astype(np.float64), rtol=1e-12)
