@@ -3,18 +3,19 @@
 NumPy has no convolution, so the CPU backend's own kernels build im2col columns and call
 BLAS; the copies run on one core and the thin products of 32- and 64-channel layers reach
 about half of the machine's peak. oneDNN (the library behind PyTorch's CPU convolutions)
-has direct convolution kernels JIT-compiled for the CPU at hand. When it is installed
-(``pip install ember[onednn]``, the ``onednn-cpu-gomp`` wheel) the CPU backend runs float32
-convolutions -- forward, input gradient (also ``conv_transpose2d``) and weight gradient --
-through it, and everything else as before.
+has kernels JIT-compiled for the CPU at hand. When it is installed (``pip install
+ember[onednn]``, the ``onednn-cpu-gomp`` wheel) the CPU backend runs these float32 forwards
+through it: convolutions (forward, input gradient, also ``conv_transpose2d``, and weight
+gradient; ``_conv.py``), matmul and linear (``_matmul.py``), training batch norm and max
+pooling (``_pool_norm.py``) and whole LSTM layers (``_lstm.py``); everything else as before.
 
 Activations are described to oneDNN as (N, C, H, W) with channels-last strides, ember's
 layout for activations, so nothing is copied on the way in or out; weights are reordered into
 the blocked layout oneDNN's kernel asks for on every call (they change every step), and the
 weight gradient back into PyTorch's (O, C/G, kh, kw). A primitive is created once per problem
-(shapes, stride, padding, dilation, groups, bias) and cached; a problem oneDNN does not
-implement falls back to the NumPy kernels. ``ember.backends.onednn.enabled = False`` turns
-the path off.
+and cached (``_lib.cached``); a problem oneDNN does not implement falls back to the NumPy
+kernels. ``ember.backends.onednn.enabled = False`` turns the path off. ``_openblas.py`` keeps
+OpenBLAS's threads out of oneDNN's way (see ``single_blas``).
 
 Example:
     >>> import numpy as np
