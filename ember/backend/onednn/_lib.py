@@ -192,11 +192,20 @@ def load():
     return lib, why
 
 
-def active() -> bool:
-    """Whether oneDNN runs ember's CPU primitives now (enabled and loaded)."""
-    from ...backends import onednn as switch
+_SWITCH: list = []  # ember.backends.onednn, imported on first use (it imports this package)
 
-    return switch.enabled and load()[0] is not None
+
+def active() -> bool:
+    """Whether oneDNN runs ember's CPU primitives now (enabled and loaded). Called for every
+    BLAS-using op, so it avoids an import statement and a function call per call."""
+    if not _SWITCH:
+        from ...backends import onednn as switch
+
+        _SWITCH.append(switch)
+    if not _SWITCH[0].enabled:
+        return False
+    lib = _STATE.get("lib")
+    return lib is not None or ("lib" not in _STATE and load()[0] is not None)
 
 
 def cached(key, make):
