@@ -27,6 +27,8 @@ import numpy as np
 
 from ..ops import conv_kernels as K
 from ..ops.registry import REGISTRY
+from .layout import empty as _empty
+from .layout import packed as _packed
 
 
 class _AddWithAt:
@@ -211,20 +213,6 @@ def _channels_last(x) -> bool:
     """True for an (N, C, H, W) array whose memory is (N, H, W, C) (channels-last)."""
     return x.ndim == 4 and not x.flags.c_contiguous and \
         x.transpose(0, 2, 3, 1).flags.c_contiguous
-
-
-def _packed(xp, a, nhwc: bool):
-    """``a`` (N, C, H, W) with packed NCHW or NHWC memory (a view when it already is)."""
-    if nhwc:
-        return xp.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
-    return xp.ascontiguousarray(a)
-
-
-def _empty(xp, shape, dtype, nhwc: bool):
-    n, c, h, w = shape
-    if nhwc:
-        return xp.empty((n, h, w, c), dtype=dtype).transpose(0, 3, 1, 2)
-    return xp.empty(shape, dtype=dtype)
 
 
 def _filter(xp, w, nhwc: bool):

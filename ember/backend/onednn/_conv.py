@@ -7,6 +7,8 @@ import threading
 
 import numpy as np
 
+from ...ops.conv_kernels import out_size
+from ..layout import empty, packed
 from ._lib import (
     _BIAS,
     _CONVOLUTION_DIRECT,
@@ -20,9 +22,7 @@ from ._lib import (
     _SRC,
     _STATE,
     _WEIGHTS,
-    _channels_last,
     _Dims,
-    _empty_channels_last,
     _Library,
     _nhwc_strides,
     _p,
@@ -98,18 +98,14 @@ def _problem(kind, src_shape, w_shape, dst_shape, stride, padding, dilation, gro
                                             padding, dilation, groups, bias))
 
 
-def _out_len(size, k, s, p, d) -> int:
-    return (size + p[0] + p[1] - d * (k - 1) - 1) // s + 1
-
-
 def conv2d(x, w, b, stride, padding, dilation, groups):
     """y = conv(x, w) + b as a channels-last (N, O, Ho, Wo) array, or None (not handled)."""
     if not _usable(x, w, b) or x.ndim != 4:
         return None
     o, _, kh, kw = w.shape
     n = x.shape[0]
-    ho = _out_len(x.shape[2], kh, stride[0], padding[0], dilation[0])
-    wo = _out_len(x.shape[3], kw, stride[1], padding[1], dilation[1])
+    ho = out_size(x.shape[2], kh, stride[0], padding[0], dilation[0])
+    wo = out_size(x.shape[3], kw, stride[1], padding[1], dilation[1])
     if ho <= 0 or wo <= 0:
         return None
     prob = _problem("forward", x.shape, w.shape, (n, o, ho, wo), stride, padding, dilation,
@@ -117,9 +113,9 @@ def conv2d(x, w, b, stride, padding, dilation, groups):
     if prob is None:
         return None
     lib = _STATE["lib"]
-    x = _channels_last(x)
+    x = packed(np, x, True)
     w = np.ascontiguousarray(w)
-    y = _empty_channels_last((n, o, ho, wo))
+    y = empty(np, (n, o, ho, wo), np.float32, True)
     with prob.lock:
         lib.execute(prob.reorder, [(_SRC, prob.mem_user_w, w), (_DST, prob.mem_w, prob.w_buf)])
         args = [(_SRC, prob.mem_src, x), (_WEIGHTS, prob.mem_w, prob.w_buf),
@@ -143,9 +139,9 @@ def conv2d_input_grad(g, w, in_hw, stride, padding, dilation, groups):
     if prob is None:
         return None
     lib = _STATE["lib"]
-    g = _channels_last(g)
+    g = packed(np, g, True)
     w = np.ascontiguousarray(w)
-    dx = _empty_channels_last(src_shape)
+    dx = empty(np, src_shape, np.float32, True)
     with prob.lock:
         lib.execute(prob.reorder, [(_SRC, prob.mem_user_w, w), (_DST, prob.mem_w, prob.w_buf)])
         lib.execute(prob.prim, [(_DIFF_DST, prob.mem_dst, g), (_WEIGHTS, prob.mem_w, prob.w_buf),
@@ -164,7 +160,7 @@ def conv2d_weight(x, g, kernel_size, stride, padding, dilation, groups):
     if prob is None:
         return None
     lib = _STATE["lib"]
-    x, g = _channels_last(x), _channels_last(g)
+    x, g = packed(np, x, True), packed(np, g, True)
     dw = np.empty(w_shape, dtype=np.float32)
     with prob.lock:
         lib.execute(prob.prim, [(_SRC, prob.mem_src, x), (_DIFF_DST, prob.mem_dst, g),

@@ -15,7 +15,7 @@ import numpy as np
 
 _F32, _FORMAT_ANY, _CPU, _IN_ORDER = 3, 1, 1, 1
 _FORWARD_TRAINING, _CONVOLUTION_DIRECT = 64, 1
-_Q_DIFF_SRC, _Q_WEIGHTS, _Q_DIFF_WEIGHTS = 130, 131, 132
+_Q_WEIGHTS, _Q_DIFF_WEIGHTS = 131, 132
 _SRC, _DST, _WEIGHTS, _BIAS = 1, 17, 33, 41
 _DIFF_SRC, _DIFF_DST, _DIFF_WEIGHTS = 129, 145, 161
 _MAX_CACHED = 256  # problems (each a JIT-compiled primitive); the least recently used go
@@ -240,16 +240,3 @@ def _usable(*arrays) -> bool:
 def _nhwc_strides(shape) -> tuple:
     n, c, h, w = shape
     return (h * w * c, 1, w * c, c)
-
-
-def _channels_last(a):
-    """``a`` (N, C, H, W) stored channels-last: itself when it is, else a copy."""
-    t = a.transpose(0, 2, 3, 1)
-    if t.flags.c_contiguous:
-        return a
-    return np.ascontiguousarray(t).transpose(0, 3, 1, 2)
-
-
-def _empty_channels_last(shape):
-    n, c, h, w = shape
-    return np.empty((n, h, w, c), dtype=np.float32).transpose(0, 3, 1, 2)

@@ -60,8 +60,7 @@ class _LstmProblem:
             "dnnl_lstm_forward_primitive_desc_create")
         self.fwd_pd = fwd
         self.fwd = lib.primitive(fwd)
-        self.ws_bytes = lib.queried(fwd, _Q_WORKSPACE)[1] if training else 0
-        self.ws_md = lib.queried(fwd, _Q_WORKSPACE)[0] if training else None
+        self.ws_md, self.ws_bytes = lib.queried(fwd, _Q_WORKSPACE) if training else (None, 0)
         self.f_weights = self._weights(fwd, _Q_WEIGHTS, to_user=False)
         self.mem = {k: lib.memory(md) for k, md in (("src", self.src), ("dst", self.dst),
                                                     ("it", it), ("it2", it), ("it3", it),
@@ -101,11 +100,6 @@ class _LstmProblem:
         return self.bwd
 
 
-def _seq(a, axis):
-    """``a`` contiguous in its own axis order ((T, N, C) or (N, T, C)), as oneDNN reads it."""
-    return np.ascontiguousarray(a)
-
-
 def _lstm_problem(x, hidden, axis, reverse, training):
     if x.ndim != 3 or axis not in (0, 1):
         return None
@@ -125,7 +119,7 @@ def lstm_forward(x, w_ih, w_hh, bias, h0, c0, reverse, axis, training):
     if prob is None:
         return None
     lib = prob.lib
-    x = _seq(x, axis)
+    x = np.ascontiguousarray(x)  # (T, N, C) or (N, T, C), as oneDNN reads it
     n = x.shape[1 - axis]
     out = np.empty(x.shape[:2] + (hidden,), np.float32)
     h_n, c_n = np.empty((n, hidden), np.float32), np.empty((n, hidden), np.float32)
@@ -168,7 +162,7 @@ def lstm_backward(g_out, g_hn, g_cn, x, w_ih, w_hh, bias, h0, c0, out, h_n, c_n,
             "the forward again in this process")
     lib = prob.lib
     bwd = prob.backward_primitive()
-    x, out, g_out = _seq(x, axis), _seq(out, axis), _seq(g_out, axis)
+    x, out, g_out = (np.ascontiguousarray(a) for a in (x, out, g_out))
     n = x.shape[1 - axis]
     b = np.zeros(4 * hidden, np.float32) if bias is None else np.ascontiguousarray(bias)
     dx = np.empty(x.shape, np.float32)

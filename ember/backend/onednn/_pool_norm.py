@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 
+from ..layout import empty, packed
 from ._lib import (
     _BACKWARD,
     _DIFF,
@@ -15,9 +16,7 @@ from ._lib import (
     _SRC,
     _STATE,
     _WORKSPACE,
-    _channels_last,
     _Dims,
-    _empty_channels_last,
     _Library,
     _nhwc_strides,
     _p,
@@ -72,8 +71,8 @@ def batch_norm(x, weight, bias, eps):
     if prob is None:
         return None
     lib, m, c = _STATE["lib"], prob.mem, x.shape[1]
-    x = _channels_last(x)
-    y = _empty_channels_last(x.shape)
+    x = packed(np, x, True)
+    y = empty(np, x.shape, np.float32, True)
     mean, var = np.empty(c, np.float32), np.empty(c, np.float32)
     with prob.lock:
         lib.execute(prob.fwd, [(_SRC, m["src"], x), (_DST, m["dst"], y),
@@ -91,8 +90,8 @@ def batch_norm_backward(g, x, weight, mean, var, eps):
     if prob is None:
         return None
     lib, m, c = _STATE["lib"], prob.mem, x.shape[1]
-    x, g = _channels_last(x), _channels_last(g)
-    dx = _empty_channels_last(x.shape)
+    x, g = packed(np, x, True), packed(np, g, True)
+    dx = empty(np, x.shape, np.float32, True)
     dw, db = np.empty(c, np.float32), np.empty(c, np.float32)
     with prob.lock:
         lib.execute(prob.bwd, [(_SRC, m["src"], x), (_DIFF + _DST, m["ddst"], g),
@@ -149,14 +148,14 @@ def max_pool2d(x, out_hw, kernel, stride, pads, dilation, grad=None):
     if prob is None:
         return None
     lib, m = _STATE["lib"], prob.mem
-    x = _channels_last(x)
-    y = _empty_channels_last(tuple(x.shape[:2]) + tuple(out_hw))
+    x = packed(np, x, True)
+    y = empty(np, tuple(x.shape[:2]) + tuple(out_hw), np.float32, True)
     with prob.lock:
         lib.execute(prob.fwd, [(_SRC, m["src"], x), (_DST, m["dst"], y),
                                (_WORKSPACE, m["ws"], prob.ws)])
         if grad is None:
             return y
-        dx = _empty_channels_last(x.shape)
-        lib.execute(prob.bwd, [(_DIFF + _DST, m["ddst"], _channels_last(grad)),
+        dx = empty(np, x.shape, np.float32, True)
+        lib.execute(prob.bwd, [(_DIFF + _DST, m["ddst"], packed(np, grad, True)),
                                (_WORKSPACE, m["ws"], prob.ws), (_DIFF + _SRC, m["dsrc"], dx)])
     return dx
