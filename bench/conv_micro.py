@@ -1,5 +1,8 @@
 """Micro-benchmark: conv2d forward + backward in ember against PyTorch at W2's and W4's shapes.
 
+ember's convolutions run through oneDNN when it is installed; ``EMBER_ONEDNN=0`` measures
+ember's own im2col + BLAS kernels instead.
+
 Run ``python -m bench.conv_micro [threads]`` (2 by default; NumPy's BLAS takes its thread
 count from ``OPENBLAS_NUM_THREADS``, so set that to the same number), with
 ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` unset as for ``python -m bench``: pinned to

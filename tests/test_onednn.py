@@ -171,8 +171,21 @@ def test_float32_blas_ops_hold_openblas_to_one_thread_while_onednn_is_active(mon
     monkeypatch.setattr(ember.backends.onednn, "enabled", False)
     onednn.single_blas(fn)(f32)
     assert seen[-1] == before
-    fwd = ember.backend.get_backend("cpu").forward(ember.ops.registry.REGISTRY["batch_norm"])
-    assert hasattr(fwd, "__wrapped__")  # batch norm's forward is wrapped (it sums with BLAS)
+    cpu, ops = ember.backend.get_backend("cpu"), ember.ops.registry.REGISTRY
+    assert hasattr(cpu.forward(ops["einsum"]), "__wrapped__")  # BLAS-using, no oneDNN path
+    # oneDNN's overrides are not wrapped (no OpenBLAS calls on their oneDNN path): their
+    # NumPy fallbacks hold OpenBLAS themselves
+    assert not hasattr(cpu.forward(ops["batch_norm"]), "__wrapped__")
+    monkeypatch.setattr(ember.backends.onednn, "enabled", True)
+    calls = []
+    real_get = ob.get
+    monkeypatch.setattr(ob, "get", lambda: calls.append(1) or real_get())
+    x64 = ember.randn(2, 3, 5, 5, dtype="float64")
+    ember.nn.functional.conv2d(x64.float(), ember.randn(4, 3, 3, 3))  # oneDNN: no hold
+    assert calls == []
+    monkeypatch.setattr(onednn._conv, "_problem", lambda *a: None)  # oneDNN declines:
+    ember.nn.functional.conv2d(x64.float(), ember.randn(4, 3, 3, 3))  # the fallback holds
+    assert calls
 
 
 def test_training_steps_equal_with_and_without_onednn(monkeypatch):
@@ -284,11 +297,17 @@ def test_lstm_switched_off_between_forward_and_backward_still_uses_its_workspace
     assert _rel(x.grad.numpy(), x2.grad.numpy()) < 1e-6
 
 
-def test_lstm_inference_needs_no_workspace():
+def test_lstm_inference_needs_no_workspace(monkeypatch):
     lstm = ember.nn.LSTM(3, 4)
+    x = ember.randn(5, 2, 3)
     with ember.no_grad():
-        out, (h, c) = lstm(ember.randn(5, 2, 3))
-    assert out.shape == (5, 2, 4) and not out.requires_grad
+        out, (h, c) = lstm(x)
+    assert not out.requires_grad
+    monkeypatch.setattr(ember.backends.onednn, "enabled", False)
+    with ember.no_grad():
+        ref, (h_ref, c_ref) = lstm(x)
+    for a, b in ((out, ref), (h, h_ref), (c, c_ref)):
+        assert _rel(a.numpy(), b.numpy()) < 1e-5
 
 
 POOLS = [(k, s, p, d, ceil) for k, s, p, d, ceil in itertools.product(

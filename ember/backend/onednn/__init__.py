@@ -54,10 +54,19 @@ def install(backend) -> None:
     from ...ops.lstm import Lstm, LstmGrad
     from ...ops.normalization import BatchNorm, BatchNormBackward
 
+    # the NumPy fallbacks that call BLAS hold OpenBLAS as any BLAS-using forward does (the
+    # backend leaves these overridden forwards unwrapped: oneDNN's own path needs no hold)
+    np_conv2d, np_conv_transpose2d = single_blas(K.conv2d), single_blas(K.conv_transpose2d)
+    np_conv2d_weight, np_matmul = single_blas(K.conv2d_weight), single_blas(np.matmul)
+    np_linear, np_lstm, np_lstm_grad = (single_blas(Linear.forward), single_blas(Lstm.forward),
+                                        single_blas(LstmGrad.forward))
+    np_batch_norm = single_blas(BatchNorm.forward)
+    np_batch_norm_backward = single_blas(BatchNormBackward.forward)
+
     @backend.override("conv2d")
     def _conv2d(xp, x, w, b, stride, padding, dilation, groups):
         y = conv2d(x, w, b, stride, padding, dilation, groups)
-        return K.conv2d(xp, x, w, b, stride, padding, dilation, groups) if y is None else y
+        return np_conv2d(xp, x, w, b, stride, padding, dilation, groups) if y is None else y
 
     @backend.override("conv_transpose2d")
     def _conv_transpose2d(xp, x, w, b, stride, padding, output_padding, dilation, groups):
@@ -69,8 +78,8 @@ def install(backend) -> None:
         if min(p for pair in padding for p in pair) >= 0 and min(hw) > 0:
             y = conv2d_input_grad(x, w, hw, stride, padding, dilation, groups)
         if y is None:
-            return K.conv_transpose2d(xp, x, w, b, stride, padding, output_padding, dilation,
-                                      groups)
+            return np_conv_transpose2d(xp, x, w, b, stride, padding, output_padding, dilation,
+                                       groups)
         if b is not None:
             y += b.reshape(1, -1, 1, 1)
         return y
@@ -79,20 +88,20 @@ def install(backend) -> None:
     def _matmul(xp, a, b):
         out = matmul(a, b)
         # NumPy multiplies bfloat16 (ml_dtypes) in float32 and returns float32
-        return xp.matmul(a, b).astype(a.dtype, copy=False) if out is None else out
+        return np_matmul(a, b).astype(a.dtype, copy=False) if out is None else out
 
     @backend.override("linear")
     def _linear(xp, x, weight, bias):
         y = matmul(x.reshape(-1, x.shape[-1]), np.ascontiguousarray(weight).T, bias)
         if y is None:
-            return Linear.forward(xp, x, weight, bias)
+            return np_linear(xp, x, weight, bias)
         return y.reshape(x.shape[:-1] + weight.shape[:1])
 
     @backend.override("lstm")
     def _lstm(xp, x, w_ih, w_hh, bias, h0, c0, reverse, axis, save=False):
         r = lstm_forward(x, w_ih, w_hh, bias, h0, c0, reverse, axis, save)
         if r is None:
-            return Lstm.forward(xp, x, w_ih, w_hh, bias, h0, c0, reverse, axis, save)
+            return np_lstm(xp, x, w_ih, w_hh, bias, h0, c0, reverse, axis, save)
         return r
 
     @backend.override("lstm_grad")
@@ -101,8 +110,8 @@ def install(backend) -> None:
         if saved.dtype == np.uint8:  # a oneDNN forward's workspace
             return lstm_backward(g_out, g_hn, g_cn, x, w_ih, w_hh, bias, h0, c0, out, h_n,
                                  c_n, saved, reverse, axis)
-        return LstmGrad.forward(xp, g_out, g_hn, g_cn, x, w_ih, w_hh, bias, h0, c0, out,
-                                h_n, c_n, saved, reverse, axis)
+        return np_lstm_grad(xp, g_out, g_hn, g_cn, x, w_ih, w_hh, bias, h0, c0, out, h_n, c_n,
+                            saved, reverse, axis)
 
     @backend.override("max_pool2d")
     def _max_pool2d(xp, x, kernel, stride, padding, dilation, ceil_mode):
@@ -126,18 +135,18 @@ def install(backend) -> None:
     @backend.override("batch_norm")
     def _batch_norm(xp, x, weight, bias, eps):
         r = batch_norm(x, weight, bias, eps)
-        return BatchNorm.forward(xp, x, weight, bias, eps) if r is None else r
+        return np_batch_norm(xp, x, weight, bias, eps) if r is None else r
 
     @backend.override("batch_norm_backward")
     def _batch_norm_backward(xp, g, x, weight, mean, var, eps):
         r = batch_norm_backward(g, x, weight, mean, var, eps)
         if r is None:
-            return BatchNormBackward.forward(xp, g, x, weight, mean, var, eps)
+            return np_batch_norm_backward(xp, g, x, weight, mean, var, eps)
         return r
 
     @backend.override("conv2d_weight")
     def _conv2d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups):
         dw = conv2d_weight(x, g, kernel_size, stride, padding, dilation, groups)
         if dw is None:
-            return K.conv2d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups)
+            return np_conv2d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups)
         return dw
