@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 import ember  # noqa: E402
+from bench.workloads import models  # noqa: E402
 
 
 def _sync_all():
@@ -202,35 +203,7 @@ def bench_optim(repeat: int) -> list[tuple]:
 
 # ----------------------------------------------------------------------------- W1-W3
 def _w_models(lib, which: str):
-    nn = lib.nn
-    rng = np.random.default_rng(0)
-    lib.manual_seed(0)
-    if which == "w1":
-        model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
-                              nn.Linear(512, 10))
-        x, y = rng.standard_normal((128, 784), dtype=np.float32), rng.integers(0, 10, 128)
-    elif which == "w2":
-        model = nn.Sequential(
-            nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(),
-            nn.Linear(64 * 3 * 3, 64), nn.ReLU(), nn.Linear(64, 10))
-        x, y = rng.standard_normal((64, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 64)
-    else:
-        class Net(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.emb = nn.Embedding(1000, 128)
-                self.lstm = nn.LSTM(128, 128, batch_first=True)
-                self.fc = nn.Linear(128, 1000)
-
-            def forward(self, tokens):
-                out, _ = self.lstm(self.emb(tokens))
-                return self.fc(out[:, -1])
-
-        model = Net()
-        x, y = rng.integers(0, 1000, (32, 20)), rng.integers(0, 1000, 32)
-    return model, x, y
+    return models(lib, which.upper())
 
 
 def bench_w(which: str, repeat: int) -> list[tuple]:

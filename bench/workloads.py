@@ -28,41 +28,26 @@ def _train_step(lib, model, opt, x, y):
     return step
 
 
-def w1_mlp(lib, seed=0):
-    """MLP 784-512-512-10, ReLU, cross-entropy, Adam, batch 128."""
+def models(lib, key: str, seed=0):
+    """W1, W2 or W3's model and one batch ``(model, x, y)`` (x and y as NumPy arrays)."""
     nn = lib.nn
     lib.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
-                          nn.Linear(512, 10))
-    opt = lib.optim.Adam(model.parameters(), lr=1e-3)
-    x = _data(lib, rng.standard_normal((128, 784), dtype=np.float32))
-    y = _data(lib, rng.integers(0, 10, 128))
-    return _train_step(lib, model, opt, x, y)
+    if key == "W1":  # MLP 784-512-512-10, batch 128
+        model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
+                              nn.Linear(512, 10))
+        return model, rng.standard_normal((128, 784), dtype=np.float32), rng.integers(0, 10, 128)
+    if key == "W2":  # the seed CNN on 28x28x1, batch 64
+        model = nn.Sequential(
+            nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(),
+            nn.Linear(64 * 3 * 3, 64), nn.ReLU(), nn.Linear(64, 10),
+        )
+        x = rng.standard_normal((64, 1, 28, 28), dtype=np.float32)
+        return model, x, rng.integers(0, 10, 64)
 
-
-def w2_seed_cnn(lib, seed=0):
-    """The seed CNN on 28x28x1, batch 64, Adam."""
-    nn = lib.nn
-    lib.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    model = nn.Sequential(
-        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(),
-        nn.Linear(64 * 3 * 3, 64), nn.ReLU(), nn.Linear(64, 10),
-    )
-    opt = lib.optim.Adam(model.parameters(), lr=1e-3)
-    x = _data(lib, rng.standard_normal((64, 1, 28, 28), dtype=np.float32))
-    y = _data(lib, rng.integers(0, 10, 64))
-    return _train_step(lib, model, opt, x, y)
-
-
-def w3_seed_rnn(lib, seed=0):
-    """Embedding(1000,128), LSTM 128, Dense 1000 on the last step; length 20, batch 32, Adam."""
-    nn = lib.nn
-
-    class Net(nn.Module):
+    class Net(nn.Module):  # W3: Embedding(1000,128), LSTM 128, Dense 1000 on the last step
         def __init__(self):
             super().__init__()
             self.emb = nn.Embedding(1000, 128)
@@ -73,13 +58,28 @@ def w3_seed_rnn(lib, seed=0):
             out, _ = self.lstm(self.emb(tokens))
             return self.fc(out[:, -1])
 
-    lib.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    model = Net()
+    return Net(), rng.integers(0, 1000, (32, 20)), rng.integers(0, 1000, 32)
+
+
+def _adam_step(lib, key, seed):
+    model, x, y = models(lib, key, seed)
     opt = lib.optim.Adam(model.parameters(), lr=1e-3)
-    x = _data(lib, rng.integers(0, 1000, (32, 20)))
-    y = _data(lib, rng.integers(0, 1000, 32))
-    return _train_step(lib, model, opt, x, y)
+    return _train_step(lib, model, opt, _data(lib, x), _data(lib, y))
+
+
+def w1_mlp(lib, seed=0):
+    """MLP 784-512-512-10, ReLU, cross-entropy, Adam, batch 128."""
+    return _adam_step(lib, "W1", seed)
+
+
+def w2_seed_cnn(lib, seed=0):
+    """The seed CNN on 28x28x1, batch 64, Adam."""
+    return _adam_step(lib, "W2", seed)
+
+
+def w3_seed_rnn(lib, seed=0):
+    """Embedding(1000,128), LSTM 128, Dense 1000 on the last step; length 20, batch 32, Adam."""
+    return _adam_step(lib, "W3", seed)
 
 
 def w4_cifar_cnn(lib, seed=0):
