@@ -443,3 +443,104 @@ def test_compiled_graph_products_into_strided_buffers():
     out3 = np.empty((6, 4))
     cpu.matmul_into(a64, b.astype(np.float64), out3)  # float64: NumPy's matmul
     np.testing.assert_allclose(out3, a64 @ b.astype(np.float64), rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- Adam
+
+ADAM_SHAPES = [(256, 160), (40000,), (3, 7)]  # two take oneDNN's update, one NumPy's
+
+
+def _adam_trajectory(lib, opt_name, steps=12, **kw):
+    """Parameters after ``steps`` Adam steps on a loss with curvature and a moving linear term
+    (a StepLR halves lr every 4 steps, so the bias corrections and lr change at run time)."""
+    rng = np.random.default_rng(3)
+    ps = [lib.nn.Parameter(lib.from_numpy(rng.standard_normal(s).astype(np.float32) * 0.5))
+          for s in ADAM_SHAPES]
+    opt = getattr(lib.optim, opt_name)(ps, lr=0.05, **kw)
+    sched = lib.optim.lr_scheduler.StepLR(opt, 4, gamma=0.5)
+    for step in range(steps):
+        opt.zero_grad()
+        loss = sum((p * p).sum() * 0.5 + p.sin().sum() + (p * float(step % 3 - 1)).mean()
+                   for p in ps)
+        loss.backward()
+        opt.step()
+        sched.step()
+    return [p.detach().numpy().copy() for p in ps]
+
+
+@pytest.mark.parametrize("opt_name,kw", [
+    ("Adam", {}), ("AdamW", {}), ("Adam", {"maximize": True}),
+    ("AdamW", {"weight_decay": 0.3, "betas": (0.8, 0.95), "eps": 1e-3}),
+], ids=["adam", "adamw", "maximize", "adamw_hyper"])
+def test_adam_update_through_onednn_matches_torch_and_the_numpy_rule(monkeypatch, opt_name, kw):
+    import torch
+
+    made = []
+    real = onednn._optim._AdamProblem
+    monkeypatch.setattr(onednn._optim, "_AdamProblem",
+                        lambda lib, n: made.append(n) or real(lib, n))
+    monkeypatch.setattr(onednn._lib, "_PROBLEMS", type(onednn._lib._PROBLEMS)())
+    got = _adam_trajectory(ember, opt_name, **kw)
+    assert sorted(made) == [40000, 40960]  # the (3, 7) parameter stays with NumPy
+    want = _adam_trajectory(torch, opt_name, **kw)
+    monkeypatch.setattr(ember.backends.onednn, "enabled", False)
+    numpy_rule = _adam_trajectory(ember, opt_name, **kw)
+    for g, w, n in zip(got, want, numpy_rule):
+        assert _rel(g, w) < 2e-6 and _rel(n, w) < 2e-6
+        assert np.abs(g - n).max() < 2e-6  # rounding only: the order of two multiplications
+
+
+def test_adam_update_leaves_what_it_does_not_serve():
+    from ember.optim.adam import Adam
+
+    big = 1 << 15
+    f32 = np.zeros(big, np.float32)
+
+    def job(p=None, g=None, bufs=None, wd=0.0, amsgrad=False, beta2=0.999, xp=np):
+        p = f32.copy() if p is None else p
+        coefs = (0.9, beta2, 0.1, 0.03, 1e-8, -1e-3, wd, False, 1.0, amsgrad)
+        return (xp, coefs, p, np.ones_like(p) if g is None else g,
+                (np.zeros_like(p), np.zeros_like(p)) if bufs is None else bufs)
+
+    strided = np.zeros(2 * big, np.float32)[::2]
+    left = [job(p=np.zeros(big - 1, np.float32)),            # too small to pay off
+            job(p=np.zeros(big)),                            # float64
+            job(p=strided, g=np.ones(big, np.float32),       # not contiguous
+                bufs=(np.zeros(big, np.float32), np.zeros(big, np.float32))),
+            job(wd=0.01), job(amsgrad=True), job(beta2=0.0),
+            job(xp=object())]                               # another array library
+    served = job()
+    rest = onednn.adam_update([left[0], served] + left[1:])
+    assert [id(j) for j in rest] == [id(j) for j in left]
+    assert served[2][0] == pytest.approx(-1e-3 * 0.1 / (0.03 + 1e-8), rel=1e-6)  # p moved
+    # the backend hook serves Adam and AdamW only
+    cpu = ember.backend.get_backend("cpu")
+    jobs = [job()]
+    assert cpu.fused_optimizer_step(ember.optim.SGD, jobs) is jobs
+    assert cpu.fused_optimizer_step(Adam, jobs) == []
+
+
+def test_compiled_adam_step_equals_eager_with_onednn_updates():
+    """The jit's optimiser op goes through the same backend hook: eager and compiled steps
+    stay bit-identical with oneDNN's update."""
+
+    def run(compiled):
+        ember.manual_seed(0)
+        model = ember.nn.Sequential(ember.nn.Linear(200, 256), ember.nn.ReLU(),
+                                    ember.nn.Linear(256, 10))
+        opt = ember.optim.Adam(model.parameters(), lr=1e-2)
+        x = ember.tensor(np.random.default_rng(0).standard_normal((16, 200), dtype=np.float32))
+        y = ember.tensor(np.arange(16) % 10)
+
+        def step():
+            opt.zero_grad()
+            loss = ember.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = ember.jit(step) if compiled else step
+        return [fn().item() for _ in range(6)], model[0].weight.detach().numpy().copy()
+
+    (le, we), (lj, wj) = run(False), run(True)
+    assert le == lj and np.array_equal(we, wj)

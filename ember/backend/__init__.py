@@ -102,6 +102,13 @@ class Backend:
             self.xp.add(out, bias, out=out)
         return out
 
+    def fused_optimizer_step(self, optimizer, jobs: list) -> list:
+        """Run what it can of an optimiser step's updates with this backend's fused kernels
+        and return the jobs it left (``(xp, coefficients, p, g, buffers)`` each), which the
+        caller runs with the optimiser's own rule. ``optimizer`` is the optimiser or, from a
+        compiled graph, its class. The base backend has no fused kernels."""
+        return jobs
+
     def override(self, op_name: str):
         """Decorator: register ``fn(xp, *arrays, **attrs)`` as this backend's forward of an op."""
 

@@ -247,13 +247,14 @@ class CupyBackend(Backend):
     fuse_optimizers = True  # Adam/AdamW/SGD steps as fused kernels
     multi_tensor_optimizers = True  # ... one kernel per step (per dtype), not per parameter
 
-    def fused_optimizer_step(self, optimizer, jobs: list) -> bool:
-        """Run an optimiser step's updates with fused kernels; False if there are none."""
+    def fused_optimizer_step(self, optimizer, jobs: list) -> list:
+        """Run an optimiser step's updates with fused kernels; returns the jobs left (all of
+        them when the optimiser has none)."""
         if not self.fuse_optimizers:
-            return False
+            return jobs
         from .cuda_optim import fused_step
 
-        return fused_step(self.cp, optimizer, jobs, self.multi_tensor_optimizers)
+        return [] if fused_step(self.cp, optimizer, jobs, self.multi_tensor_optimizers) else jobs
 
     # ---------------------------------------------------------------- host memory
     def pin_memory(self, array: np.ndarray) -> np.ndarray:

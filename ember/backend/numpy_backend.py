@@ -51,6 +51,20 @@ class _NumpyBackend(Backend):
         return out
 
 
+    def fused_optimizer_step(self, optimizer, jobs: list) -> list:
+        """Adam's (and AdamW's) update of large float32 parameters through oneDNN while it is
+        active (``onednn.adam_update``); returns the jobs left for the NumPy rule."""
+        if getattr(optimizer, "_update", None) is not _adam_rule() or not onednn.active():
+            return jobs
+        return onednn.adam_update(jobs)
+
+
+def _adam_rule():
+    from ..optim.adam import Adam
+
+    return Adam._update
+
+
 _single_blas_matmul = onednn.single_blas(np.matmul)
 backend = _NumpyBackend("numpy", np, np.ndarray)
 backend.device = cpu

@@ -88,8 +88,8 @@ class OptimizerStep(Op):
                 outs.append(step)
             outs.extend(bufs)
             jobs.append((xp, coefs, p, g, bufs))
-        fused = getattr(backend_of(arrays[0]), "fused_optimizer_step", None)  # CUDA kernels
-        if fused is None or not fused(cls, jobs):
+        jobs = backend_of(arrays[0]).fused_optimizer_step(cls, jobs)  # CUDA, oneDNN
+        if jobs:
             scratch = getattr(_scratch, "lists", None)
             if scratch is None:
                 scratch = _scratch.lists = {}

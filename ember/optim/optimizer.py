@@ -194,10 +194,10 @@ class Optimizer:
                 arr = p.data
                 jobs.append((backend_of(arr).xp, coefs, arr, g.data, bufs))
                 p._version[0] += 1
+        if jobs:  # CUDA's kernels, oneDNN's primitives: the jobs they leave run here
+            jobs = backend_of(jobs[0][2]).fused_optimizer_step(self, jobs)
         if jobs:
-            fused = getattr(backend_of(jobs[0][2]), "fused_optimizer_step", None)  # CUDA
-            if fused is None or not fused(self, jobs):
-                _parallel.run(self._update, jobs, self._n_scratch, self._scratch)
+            _parallel.run(self._update, jobs, self._n_scratch, self._scratch)
         return loss
 
     def _new_state(self, p: Tensor, group: dict) -> dict:
