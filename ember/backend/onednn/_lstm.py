@@ -70,13 +70,31 @@ class _LstmProblem:
         self.bwd = None
 
     def _weights(self, pd, query, to_user):
-        """Buffers, memories and reorders for the layer and iteration weights of ``pd``."""
+        """Buffers, memories and reorders for the layer and iteration weights of ``pd``; the
+        reorder is None where ``pd`` takes PyTorch's layout itself (the backward's weights:
+        the user's arrays are passed as they are)."""
         lib, out = self.lib, []
         for idx, user in ((0, self.wl_user), (1, self.wi_user)):
             md = _p(lib.lib.dnnl_primitive_desc_query_md(pd, query, idx))
+            if not to_user and lib.lib.dnnl_memory_desc_equal(md, user):
+                out.append((None, lib.memory(md), None, None))
+                continue
             buf = np.empty(max(1, lib.lib.dnnl_memory_desc_get_size(md) // 4), np.float32)
             reorder = lib.reorder(md, user) if to_user else lib.reorder(user, md)
             out.append((buf, lib.memory(md), lib.memory(user), reorder))
+        return out
+
+    def weights_in(self, weights, w_ih, w_hh) -> list:
+        """The arrays ``weights`` (from ``_weights``) hold for this call: ``w_ih`` and
+        ``w_hh`` reordered into their buffers, or the arrays themselves."""
+        out = []
+        for (buf, mem, umem, reorder), w in zip(weights, (w_ih, w_hh)):
+            w = np.ascontiguousarray(w)
+            if reorder is None:
+                out.append(w)
+            else:
+                self.lib.execute(reorder, [(_SRC, umem, w), (_DST, mem, buf)])
+                out.append(buf)
         return out
 
     def backward_primitive(self):
@@ -127,10 +145,9 @@ def lstm_forward(x, w_ih, w_hh, bias, h0, c0, reverse, axis, training):
     b = np.zeros(4 * hidden, np.float32) if bias is None else np.ascontiguousarray(bias)
     m = prob.mem
     with prob.lock:
-        for (buf, mem, umem, reorder), w in zip(prob.f_weights, (w_ih, w_hh)):
-            lib.execute(reorder, [(_SRC, umem, np.ascontiguousarray(w)), (_DST, mem, buf)])
-        args = [(_SRC, m["src"], x), (_WEIGHTS, prob.f_weights[0][1], prob.f_weights[0][0]),
-                (_WEIGHTS_ITER, prob.f_weights[1][1], prob.f_weights[1][0]),
+        wl, wi = prob.weights_in(prob.f_weights, w_ih, w_hh)
+        args = [(_SRC, m["src"], x), (_WEIGHTS, prob.f_weights[0][1], wl),
+                (_WEIGHTS_ITER, prob.f_weights[1][1], wi),
                 (_BIAS, m["bias"], b), (_DST, m["dst"], out), (_DST_ITER, m["it"], h_n),
                 (_DST_ITER_C, m["it2"], c_n)]
         args += [(_SRC_ITER, m["it3"], _state(h0, n, hidden)),
@@ -171,12 +188,11 @@ def lstm_backward(g_out, g_hn, g_cn, x, w_ih, w_hh, bias, h0, c0, out, h_n, c_n,
     dw = [np.empty(w_ih.shape, np.float32), np.empty(w_hh.shape, np.float32)]
     m, bm = prob.mem, prob.bmem
     with prob.lock:
-        for (buf, mem, umem, reorder), w in zip(prob.b_weights, (w_ih, w_hh)):
-            lib.execute(reorder, [(_SRC, umem, np.ascontiguousarray(w)), (_DST, mem, buf)])
+        wl, wi = prob.weights_in(prob.b_weights, w_ih, w_hh)
         for buf, *_ in prob.d_weights:
             buf[...] = 0  # oneDNN adds the weight gradients into these
-        args = [(_SRC, m["src"], x), (_WEIGHTS, prob.b_weights[0][1], prob.b_weights[0][0]),
-                (_WEIGHTS_ITER, prob.b_weights[1][1], prob.b_weights[1][0]),
+        args = [(_SRC, m["src"], x), (_WEIGHTS, prob.b_weights[0][1], wl),
+                (_WEIGHTS_ITER, prob.b_weights[1][1], wi),
                 (_BIAS, m["bias"], b), (_DST, m["dst"], out), (_DST_ITER, m["it"], h_n),
                 (_DST_ITER_C, m["it2"], c_n), (_WORKSPACE, m["ws"], ws),
                 (_DIFF + _SRC, bm["dsrc"], dx),
