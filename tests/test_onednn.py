@@ -544,3 +544,13 @@ def test_compiled_adam_step_equals_eager_with_onednn_updates():
 
     (le, we), (lj, wj) = run(False), run(True)
     assert le == lj and np.array_equal(we, wj)
+
+
+def test_address_of_an_array_equals_numpys_for_every_kind_of_array():
+    from ember.backend.onednn._lib import address
+
+    base = np.arange(64, dtype=np.float32).reshape(4, 16)
+    ro = base.copy()
+    ro.flags.writeable = False
+    for a in (base, base[1:], base[:, 3:], base.T, base[::2], ro, base[:0]):
+        assert address(a) == a.ctypes.data

@@ -32,7 +32,7 @@ import ctypes
 
 import numpy as np
 
-from ._lib import _Arg, _Library, _p, cached
+from ._lib import _Arg, _Library, _p, address, cached
 
 MIN_SIZE = 1 << 15  # elements: below this the three calls cost more than NumPy's passes
 
@@ -59,7 +59,7 @@ class _Bound:
     def run(self, *arrays) -> None:
         lib = self.lib.lib
         for mem, a in zip(self.mems, arrays):
-            lib.dnnl_memory_set_data_handle(mem, a.ctypes.data)
+            lib.dnnl_memory_set_data_handle(mem, address(a))
         self.lib.check(lib.dnnl_primitive_execute(self.prim, self.lib.stream, len(self.args),
                                                   self.args), "dnnl_primitive_execute")
         self.lib.check(lib.dnnl_stream_wait(self.lib.stream), "dnnl_stream_wait")
