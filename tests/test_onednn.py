@@ -554,3 +554,60 @@ def test_address_of_an_array_equals_numpys_for_every_kind_of_array():
     ro.flags.writeable = False
     for a in (base, base[1:], base[:, 3:], base.T, base[::2], ro, base[:0]):
         assert address(a) == a.ctypes.data
+
+
+# ----------------------------------------------------------------------------- ReLU
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc", "flat"])
+def test_relu_and_its_gradient_equal_the_numpy_forms_bit_for_bit(layout):
+    shape = (8, 16, 17, 19)  # 41344 elements: oneDNN's side of MIN_SIZE
+    rng = np.random.default_rng(5)
+
+    def make(special):
+        a = rng.standard_normal(shape, dtype=np.float32)
+        a.reshape(-1)[:len(special)] = special
+        if layout == "nhwc":
+            return _nhwc(a)
+        return a.reshape(-1) if layout == "flat" else a
+
+    def bits(a):
+        return np.ascontiguousarray(a).view(np.uint32)
+
+    x = make([np.nan, 0.0, -0.0, np.inf, -np.inf, 1e-45, -1e-45, -2.0, np.nan, 3.0])
+    g = make([np.inf, -np.inf, np.inf, np.nan, -np.inf, -0.0, np.inf, -np.inf, 1.0, -0.0])
+    y = onednn.relu(x)
+    assert y is not None and y.strides == x.strides
+    assert np.array_equal(bits(y), bits(np.maximum(x, 0)))  # nan stays nan, -0.0 gives 0.0
+    d = onednn.relu_backward(g, x)
+    assert d is not None and d.strides == x.strides
+    with np.errstate(invalid="ignore"):
+        assert np.array_equal(bits(d), bits(g * (x > 0)))  # 0 * inf is nan in both
+    out = np.empty_like(x)
+    assert onednn.relu_backward(g, x, out) is out and np.array_equal(bits(out), bits(d))
+
+
+def test_relu_leaves_to_numpy_what_it_does_not_serve():
+    big = np.ones((4, 8, 32, 33), np.float32)
+    assert onednn.relu(big[:, :, :, :32]) is None          # gaps in memory
+    assert onednn.relu(big.astype(np.float64)) is None     # another dtype
+    assert onednn.relu(big[:1, :1]) is None                # small
+    assert onednn.relu_backward(big, _nhwc(big)) is None   # layouts differ
+    assert onednn.relu(big, np.empty((4, 8, 32, 33), np.float32)[::1]) is not None
+
+
+def test_relu_layer_matches_torch_through_onednn(monkeypatch):
+    import torch
+
+    calls = []
+    real = onednn._eltwise._ReluProblem
+    monkeypatch.setattr(onednn._eltwise, "_ReluProblem",
+                        lambda lib, n: calls.append(n) or real(lib, n))
+    monkeypatch.setattr(onednn._lib, "_PROBLEMS", type(onednn._lib._PROBLEMS)())
+    xn = np.random.default_rng(6).standard_normal((16, 8, 20, 20), dtype=np.float32)
+    x = ember.tensor(xn, requires_grad=True)
+    ember.nn.functional.relu(x).pow(2).sum().backward()
+    t = torch.tensor(xn, requires_grad=True)
+    torch.relu(t).pow(2).sum().backward()
+    assert calls == [51200]
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())

@@ -109,6 +109,15 @@ class Backend:
         compiled graph, its class. The base backend has no fused kernels."""
         return jobs
 
+    def relu_into(self, x, out):
+        """``max(x, 0)`` written into ``out``: the compiled graphs' relu (as the op's
+        forward)."""
+        return self.xp.maximum(x, 0, out=out)
+
+    def relu_backward_into(self, g, x, out):
+        """``g * (x > 0)`` written into ``out``: the compiled graphs' relu_backward."""
+        return self.xp.multiply(g, x > 0, out=out)
+
     def override(self, op_name: str):
         """Decorator: register ``fn(xp, *arrays, **attrs)`` as this backend's forward of an op."""
 

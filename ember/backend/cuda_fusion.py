@@ -52,6 +52,7 @@ _TEMPLATES = {
     "square": ("(({0}) * ({0}))", "(({0}) * ({0}))"),
     "sign": ("(isnan({0}) ? {0} : (({0} > 0) - ({0} < 0)))", "np.sign({0})"),
     "relu": ("(isnan({0}) ? {0} : ({0} > 0 ? {0} : 0))", "np.maximum({0}, 0)"),
+    "relu_backward": ("(({0}) * ({1} > 0))", "(({0}) * ({1} > 0))"),
     "isnan": ("isnan({0})", "np.isnan({0})"), "isinf": ("isinf({0})", "np.isinf({0})"),
     "isfinite": ("isfinite({0})", "np.isfinite({0})"),
     "where": ("({0} ? {1} : {2})", "np.where({0}, {1}, {2})"),

@@ -51,6 +51,19 @@ class _NumpyBackend(Backend):
         return out
 
 
+    def relu_into(self, x, out):
+        """``max(x, 0)`` into ``out``, through oneDNN as the relu op's forward when it can."""
+        if onednn.relu(x, out) is None:
+            np.maximum(x, 0, out=out)
+        return out
+
+    def relu_backward_into(self, g, x, out):
+        """``g * (x > 0)`` into ``out``, through oneDNN as relu_backward's forward when it
+        can."""
+        if onednn.relu_backward(g, x, out) is None:
+            np.multiply(g, x > 0, out=out)
+        return out
+
     def fused_optimizer_step(self, optimizer, jobs: list) -> list:
         """Adam's (and AdamW's) update of large float32 parameters through oneDNN while it is
         active (``onednn.adam_update``); returns the jobs left for the NumPy rule."""

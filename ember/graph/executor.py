@@ -196,7 +196,7 @@ def _codegen(g: Graph, plan, backend):
                 lines, whole = blocked.emit(plan, members, spec, dest, expr, names.const, xp)
                 body += lines
                 ufuncs.update(line.strip().split("(", 1)[0] for line in lines
-                              if line.strip().startswith("u_"))
+                              if line.strip().startswith(("u_", "k_")))
                 ref.update(whole)
             for v in n.outputs:
                 ref.setdefault(v, "_in_block")  # lived in a scratch block only

@@ -167,6 +167,10 @@ ELEMENTWISE = [
                         S(normal(rng, (2, 3)), None, rng.uniform(-0.5, 0.5, (2, 3)),
                           name="max_only")],
            dtypes=("float32", "float64")),
+    OpInfo("relu_backward", lambda g, x: ember.ops.registry.diff.relu_backward(g, x),
+           lambda g, x: torch.ops.aten.threshold_backward(g, x, 0),
+           lambda rng: [S(normal(rng, s), nonzero(rng, s), name=n)
+                        for n, s in UNARY_SHAPES.items()], dtypes=FLOAT),
     OpInfo("where", ember.where, torch.where,
            lambda rng: [S(normal(rng, (2, 3)) > 0, normal(rng, (2, 3)), normal(rng, (2, 3)),
                           name="same"),

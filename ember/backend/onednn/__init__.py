@@ -7,7 +7,8 @@ has kernels JIT-compiled for the CPU at hand. When it is installed (``pip instal
 ember[onednn]``, the ``onednn-cpu-gomp`` wheel) the CPU backend runs these float32 forwards
 through it: convolutions (forward, input gradient, also ``conv_transpose2d``, and weight
 gradient; ``_conv.py``), matmul and linear (``_matmul.py``), training batch norm and max
-pooling (``_pool_norm.py``) and whole LSTM layers (``_lstm.py``); everything else as before.
+pooling (``_pool_norm.py``), whole LSTM layers (``_lstm.py``), ReLU and its gradient
+(``_eltwise.py``) and Adam's update (``_optim.py``); everything else as before.
 
 Activations are described to oneDNN as (N, C, H, W) with channels-last strides, ember's
 layout for activations, so nothing is copied on the way in or out; weights are reordered into
@@ -32,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._conv import conv2d, conv2d_input_grad, conv2d_weight
+from ._eltwise import relu, relu_backward
 from ._lib import OneDNNError, active, load
 from ._lstm import lstm_backward, lstm_forward
 from ._matmul import matmul
@@ -41,16 +43,17 @@ from ._pool_norm import batch_norm, batch_norm_backward, max_pool2d
 
 __all__ = ["OneDNNError", "active", "adam_update", "batch_norm", "batch_norm_backward", "conv2d",
            "conv2d_input_grad", "conv2d_weight", "install", "load", "lstm_backward",
-           "lstm_forward", "matmul", "max_pool2d", "single_blas"]
+           "lstm_forward", "matmul", "max_pool2d", "relu", "relu_backward", "single_blas"]
 
 
 def install(backend) -> None:
     """Register the oneDNN forwards of conv2d, conv_transpose2d, conv2d_weight, matmul,
-    linear, lstm, lstm_grad, max_pool2d, max_pool2d_grad, batch_norm and
-    batch_norm_backward on the CPU backend; each falls back to the NumPy kernel for what
+    linear, lstm, lstm_grad, max_pool2d, max_pool2d_grad, batch_norm, batch_norm_backward,
+    relu and relu_backward on the CPU backend; each falls back to the NumPy kernel for what
     oneDNN does not run."""
     from ...ops import conv_kernels as K
     from ...ops import pool_kernels as PK
+    from ...ops.elementwise import Relu, ReluBackward
     from ...ops.layer_ops import Linear
     from ...ops.lstm import Lstm, LstmGrad
     from ...ops.normalization import BatchNorm, BatchNormBackward
@@ -90,6 +93,16 @@ def install(backend) -> None:
         out = matmul(a, b)
         # NumPy multiplies bfloat16 (ml_dtypes) in float32 and returns float32
         return np_matmul(a, b).astype(a.dtype, copy=False) if out is None else out
+
+    @backend.override("relu")
+    def _relu(xp, x):
+        y = relu(x)
+        return Relu.forward(xp, x) if y is None else y
+
+    @backend.override("relu_backward")
+    def _relu_backward(xp, g, x):
+        y = relu_backward(g, x)
+        return ReluBackward.forward(xp, g, x) if y is None else y
 
     @backend.override("linear")
     def _linear(xp, x, weight, bias):

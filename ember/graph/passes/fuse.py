@@ -53,8 +53,10 @@ def lower(n: Node, a: list, out: str, const) -> list[str] | None:
         return [f"u_{_UNARY[name]}({a[0]}, out={out})"]
     if name == "square":
         return [f"u_multiply({a[0]}, {a[0]}, out={out})"]
-    if name == "relu":
-        return [f"u_maximum({a[0]}, 0, out={out})"]
+    if name == "relu":  # the backend's relu_into (oneDNN on the CPU for large float32)
+        return [f"k_relu({a[0]}, {out})"]
+    if name == "relu_backward":
+        return [f"k_relu_backward({a[0]}, {a[1]}, {out})"]
     if name == "rsqrt":
         return [f"u_sqrt({a[0]}, out={out})", f"u_reciprocal({out}, out={out})"]
     if name == "where":
