@@ -611,3 +611,35 @@ def test_relu_layer_matches_torch_through_onednn(monkeypatch):
     torch.relu(t).pow(2).sum().backward()
     assert calls == [51200]
     np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+
+
+def test_weight_and_bias_gradients_from_one_primitive_equal_numpy_kernels():
+    for c, hw, o, k, s, p, d, g in GEOMETRIES[::7]:
+        pad = ((p, p), (p, p)) if isinstance(p, int) else ((p[0], p[1]), (p[1], p[0]))
+        x = _nhwc(RNG.standard_normal((3, c) + hw, dtype=np.float32))
+        w = RNG.standard_normal((o, c // g, k, k), dtype=np.float32)
+        gy = K.conv2d(np, x, w, None, (s, s), pad, (d, d), g)
+        gy = _nhwc(RNG.standard_normal(gy.shape, dtype=np.float32))
+        dw, db = onednn.conv2d_weight(x, gy, (k, k), (s, s), pad, (d, d), g, bias=True)
+        assert _rel(dw, K.conv2d_weight(np, x, gy, (k, k), (s, s), pad, (d, d), g)) < 1e-5
+        assert _rel(db, K.channel_sum(np, gy)) < 1e-5
+
+
+def test_conv_layer_takes_both_gradients_in_one_op_and_matches_torch(monkeypatch):
+    import torch
+
+    calls = []
+    real = onednn.conv2d_weight
+    monkeypatch.setattr(onednn, "conv2d_weight",
+                        lambda *a, **k: calls.append(k.get("bias", False)) or real(*a, **k))
+    xn = RNG.standard_normal((4, 6, 10, 9), dtype=np.float32)
+    conv = ember.nn.Conv2d(6, 8, 3, stride=2, padding=1)
+    tconv = torch.nn.Conv2d(6, 8, 3, stride=2, padding=1)
+    with torch.no_grad():
+        tconv.weight.copy_(torch.tensor(conv.weight.detach().numpy()))
+        tconv.bias.copy_(torch.tensor(conv.bias.detach().numpy()))
+    (conv(ember.tensor(xn)) ** 2).sum().backward()
+    (tconv(torch.tensor(xn)) ** 2).sum().backward()
+    assert calls == [True]  # one primitive for both gradients
+    assert _rel(conv.weight.grad.numpy(), tconv.weight.grad.numpy()) < 1e-5
+    assert _rel(conv.bias.grad.numpy(), tconv.bias.grad.numpy()) < 1e-5

@@ -94,6 +94,11 @@ def install(backend) -> None:
                                                  K.conv_transpose2d))
     backend.override("conv2d_weight")(guarded("conv2d_weight", _conv2d_weight,
                                                K.conv2d_weight))
+    cudnn_weight = backend.overrides["conv2d_weight"]
+
+    @backend.override("conv2d_weight_bias")
+    def _conv2d_weight_bias(xp, x, g, *args, **attrs):  # cuDNN's weight gradient, one sum
+        return cudnn_weight(xp, x, g, *args, **attrs), K.channel_sum(xp, g)
     if getattr(backend, "bf16", False):
         _install_bf16(backend)
     from . import cupy_dnn

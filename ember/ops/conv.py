@@ -85,10 +85,15 @@ class Conv2d(Op):
                                  padding, dilation)
             gx = F.conv_transpose2d(g, w, None, stride=stride, padding=padding,
                                     output_padding=op, dilation=dilation, groups=groups)
-        if needs[1]:
+        gb = None
+        if needs[1] and b is not None and needs[2]:  # one pass over g for both
+            gw, gb = F.conv2d_weight_bias(x, g, kernel_size=kernel, stride=stride,
+                                          padding=padding, dilation=dilation, groups=groups)
+        elif needs[1]:
             gw = F.conv2d_weight(x, g, kernel_size=kernel, stride=stride, padding=padding,
                                  dilation=dilation, groups=groups)
-        gb = None if b is None or not needs[2] else F.channel_sum(g)
+        if b is not None and needs[2] and gb is None:
+            gb = F.channel_sum(g)
         return gx, gw, gb
 
 
@@ -147,6 +152,32 @@ class Conv2dWeight(Op):
         gg = F.conv2d(x, gw, None, stride=stride, padding=padding, dilation=dilation,
                       groups=groups)
         return gx, gg
+
+
+@register
+class Conv2dWeightBias(Op):
+    """conv2d's weight and bias gradients together, ``(conv2d_weight(x, g), channel_sum(g))``:
+    oneDNN's backward-weights primitive sums the bias gradient while it reads ``g``."""
+
+    blas = True
+
+    n_outputs = 2
+
+    def cost(out_specs, in_specs, attrs):
+        """The weight gradient's products plus one add per element of ``g``."""
+        g = in_specs[1][0]
+        flops = 2 * numel(out_specs[0][0]) * (g[0] * g[2] * g[3]) + numel(g)
+        return flops, io_bytes(out_specs, in_specs)
+
+    def forward(xp, x, g, kernel_size, stride, padding, dilation, groups):
+        return (K.conv2d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups),
+                K.channel_sum(xp, g))
+
+    def vjp(F, gs, out, x, g, kernel_size, stride, padding, dilation, groups):
+        gw, gb = gs
+        gx, gg = Conv2dWeight.vjp(F, gw, None, x, g, kernel_size, stride, padding, dilation,
+                                  groups)
+        return gx, gg + ChannelSum.vjp(F, gb, None, g)[0]
 
 
 # ----------------------------------------------------------------------------- public API

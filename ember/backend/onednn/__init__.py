@@ -47,7 +47,7 @@ __all__ = ["OneDNNError", "active", "adam_update", "batch_norm", "batch_norm_bac
 
 
 def install(backend) -> None:
-    """Register the oneDNN forwards of conv2d, conv_transpose2d, conv2d_weight, matmul,
+    """Register the oneDNN forwards of conv2d, conv_transpose2d, conv2d_weight(_bias), matmul,
     linear, lstm, lstm_grad, max_pool2d, max_pool2d_grad, batch_norm, batch_norm_backward,
     relu and relu_backward on the CPU backend; each falls back to the NumPy kernel for what
     oneDNN does not run."""
@@ -164,3 +164,11 @@ def install(backend) -> None:
         if dw is None:
             return np_conv2d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups)
         return dw
+
+    @backend.override("conv2d_weight_bias")
+    def _conv2d_weight_bias(xp, x, g, kernel_size, stride, padding, dilation, groups):
+        r = conv2d_weight(x, g, kernel_size, stride, padding, dilation, groups, bias=True)
+        if r is None:
+            return (np_conv2d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups),
+                    K.channel_sum(xp, g))
+        return r

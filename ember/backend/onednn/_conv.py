@@ -12,6 +12,7 @@ from ..layout import empty, packed
 from ._lib import (
     _BIAS,
     _CONVOLUTION_DIRECT,
+    _DIFF_BIAS,
     _DIFF_DST,
     _DIFF_SRC,
     _DIFF_WEIGHTS,
@@ -72,8 +73,8 @@ class _Problem:
         else:
             pd = _p()
             lib.check(lib.lib.dnnl_convolution_backward_weights_primitive_desc_create(
-                ctypes.byref(pd), lib.engine, _CONVOLUTION_DIRECT, src_md, any_w, None, dst_md,
-                *geometry, fwd, None),
+                ctypes.byref(pd), lib.engine, _CONVOLUTION_DIRECT, src_md, any_w, bias_md,
+                dst_md, *geometry, fwd, None),
                 "dnnl_convolution_backward_weights_primitive_desc_create")
             query = _Q_DIFF_WEIGHTS
         self.prim = lib.primitive(pd)
@@ -149,22 +150,27 @@ def conv2d_input_grad(g, w, in_hw, stride, padding, dilation, groups):
     return dx
 
 
-def conv2d_weight(x, g, kernel_size, stride, padding, dilation, groups):
-    """The weight gradient (O, C/G, kh, kw) of conv2d, or None (not handled)."""
+def conv2d_weight(x, g, kernel_size, stride, padding, dilation, groups, bias=False):
+    """The weight gradient (O, C/G, kh, kw) of conv2d, and with ``bias`` the pair (weight
+    gradient, bias gradient) from one primitive; None when oneDNN does not run it."""
     if not _usable(x, g) or x.ndim != 4:
         return None
     o = g.shape[1]
     w_shape = (o, x.shape[1] // groups) + tuple(kernel_size)
     prob = _problem("backward_weights", x.shape, w_shape, g.shape, stride, padding, dilation,
-                    groups, False)
+                    groups, bool(bias))
     if prob is None:
         return None
     lib = _STATE["lib"]
     x, g = packed(np, x, True), packed(np, g, True)
     dw = np.empty(w_shape, dtype=np.float32)
+    args = [(_SRC, prob.mem_src, x), (_DIFF_DST, prob.mem_dst, g),
+            (_DIFF_WEIGHTS, prob.mem_w, prob.w_buf)]
+    if bias:
+        db = np.empty(o, dtype=np.float32)
+        args.append((_DIFF_BIAS, prob.mem_bias, db))
     with prob.lock:
-        lib.execute(prob.prim, [(_SRC, prob.mem_src, x), (_DIFF_DST, prob.mem_dst, g),
-                                (_DIFF_WEIGHTS, prob.mem_w, prob.w_buf)])
+        lib.execute(prob.prim, args)
         lib.execute(prob.reorder, [(_SRC, prob.mem_w, prob.w_buf),
                                    (_DST, prob.mem_user_w, dw)])
-    return dw
+    return (dw, db) if bias else dw

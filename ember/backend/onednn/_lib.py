@@ -17,7 +17,7 @@ _F32, _FORMAT_ANY, _CPU, _IN_ORDER = 3, 1, 1, 1
 _FORWARD_TRAINING, _CONVOLUTION_DIRECT = 64, 1
 _Q_WEIGHTS, _Q_DIFF_WEIGHTS = 131, 132
 _SRC, _DST, _WEIGHTS, _BIAS = 1, 17, 33, 41
-_DIFF_SRC, _DIFF_DST, _DIFF_WEIGHTS = 129, 145, 161
+_DIFF_SRC, _DIFF_DST, _DIFF_WEIGHTS, _DIFF_BIAS = 129, 145, 161, 169
 _MAX_CACHED = 256  # problems (each a JIT-compiled primitive); the least recently used go
 
 _p = ctypes.c_void_p
