@@ -99,6 +99,8 @@ def _wrap(arr):
 
     from ..tensor import Tensor
 
+    if isinstance(arr, Tensor):  # the engine records tensors while ember.jit traces
+        return arr
     return Tensor(arr if hasattr(arr, "shape") and not isinstance(arr, np.generic)
                   else np.asarray(arr))
 

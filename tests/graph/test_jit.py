@@ -264,3 +264,18 @@ def test_optimizer_step_under_jit_is_exact_or_refused():
         return
     for p, q in zip(m1.parameters(), m2.parameters()):
         np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())
+
+
+def test_autograd_grad_inside_jit_returns_plain_tensors():
+    """ember.autograd.grad in a traced function: the engine records tensors there, and grad
+    returned them wrapped in a second Tensor (tracing then failed on ``.data.copy()``)."""
+    w = ember.tensor([1.0, -2.0, 3.0], requires_grad=True)
+
+    def f(x):
+        (g,) = ember.autograd.grad((w * x).pow(2).sum(), [w])
+        return g
+
+    x = ember.tensor([0.5, 1.0, 2.0])
+    fast = ember.jit(f)
+    expect = f(x).numpy()
+    assert np.array_equal(fast(x).numpy(), expect) and np.array_equal(fast(x).numpy(), expect)

@@ -253,3 +253,50 @@ def test_where_and_matmul_never_write_a_state_they_read():
     w0 = np.arange(9).reshape(3, 3)
     want = np.where(x.numpy() > 0, w0, w0 - 1.0)
     np.testing.assert_array_equal(w.numpy(), want)
+
+
+POOLS = [dict(kernel_size=2), dict(kernel_size=3, stride=1, padding=1),
+         dict(kernel_size=3, stride=2, ceil_mode=True), dict(kernel_size=2, dilation=2)]
+
+
+@pytest.mark.parametrize("pool", POOLS, ids=["2x2", "3x3_s1_p1", "3x3_s2_ceil", "dilated"])
+def test_relu_moves_after_max_pooling_with_equal_results_and_gradients(pool):
+    from ember.graph import jit
+    from ember.graph.passes import commute_relu_pool
+
+    rng = np.random.default_rng(9)
+    # a shift makes many windows entirely negative: their gradient is 0 on both sides
+    xn = (rng.standard_normal((3, 4, 9, 9)) - 0.8).astype(np.float32)
+    wn = rng.standard_normal((4, 4, 3, 3)).astype(np.float32) * 0.3
+
+    def step(x, w):
+        y = ember.nn.functional.conv2d(x, w, padding=1)
+        out = ember.nn.functional.max_pool2d(ember.nn.functional.relu(y), **pool)
+        loss = (out * out).sum() + out.sum()
+        gx, gw = ember.autograd.grad(loss, [x, w])
+        return out, gx, gw
+
+    def args():
+        return (ember.tensor(xn, requires_grad=True), ember.tensor(wn, requires_grad=True))
+
+    eager = step(*args())
+    fast = jit(step)
+    got = fast(*args())
+    assert fast.compiled.stats["commute"]["moved"] == 1
+    for e, j in zip(eager, got):
+        assert np.array_equal(e.detach().numpy(), j.detach().numpy())
+    g = trace(lambda x: ember.nn.functional.max_pool2d(x.relu(), **pool), ember.tensor(xn))
+    assert commute_relu_pool(g)["moved"] == 1 and _ops(g) == ["max_pool2d", "relu"]
+
+
+def test_relu_stays_before_pooling_when_its_output_is_read_elsewhere():
+    from ember.graph.passes import commute_relu_pool
+
+    F = ember.nn.functional
+    x = ember.randn(1, 2, 6, 6)
+    for f in (lambda x: (F.max_pool2d(x.relu(), 2), x.relu().sum()),   # CSE'd: two readers
+              lambda x: (F.max_pool2d(F.relu(x), 2), F.relu(x))):       # a result
+        g = trace(f, x)
+        cse(g)
+        before = _ops(g)
+        assert commute_relu_pool(g)["moved"] == 0 and _ops(g) == before

@@ -1,8 +1,9 @@
 """Graph passes: each rewrites a graph in place and returns counts of what it did.
 
 ``optimize`` runs them on a copy in the order that lets each feed the next: algebraic
-simplification, constant folding, common-subexpression elimination, dead-code elimination,
-then elementwise fusion (memory planning runs inside the executor's compilation).
+simplification, moving ReLUs after their max pooling, constant folding, common-subexpression
+elimination, dead-code elimination, then elementwise fusion (memory planning runs inside the
+executor's compilation).
 
 Example:
     >>> import ember
@@ -16,6 +17,7 @@ Example:
 from __future__ import annotations
 
 from ..ir import Graph
+from .commute import commute_relu_pool
 from .cse import cse
 from .dce import dce
 from .fold import fold_constants
@@ -25,15 +27,16 @@ from .simplify import simplify
 
 PASSES = {
     "simplify": simplify,
+    "commute": commute_relu_pool,
     "fold": fold_constants,
     "cse": cse,
     "dce": dce,
     "fuse": fuse_elementwise,
 }
-DEFAULT = ("simplify", "fold", "cse", "dce", "fuse")
+DEFAULT = ("simplify", "commute", "fold", "cse", "dce", "fuse")
 
-__all__ = ["PASSES", "DEFAULT", "optimize", "simplify", "fold_constants", "cse", "dce",
-           "fuse_elementwise", "plan_memory"]
+__all__ = ["PASSES", "DEFAULT", "optimize", "simplify", "commute_relu_pool", "fold_constants",
+           "cse", "dce", "fuse_elementwise", "plan_memory"]
 
 
 def optimize(graph: Graph, passes=None) -> tuple[Graph, dict]:
