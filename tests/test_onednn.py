@@ -329,6 +329,8 @@ def test_max_pool_equals_numpy_kernels_including_ties(k, s, p, d, ceil):
     dx = onednn.max_pool2d(x, out_hw, (k, k), (s, s), pads, (d, d), grad=g)
     np.testing.assert_allclose(dx, PK.max_pool2d_grad(np, g, x, ref, *args), rtol=1e-6,
                                atol=1e-6)  # each window's first maximum gets the gradient
+    saved = onednn.max_pool2d(x, out_hw, (k, k), (s, s), pads, (d, d), grad=g, out=y)
+    assert np.array_equal(saved, dx)  # with the forward's own workspace
 
 
 def test_max_pool_layer_matches_torch():
@@ -643,3 +645,27 @@ def test_conv_layer_takes_both_gradients_in_one_op_and_matches_torch(monkeypatch
     assert calls == [True]  # one primitive for both gradients
     assert _rel(conv.weight.grad.numpy(), tconv.weight.grad.numpy()) < 1e-5
     assert _rel(conv.bias.grad.numpy(), tconv.bias.grad.numpy()) < 1e-5
+
+
+def test_max_pool_gradient_reads_the_forwards_workspace_and_only_its_own(monkeypatch):
+    from ember.backend.onednn import _pool_norm
+
+    x = _nhwc(np.maximum(RNG.standard_normal((2, 4, 8, 8), dtype=np.float32), 0))
+    geo = ((2, 2), (2, 2), ((0, 0), (0, 0)), (1, 1))
+    y = onednn.max_pool2d(x, (4, 4), *geo)
+    runs = []
+    real = _pool_norm._STATE["lib"].execute
+    monkeypatch.setattr(_pool_norm._STATE["lib"], "execute",
+                        lambda prim, args: runs.append(len(args)) or real(prim, args))
+    g = RNG.standard_normal(y.shape, dtype=np.float32)
+    dx = onednn.max_pool2d(x, (4, 4), *geo, grad=g, out=y)
+    assert runs == [3]  # the backward alone
+    other = x.copy()  # equal values, another array: no workspace of its own, so a forward
+    assert np.array_equal(onednn.max_pool2d(other, (4, 4), *geo, grad=g, out=y), dx)
+    assert runs == [3, 3, 3]
+    key = id(y)
+    del y
+    import gc
+
+    gc.collect()
+    assert key not in _pool_norm._SAVED  # the workspace goes with the output

@@ -140,7 +140,7 @@ def install(backend) -> None:
         out_hw, pads = PK._geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
         dx = None
         if g.dtype == np.float32:
-            dx = max_pool2d(x, out_hw, kernel, stride, pads, dilation, grad=g)
+            dx = max_pool2d(x, out_hw, kernel, stride, pads, dilation, grad=g, out=out)
         if dx is None:
             return PK.max_pool2d_grad(xp, g, x, out, kernel, stride, padding, dilation,
                                       ceil_mode)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
+import weakref
 
 import numpy as np
 
@@ -124,7 +125,7 @@ class _PoolProblem:
             "dnnl_pooling_backward_primitive_desc_create")
         self.fwd, self.bwd = lib.primitive(fwd), lib.primitive(bwd)
         ws_md, ws_bytes = lib.queried(fwd, 135)
-        self.ws = np.empty(max(1, ws_bytes), np.uint8)
+        self.ws_bytes = max(1, ws_bytes)
         self.mem = {k: lib.memory(md) for k, md in (("src", src), ("dst", dst), ("ws", ws_md),
                                                     ("dsrc", src), ("ddst", dst))}
         self._mds = (src, dst, fwd, bwd)
@@ -140,22 +141,64 @@ def _pool_problem(x, out_hw, kernel, stride, pads, dilation):
                                                 dilation))
 
 
-def max_pool2d(x, out_hw, kernel, stride, pads, dilation, grad=None):
+_SAVED: dict = {}  # id(forward output) -> (weakref to input, weakref to output, workspace)
+_SAVED_LOCK = threading.Lock()
+
+
+def _remember(x, y, ws) -> None:
+    """Keep the argmax workspace of the pooling ``x -> y`` while ``y`` lives."""
+    key = id(y)
+
+    def drop(_ref, key=key):
+        with _SAVED_LOCK:
+            entry = _SAVED.get(key)
+            if entry is not None and entry[1]() is None:
+                del _SAVED[key]
+
+    try:
+        entry = (weakref.ref(x), weakref.ref(y, drop), ws)
+    except TypeError:  # pragma: no cover - an array type without weak references
+        return
+    with _SAVED_LOCK:
+        _SAVED[key] = entry
+
+
+def _recall(x, y):
+    """The workspace the forward ``x -> y`` left, or None."""
+    with _SAVED_LOCK:
+        entry = _SAVED.get(id(y))
+    if entry is None or entry[1]() is not y or entry[0]() is not x:
+        return None
+    return entry[2]
+
+
+def max_pool2d(x, out_hw, kernel, stride, pads, dilation, grad=None, out=None):
     """Max pooling of ``x`` (channels-last result), or with ``grad`` (the output's
-    gradient) the input's gradient, each window's gradient sent to its first maximum (the
-    forward runs again for the argmax); None when oneDNN does not run it."""
+    gradient) the input's gradient, each window's gradient sent to its first maximum; None
+    when oneDNN does not run it.
+
+    The forward keeps its argmax workspace while its result lives; the gradient of the
+    pooling that gave ``out`` from this same ``x`` reads it, and any other runs the forward
+    again for one (the autograd engine refuses gradients of inputs modified in place, so an
+    input that is the same array holds the same values).
+    """
     prob = _pool_problem(x, out_hw, kernel, stride, pads, dilation)
     if prob is None:
         return None
     lib, m = _STATE["lib"], prob.mem
+    ws = None if grad is None or out is None else _recall(x, out)
+    given = x
     x = packed(np, x, True)
-    y = empty(np, tuple(x.shape[:2]) + tuple(out_hw), np.float32, True)
     with prob.lock:
-        lib.execute(prob.fwd, [(_SRC, m["src"], x), (_DST, m["dst"], y),
-                               (_WORKSPACE, m["ws"], prob.ws)])
-        if grad is None:
-            return y
+        if ws is None:
+            ws = np.empty(prob.ws_bytes, np.uint8)
+            y = empty(np, tuple(x.shape[:2]) + tuple(out_hw), np.float32, True)
+            lib.execute(prob.fwd, [(_SRC, m["src"], x), (_DST, m["dst"], y),
+                                   (_WORKSPACE, m["ws"], ws)])
+            if grad is None:
+                _remember(given, y, ws)
+                return y
         dx = empty(np, x.shape, np.float32, True)
         lib.execute(prob.bwd, [(_DIFF + _DST, m["ddst"], packed(np, grad, True)),
-                               (_WORKSPACE, m["ws"], prob.ws), (_DIFF + _SRC, m["dsrc"], dx)])
+                               (_WORKSPACE, m["ws"], ws), (_DIFF + _SRC, m["dsrc"], dx)])
     return dx
