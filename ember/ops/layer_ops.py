@@ -177,19 +177,19 @@ class EmbeddingBackward(Op):
             ids = flat[order]
             first = xp.concatenate((xp.ones(1, dtype=bool), ids[1:] != ids[:-1]))
             starts = xp.flatnonzero(first)
-            rows = g.reshape(-1, dim)[order]
+            g2 = g.reshape(-1, dim)
             # each index's rank among its repeats: rank r of every index is one scatter of
             # distinct rows, which sums the repeats in order (as reduceat does) far faster
             # than reduceat's per-segment loops when indices repeat a few times
             rank = xp.arange(flat.size) - starts[xp.cumsum(first) - 1]
             levels = int(rank.max()) + 1
-            if levels <= _RANK_LEVELS:
-                out[ids[starts]] = rows[starts]
+            if levels <= _RANK_LEVELS:  # rows gathered per rank straight from g
+                out[ids[starts]] = g2[order[starts]]
                 for r in range(1, levels):
                     at = rank == r
-                    out[ids[at]] += rows[at]
+                    out[ids[at]] += g2[order[at]]
             else:
-                out[ids[starts]] = xp.add.reduceat(rows, starts, axis=0)
+                out[ids[starts]] = xp.add.reduceat(g2[order], starts, axis=0)
         if padding_idx is not None:
             out[padding_idx] = 0
         return out
