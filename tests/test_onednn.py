@@ -453,8 +453,9 @@ ADAM_SHAPES = [(256, 160), (40000,), (3, 7)]  # two take oneDNN's update, one Nu
 
 
 def _adam_trajectory(lib, opt_name, steps=12, **kw):
-    """Parameters after ``steps`` Adam steps on a loss with curvature and a moving linear term
-    (a StepLR halves lr every 4 steps, so the bias corrections and lr change at run time)."""
+    """Parameters after ``steps`` steps of optimiser ``opt_name`` on a loss with curvature
+    and a moving linear term (a StepLR halves lr every 4 steps, so the step's scalars change
+    at run time)."""
     rng = np.random.default_rng(3)
     ps = [lib.nn.Parameter(lib.from_numpy(rng.standard_normal(s).astype(np.float32) * 0.5))
           for s in ADAM_SHAPES]
@@ -492,6 +493,35 @@ def test_adam_update_through_onednn_matches_torch_and_the_numpy_rule(monkeypatch
         assert np.abs(g - n).max() < 2e-6  # rounding only: the order of two multiplications
 
 
+@pytest.mark.parametrize("kw", [
+    {}, {"momentum": 0.9}, {"momentum": 0.9, "nesterov": True},
+    {"momentum": 0.8, "dampening": 0.3}, {"momentum": 0.9, "maximize": True},
+    {"maximize": True},
+], ids=["plain", "momentum", "nesterov", "dampening", "maximize_momentum", "maximize"])
+def test_sgd_update_through_onednn_matches_torch_and_the_numpy_rule(monkeypatch, kw):
+    import torch
+
+    made = []
+    real = onednn._optim._SgdProblem
+    monkeypatch.setattr(onednn._optim, "_SgdProblem",
+                        lambda lib, n: made.append(n) or real(lib, n))
+    monkeypatch.setattr(onednn._lib, "_PROBLEMS", type(onednn._lib._PROBLEMS)())
+    got = _adam_trajectory(ember, "SGD", **kw)  # the same problem, with SGD
+    assert sorted(made) == [40000, 40960]  # the (3, 7) parameter stays with NumPy
+    want = _adam_trajectory(torch, "SGD", **kw)
+    monkeypatch.setattr(ember.backends.onednn, "enabled", False)
+    numpy_rule = _adam_trajectory(ember, "SGD", **kw)
+    for g, w, n in zip(got, want, numpy_rule):
+        assert _rel(g, w) < 2e-6 and _rel(n, w) < 2e-6 and np.abs(g - n).max() < 2e-6
+
+
+def test_sgd_with_weight_decay_stays_with_numpy():
+    p = np.zeros(1 << 15, np.float32)
+    job = (np, (0.1, 0.01, False, 0.9, 1.0, False, True), p, np.ones_like(p),
+           (np.zeros_like(p),))
+    assert onednn.sgd_update([job]) == [job] and not p.any()
+
+
 def test_adam_update_leaves_what_it_does_not_serve():
     from ember.optim.adam import Adam
 
@@ -518,7 +548,7 @@ def test_adam_update_leaves_what_it_does_not_serve():
     # the backend hook serves Adam and AdamW only
     cpu = ember.backend.get_backend("cpu")
     jobs = [job()]
-    assert cpu.fused_optimizer_step(ember.optim.SGD, jobs) is jobs
+    assert cpu.fused_optimizer_step(ember.optim.RMSprop, jobs) is jobs
     assert cpu.fused_optimizer_step(Adam, jobs) == []
 
 

@@ -65,17 +65,23 @@ class _NumpyBackend(Backend):
         return out
 
     def fused_optimizer_step(self, optimizer, jobs: list) -> list:
-        """Adam's (and AdamW's) update of large float32 parameters through oneDNN while it is
-        active (``onednn.adam_update``); returns the jobs left for the NumPy rule."""
-        if getattr(optimizer, "_update", None) is not _adam_rule() or not onednn.active():
+        """Adam's, AdamW's and SGD's updates of large float32 parameters through oneDNN while
+        it is active (``onednn.adam_update``, ``onednn.sgd_update``); returns the jobs left
+        for the NumPy rule."""
+        rule = getattr(optimizer, "_update", None)
+        if not onednn.active():
             return jobs
-        return onednn.adam_update(jobs)
+        adam, sgd = _rules()
+        if rule is adam:
+            return onednn.adam_update(jobs)
+        return onednn.sgd_update(jobs) if rule is sgd else jobs
 
 
-def _adam_rule():
+def _rules():
     from ..optim.adam import Adam
+    from ..optim.sgd import SGD
 
-    return Adam._update
+    return Adam._update, SGD._update
 
 
 _single_blas_matmul = onednn.single_blas(np.matmul)

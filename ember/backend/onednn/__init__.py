@@ -37,13 +37,14 @@ from ._eltwise import relu, relu_backward
 from ._lib import OneDNNError, active, load
 from ._lstm import lstm_backward, lstm_forward
 from ._matmul import matmul
-from ._optim import adam_update
+from ._optim import adam_update, sgd_update
 from ._openblas import single_blas
 from ._pool_norm import batch_norm, batch_norm_backward, max_pool2d
 
 __all__ = ["OneDNNError", "active", "adam_update", "batch_norm", "batch_norm_backward", "conv2d",
            "conv2d_input_grad", "conv2d_weight", "install", "load", "lstm_backward",
-           "lstm_forward", "matmul", "max_pool2d", "relu", "relu_backward", "single_blas"]
+           "lstm_forward", "matmul", "max_pool2d", "relu", "relu_backward", "sgd_update",
+           "single_blas"]
 
 
 def install(backend) -> None:

@@ -1,4 +1,4 @@
-"""Adam's update of large float32 parameters as three oneDNN binary primitives.
+"""Adam's (and SGD's) update of large float32 parameters as oneDNN binary primitives.
 
 NumPy runs ``Adam._update`` as a dozen ufunc passes on one core (the update stays on the
 calling thread while oneDNN is active, see ``ember.optim._parallel``). oneDNN's binary
@@ -52,12 +52,16 @@ class _AdamProblem:
             ("binary", MUL, True), ("binary", ADD, False)), ())
 
 
-def _eligible(xp, coefs, p, g, bufs) -> bool:
-    beta2, wd, amsgrad = coefs[1], coefs[6], coefs[9]
-    return (xp is np and p.size >= MIN_SIZE and not wd and not amsgrad and beta2 > 0.0
-            and len(bufs) == 2
+def _arrays_fit(xp, p, g, bufs) -> bool:
+    return (xp is np and p.size >= MIN_SIZE
             and all(a.dtype == np.float32 and a.flags.c_contiguous and a.shape == p.shape
                     for a in (p, g) + tuple(bufs)))
+
+
+def _eligible(xp, coefs, p, g, bufs) -> bool:
+    beta2, wd, amsgrad = coefs[1], coefs[6], coefs[9]
+    return not wd and not amsgrad and beta2 > 0.0 and len(bufs) == 2 and \
+        _arrays_fit(xp, p, g, bufs)
 
 
 def adam_update(jobs: list) -> list:
@@ -81,4 +85,47 @@ def adam_update(jobs: list) -> list:
             prob.moment.run(m, g, m, c[0:1], c[1:2])
             prob.second.run(g, g, v, v, c[3:4], c[2:3])
             prob.param.run(v, c[4:5], p, c[5:6], m, c[6:7], p)
+    return rest
+
+
+class _SgdProblem:
+    """SGD's primitives for parameters of ``n`` elements: ``a·s0 + b·s1`` (the momentum
+    buffer, or plain SGD and heavy-ball momentum's parameter step), and ``a·s0 + b·s1 + p``
+    (Nesterov's parameter step)."""
+
+    def __init__(self, lib: _Library, n: int) -> None:
+        self.lock = threading.Lock()
+        self.axpby = binary(lib, ADD, n, False, (), (SRC0, SRC1))
+        self.nesterov = binary(lib, ADD, n, False, (("binary", ADD, False),), (SRC0, SRC1))
+
+
+def sgd_update(jobs: list) -> list:
+    """Run SGD's update through oneDNN for the jobs ``(xp, coefs, p, g, bufs)`` it serves
+    (float32, contiguous, at least ``MIN_SIZE`` elements, no L2 ``weight_decay``); returns
+    the others, for the NumPy rule. Two passes with momentum (buffer, then parameter), one
+    without; ``maximize`` flips the gradient's scale."""
+    rest = []
+    for job in jobs:
+        xp, coefs, p, g, bufs = job
+        lr, wd, maximize, momentum, damp, nesterov, first = coefs
+        prob = cached(("sgd", p.size), lambda lib, n=p.size: _SgdProblem(lib, n)) \
+            if not wd and _arrays_fit(xp, p, g, bufs) else None
+        if prob is None:
+            rest.append(job)
+            continue
+        sign = -1.0 if maximize else 1.0
+        with prob.lock:
+            if momentum == 0:
+                c = np.array([1.0, -lr * sign], np.float32)
+                prob.axpby.run(p, g, p, c[0:1], c[1:2])
+                continue
+            buf = bufs[0]
+            # PyTorch starts the buffer at the first gradient itself (no dampening)
+            c = np.array([0.0 if first else momentum, sign if first else sign * damp,
+                          1.0, -lr, -lr * sign, -lr * momentum], np.float32)
+            prob.axpby.run(buf, g, buf, c[0:1], c[1:2])
+            if nesterov:  # p += -lr * (g + momentum * buf)
+                prob.nesterov.run(g, buf, p, p, c[4:5], c[5:6])
+            else:
+                prob.axpby.run(p, buf, p, c[2:3], c[3:4])
     return rest
