@@ -23,7 +23,8 @@ the tests hold it to PyTorch's float32 Adam.
 
 Used for float32, C-contiguous parameters of at least ``MIN_SIZE`` elements without L2
 weight decay or AMSGrad (AdamW's decoupled decay is one NumPy pass before); the rest stays
-with the NumPy rule.
+with the NumPy rule. SGD (``sgd_update``) is one or two binary adds with run-time scales:
+the momentum buffer, then the parameter step (with ``+ p`` as a post-op for Nesterov's).
 """
 
 from __future__ import annotations
