@@ -118,6 +118,13 @@ class Backend:
         """``g * (x > 0)`` written into ``out``: the compiled graphs' relu_backward."""
         return self.xp.multiply(g, x > 0, out=out)
 
+    def where_into(self, cond, a, b, out):
+        """``where(cond, a, b)`` written into ``out`` (which aliases neither ``a`` nor ``b``):
+        the compiled graphs' where."""
+        self.xp.copyto(out, b)
+        self.xp.copyto(out, a, where=cond)
+        return out
+
     def override(self, op_name: str):
         """Decorator: register ``fn(xp, *arrays, **attrs)`` as this backend's forward of an op."""
 

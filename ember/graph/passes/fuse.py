@@ -59,8 +59,8 @@ def lower(n: Node, a: list, out: str, const) -> list[str] | None:
         return [f"k_relu_backward({a[0]}, {a[1]}, {out})"]
     if name == "rsqrt":
         return [f"u_sqrt({a[0]}, out={out})", f"u_reciprocal({out}, out={out})"]
-    if name == "where":
-        return [f"u_copyto({out}, {a[2]})", f"u_copyto({out}, {a[1]}, where={a[0]})"]
+    if name == "where":  # the backend's where_into (branch-free on the CPU)
+        return [f"k_where({a[0]}, {a[1]}, {a[2]}, {out})"]
     if name == "astype":
         return [f"u_copyto({out}, {a[0]}, casting='unsafe')"]
     if name == "clamp" and n.outputs[0].dtype == _dtype(n.args[0]):
