@@ -9,7 +9,6 @@ thresholds keeps those blocks in the process, as PyTorch's CPU caching allocator
 from __future__ import annotations
 
 import ctypes
-import math
 import sys
 
 import numpy as np
@@ -67,7 +66,9 @@ class _NumpyBackend(Backend):
 
     def where_into(self, cond, a, b, out):
         """``where(cond, a, b)`` into ``out``, branch-free for large float arrays
-        (``select``)."""
+        (``ember.ops._select``), as the where op's forward."""
+        from ..ops._select import select
+
         if select(cond, a, b, out) is None:
             super().where_into(cond, a, b, out)
         return out
@@ -92,50 +93,12 @@ def _rules():
     return Adam._update, SGD._update
 
 
-_SELECT_MIN = 1 << 14  # elements: below this NumPy's where is as fast
-
-
-def select(cond, a, b, out=None):
-    """``where(cond, a, b)`` for a float32 or float64 result of at least ``_SELECT_MIN``
-    elements, as integer bit operations: ``b ^ ((a ^ b) & mask)``, exact (nan payloads and
-    -0.0 included). NumPy's where takes a branch per element, and on a random mask (a ReLU's,
-    a dropout's) mispredicts about half of them: 5 ms for 1.4M float32 elements, against
-    0.5 ms here. Into ``out`` when given (it must not share memory with ``b``); None for
-    other dtypes and small arrays.
-    """
-    dt = np.result_type(a, b)
-    if dt not in (np.float32, np.float64):
-        return None
-    shape = np.broadcast_shapes(np.shape(cond), np.shape(a), np.shape(b))
-    if math.prod(shape) < _SELECT_MIN:
-        return None
-    it = np.int32 if dt == np.float32 else np.int64
-    bv = np.asarray(b, dtype=dt).view(it)
-    mask = np.asarray(cond, dtype=bool).view(np.uint8).astype(it)
-    np.negative(mask, out=mask)  # 0 or all ones
-    ov = None if out is None else out.view(it)
-    if ov is not None and (ov.shape != shape or np.may_share_memory(ov, bv)):
-        return None
-    t = np.bitwise_xor(np.asarray(a, dtype=dt).view(it), bv, out=ov)
-    if t.shape != shape:  # a and b broadcast below the mask's shape
-        t = np.bitwise_and(t, mask)
-    else:
-        np.bitwise_and(t, mask, out=t)
-    np.bitwise_xor(t, bv, out=t)
-    return t.view(dt) if out is None else out
-
-
 _single_blas_matmul = onednn.single_blas(np.matmul)
 backend = _NumpyBackend("numpy", np, np.ndarray)
 backend.device = cpu
 register_backend(backend, "cpu")
 onednn.install(backend)  # float32 convolutions through oneDNN (loaded on first use)
 
-
-@backend.override("where")
-def _where(xp, cond, a, b):
-    out = select(cond, a, b)
-    return np.where(cond, a, b) if out is None else out
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 

@@ -6,6 +6,7 @@ import math
 
 from ..errors import DTypeError, op_error
 from ..tensor import Tensor
+from ._select import where as _where
 
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -23,7 +24,7 @@ def _check_float(x, op: str) -> None:
 def _sigmoid(xp, x):
     e = xp.exp(-xp.abs(x))
     r = 1.0 / (1.0 + e)
-    return xp.where(x >= 0, r, e * r)
+    return _where(xp, x >= 0, r, e * r)
 
 
 

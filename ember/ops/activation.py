@@ -23,6 +23,7 @@ from ._nn_common import (  # noqa: F401
     _check_same_dtype,
     _sigmoid,
 )
+from ._select import where as _where
 from .registry import Op, register, scaled_cost
 
 __all__ = [
@@ -77,7 +78,7 @@ class Softplus(Op):
     def forward(xp, x, beta=1.0, threshold=20.0):
         z = x * beta
         soft = (xp.log1p(xp.exp(-xp.abs(z))) + xp.maximum(z, 0)) / beta
-        return xp.where(z > threshold, x, soft)
+        return xp.where(z > threshold, x, soft)  # a mask of rare outliers: no mispredicts
 
     def vjp(F, g, out, x, beta=1.0, threshold=20.0):
         z = x * beta
@@ -87,7 +88,7 @@ class Softplus(Op):
 @register
 class LeakyRelu(Op):
     def forward(xp, x, negative_slope=0.01):
-        return xp.where(x > 0, x, x * negative_slope)
+        return _where(xp, x > 0, x, x * negative_slope)
 
     def vjp(F, g, out, x, negative_slope=0.01):
         return (F.where(x > 0, g, g * negative_slope),)
@@ -98,7 +99,7 @@ class Elu(Op):
     cost = scaled_cost(3)
 
     def forward(xp, x, alpha=1.0):
-        return xp.where(x > 0, x, xp.expm1(xp.minimum(x, 0)) * alpha)
+        return _where(xp, x > 0, x, xp.expm1(xp.minimum(x, 0)) * alpha)
 
     def vjp(F, g, out, x, alpha=1.0):
         return (F.where(x > 0, g, g * (F.exp(F.minimum(x, 0.0)) * alpha)),)

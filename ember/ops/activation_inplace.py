@@ -37,6 +37,7 @@ from ..tensor import Tensor
 from . import activation as _act
 from . import elementwise as ew
 from ._nn_common import _check_float, _sigmoid
+from ._select import where as _where
 from .methods import _check_inplace, _commit, _snapshot
 from .registry import Op, register, scaled_cost
 
@@ -80,7 +81,7 @@ class LeakyReluInplace(Op):
     uses_input_values = False
 
     def forward(xp, x, negative_slope=0.01):
-        return xp.where(x > 0, x, x * negative_slope)
+        return _where(xp, x > 0, x, x * negative_slope)
 
     def vjp(F, g, out, x, negative_slope=0.01):
         if negative_slope < 0:
@@ -98,7 +99,7 @@ class EluInplace(Op):
     cost = scaled_cost(3)
 
     def forward(xp, x, alpha=1.0, scale=1.0, input_scale=1.0):
-        return xp.where(x > 0, x * scale,
+        return _where(xp, x > 0, x * scale,
                         xp.expm1(xp.minimum(x, 0) * input_scale) * (alpha * scale))
 
     def vjp(F, g, out, x, alpha=1.0, scale=1.0, input_scale=1.0):

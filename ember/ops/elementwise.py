@@ -11,6 +11,7 @@ import math
 from .. import dtypes as _dt
 from ..autograd.node import apply
 from ..tensor import Tensor
+from ._select import where as _where
 from .registry import Op, copy_cost, register
 
 # ----------------------------------------------------------------------------- binary
@@ -134,7 +135,7 @@ class FloorDivide(Op):
 @register
 class Where(Op):
     def forward(xp, cond, a, b):
-        return xp.where(cond, a, b)
+        return _where(xp, cond, a, b)
 
     def vjp(F, g, out, cond, a, b):
         return None, F.where(cond, g, 0.0), F.where(cond, 0.0, g)
@@ -355,7 +356,7 @@ class Sigmoid(Op):
     def forward(xp, x):
         # exp of a non-positive number only: no overflow warnings for large |x|
         e = xp.exp(-xp.abs(x))
-        return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+        return _where(xp, x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
 
     def vjp(F, g, out, x):
         return (g * out * (1.0 - out),)

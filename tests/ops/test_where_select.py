@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import ember
-from ember.backend.numpy_backend import _SELECT_MIN, select
+from ember.ops._select import _SELECT_MIN, select
 
 
 def _bits(a):
@@ -63,3 +63,16 @@ def test_where_op_and_compiled_where_use_it_and_agree():
     assert np.array_equal(f(x, g).numpy(), want)
     assert np.array_equal(fast(x, g).numpy(), want)
     assert "k_where(" in fast.compiled.source
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "leaky_relu", "elu", "selu"])
+def test_forwards_choosing_per_element_equal_their_small_array_results(name):
+    """The activations whose forwards pick one of two values per element give the same bits
+    on a large array (bit operations) as on its pieces below the threshold (NumPy's where)."""
+    F = ember.nn.functional
+    fn = {"sigmoid": ember.sigmoid, "leaky_relu": F.leaky_relu, "elu": F.elu,
+          "selu": F.selu}[name]
+    x = np.random.default_rng(5).standard_normal(4 * _SELECT_MIN).astype(np.float32) * 4
+    whole = fn(ember.tensor(x)).numpy()
+    parts = np.concatenate([fn(ember.tensor(p)).numpy() for p in np.split(x, 8)])
+    assert np.array_equal(_bits(whole), _bits(parts))
