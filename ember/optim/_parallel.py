@@ -4,8 +4,10 @@ An optimiser step is a dozen elementwise passes over every parameter, and NumPy 
 ufunc on one core. The step is therefore cut into chunks of at most ``CHUNK`` elements which
 the calling thread and a few workers claim one by one (NumPy releases the GIL inside its
 ufunc loops), and each thread owns small scratch buffers for the update's temporaries, so a
-step allocates no parameter-sized arrays. The update itself is written once, for arrays of
-any shape; this module only decides which slices it runs on, and where.
+step allocates no parameter-sized arrays. Small parameters (biases, normalisation weights)
+whose step coefficients are equal are packed into one flat job first, and copied back after.
+The update itself is written once, for arrays of any shape, and must be elementwise; this
+module only decides which slices it runs on, and where.
 
 Example:
     >>> import ember
@@ -147,6 +149,7 @@ def run(update, jobs: list, n_scratch: int, scratch: list) -> None:
             update(xp, coefs, p, g, bufs, [xp.empty(p.shape, dtype=p.dtype)
                                            for _ in range(n_scratch)])
         return
+    jobs, packs = _pack_small(jobs)
     chunks = []
     total = 0
     for xp, coefs, p, g, bufs in jobs:
@@ -175,6 +178,55 @@ def run(update, jobs: list, n_scratch: int, scratch: list) -> None:
         job.wait()
     else:
         _pool.run(job, n_threads)
+    for members, flat in packs:  # the packed parameters and states back into place
+        _unpack(members, flat)
+
+
+SMALL = 1 << 12  # elements: parameters up to this size with equal coefficients are packed
+
+
+def _pack_small(jobs: list) -> tuple[list, list]:
+    """``(jobs, packs)``: small C-contiguous parameters whose step coefficients and dtypes
+    are equal become one flat job (their parameters, gradients and states concatenated),
+    so a dozen ufunc calls serve all of them instead of a dozen each (a network's biases and
+    normalisation weights: often most of its parameter tensors). The update is elementwise,
+    so the bits are the same; ``_unpack`` copies the results back."""
+    groups: dict = {}
+    rest = []
+    for job in jobs:
+        _, coefs, p, g, bufs = job
+        if p.size > SMALL or not (p.flags.c_contiguous and g.flags.c_contiguous and
+                                  all(b.flags.c_contiguous for b in bufs)):
+            rest.append(job)
+            continue
+        key = (coefs, p.dtype, g.dtype, tuple(b.dtype for b in bufs))
+        try:
+            groups.setdefault(key, []).append(job)
+        except TypeError:  # coefficients that are not plain numbers
+            rest.append(job)
+    packs = []
+    for members in groups.values():
+        if len(members) == 1:
+            rest.append(members[0])
+            continue
+        xp, coefs = members[0][0], members[0][1]
+        flat = (xp, coefs, xp.concatenate([m[2].reshape(-1) for m in members]),
+                xp.concatenate([m[3].reshape(-1) for m in members]),
+                tuple(xp.concatenate([m[4][k].reshape(-1) for m in members])
+                      for k in range(len(members[0][4]))))
+        rest.append(flat)
+        packs.append((members, flat))
+    return rest, packs
+
+
+def _unpack(members: list, flat: tuple) -> None:
+    at = 0
+    for _, _, p, _, bufs in members:
+        n = p.size
+        p.reshape(-1)[...] = flat[2][at:at + n]
+        for b, fb in zip(bufs, flat[4]):
+            b.reshape(-1)[...] = fb[at:at + n]
+        at += n
 
 
 def _onednn_active() -> bool:
