@@ -343,6 +343,8 @@ def _batch_norm_backward(xp, g, x, weight, mean, var, eps):
 
 
 _PLAIN: dict = {}
+
+
 def install(backend) -> None:
     """Register the cuDNN pooling, batch norm and softmax forwards on the CUDA backend."""
     _STATE["backend"] = backend

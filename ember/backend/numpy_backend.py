@@ -50,7 +50,6 @@ class _NumpyBackend(Backend):
             out[...] = y
         return out
 
-
     def relu_into(self, x, out):
         """``max(x, 0)`` into ``out``, through oneDNN as the relu op's forward when it can."""
         if onednn.relu(x, out) is None:
@@ -77,20 +76,18 @@ class _NumpyBackend(Backend):
         """Adam's, AdamW's and SGD's updates of large float32 parameters through oneDNN while
         it is active (``onednn.adam_update``, ``onednn.sgd_update``); returns the jobs left
         for the NumPy rule."""
-        rule = getattr(optimizer, "_update", None)
         if not onednn.active():
             return jobs
-        adam, sgd = _rules()
-        if rule is adam:
-            return onednn.adam_update(jobs)
-        return onednn.sgd_update(jobs) if rule is sgd else jobs
+        if not _RULES:  # imported on first use (ember.optim imports the backend): runs every step
+            from ..optim.adam import Adam
+            from ..optim.sgd import SGD
+
+            _RULES.update({Adam._update: onednn.adam_update, SGD._update: onednn.sgd_update})
+        run = _RULES.get(getattr(optimizer, "_update", None))
+        return jobs if run is None else run(jobs)
 
 
-def _rules():
-    from ..optim.adam import Adam
-    from ..optim.sgd import SGD
-
-    return Adam._update, SGD._update
+_RULES: dict = {}  # an optimiser's NumPy rule -> the oneDNN update that serves it
 
 
 _single_blas_matmul = onednn.single_blas(np.matmul)

@@ -27,7 +27,6 @@ def _sigmoid(xp, x):
     return _where(xp, x >= 0, r, e * r)
 
 
-
 def _autocasting(x) -> bool:
     """True inside an ``ember.amp.autocast`` block for x's device type: autocast casts mixed
     dtypes per op, so the layers' same-dtype checks stand aside."""

@@ -40,11 +40,11 @@ def select(cond, a, b, out=None):
         return None
     it = np.int32 if dt == np.float32 else np.int64
     bv = np.asarray(b, dtype=dt).view(it)
-    mask = np.asarray(cond, dtype=bool).view(np.uint8).astype(it)
-    np.negative(mask, out=mask)  # 0 or all ones
     ov = None if out is None else out.view(it)
     if ov is not None and (ov.shape != shape or np.may_share_memory(ov, bv)):
         return None
+    mask = np.asarray(cond, dtype=bool).view(np.uint8).astype(it)
+    np.negative(mask, out=mask)  # 0 or all ones
     t = np.bitwise_xor(np.asarray(a, dtype=dt).view(it), bv, out=ov)
     if t.shape != shape:  # a and b broadcast below the mask's shape
         t = np.bitwise_and(t, mask)

@@ -85,14 +85,15 @@ class Conv2d(Op):
                                  padding, dilation)
             gx = F.conv_transpose2d(g, w, None, stride=stride, padding=padding,
                                     output_padding=op, dilation=dilation, groups=groups)
+        want_b = b is not None and needs[2]
         gb = None
-        if needs[1] and b is not None and needs[2]:  # one pass over g for both
+        if needs[1] and want_b:  # one pass over g for both
             gw, gb = F.conv2d_weight_bias(x, g, kernel_size=kernel, stride=stride,
                                           padding=padding, dilation=dilation, groups=groups)
         elif needs[1]:
             gw = F.conv2d_weight(x, g, kernel_size=kernel, stride=stride, padding=padding,
                                  dilation=dilation, groups=groups)
-        if b is not None and needs[2] and gb is None:
+        elif want_b:
             gb = F.channel_sum(g)
         return gx, gw, gb
 

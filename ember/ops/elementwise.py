@@ -385,7 +385,7 @@ class Relu(Op):
 @register
 class ReluBackward(Op):
     """relu's input gradient ``g * (x > 0)``, one op so that a backend runs it as one pass
-    (oneDNN's eltwise backward on the CPU) instead of a comparison and a product."""
+    (a oneDNN binary primitive on the CPU) instead of a comparison and a product."""
 
     def forward(xp, g, x):
         return g * (x > 0)

@@ -234,9 +234,14 @@ def _onednn_active() -> bool:
     spinning on the other cores for milliseconds after each primitive: a worker thread here
     would share a core with one, and the step measured slower (W3 1.23 -> 0.96 of PyTorch
     with the update on the calling thread alone)."""
-    from ..backend import onednn
+    if not _ONEDNN:  # imported once: this runs every step
+        from ..backend import onednn
 
-    return onednn.active()
+        _ONEDNN.append(onednn)
+    return _ONEDNN[0].active()
+
+
+_ONEDNN: list = []
 
 
 def _run_chunk(update, n_scratch: int, scratch: dict, chunk) -> None:

@@ -1,6 +1,6 @@
 """oneDNN's binary primitive over 1-D float32 vectors, with post-op chains and run-time
-scales: the building block of the elementwise work done through oneDNN (Adam's update in
-``_optim.py``, ReLU and its gradient in ``_eltwise.py``).
+scales: the building block of the elementwise work done through oneDNN (Adam's and SGD's
+updates in ``_optim.py``, ReLU and its gradient in ``_eltwise.py``).
 
 Elementwise work does not care about axes, so a dense array of any layout is described as
 the 1-D run of its memory. A second source or post-op operand is either a whole vector or a
@@ -36,13 +36,10 @@ class Bound:
             self.args[k].arg, self.args[k].memory = arg, mem
 
     def run(self, *arrays) -> None:
-        lib = self.lib.lib
+        set_handle = self.lib.lib.dnnl_memory_set_data_handle
         for mem, a in zip(self.mems, arrays):
-            lib.dnnl_memory_set_data_handle(mem, address(a))
-        self.lib.check(lib.dnnl_primitive_execute(self.prim, self.lib.stream, len(self.args),
-                                                  self.args), "dnnl_primitive_execute")
-        self.lib.check(lib.dnnl_stream_wait(self.lib.stream), "dnnl_stream_wait")
-
+            set_handle(mem, address(a))
+        self.lib.launch(self.prim, self.args)
 
 
 def declare(lib) -> None:

@@ -91,6 +91,7 @@ class _Problem:
         # lifetime anyway (a few hundred bytes each)
         self._mds = (src_md, dst_md, user_w, any_w, bias_md, fwd, pd)
 
+
 def _problem(kind, src_shape, w_shape, dst_shape, stride, padding, dilation, groups, bias):
     """The cached convolution problem, or None (the caller falls back to NumPy)."""
     key = (kind, tuple(src_shape), tuple(w_shape), tuple(dst_shape), tuple(stride),

@@ -145,7 +145,12 @@ class _Library:
         for k, (arg, mem, a) in enumerate(args):
             lib.dnnl_memory_set_data_handle(mem, address(a))
             arr[k].arg, arr[k].memory = arg, mem
-        self.check(lib.dnnl_primitive_execute(prim, self.stream, len(args), arr),
+        self.launch(prim, arr)
+
+    def launch(self, prim, arr) -> None:
+        """Run ``prim`` on the argument array ``arr`` (data pointers set) and wait for it."""
+        lib = self.lib
+        self.check(lib.dnnl_primitive_execute(prim, self.stream, len(arr), arr),
                    "dnnl_primitive_execute")
         self.check(lib.dnnl_stream_wait(self.stream), "dnnl_stream_wait")
 

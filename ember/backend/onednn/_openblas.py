@@ -39,8 +39,6 @@ class _OpenBLAS:
 _instance: _OpenBLAS | None = None
 
 
-
-
 def single_blas(fn):
     """``fn`` (a CPU forward that calls BLAS) run with OpenBLAS held to one thread when it
     works on float32 arrays while oneDNN is active.

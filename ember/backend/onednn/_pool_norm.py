@@ -14,6 +14,7 @@ from ._lib import (
     _DIFF,
     _DST,
     _FORWARD_TRAINING,
+    _Q_WORKSPACE,
     _SRC,
     _STATE,
     _WORKSPACE,
@@ -103,6 +104,7 @@ def batch_norm_backward(g, x, weight, mean, var, eps):
                                (_DIFF_SCALE, m["dscale"], dw), (_DIFF_SHIFT, m["dshift"], db)])
     return dx, dw, db
 
+
 _POOLING_MAX = 0x1FF
 
 
@@ -124,7 +126,7 @@ class _PoolProblem:
             ctypes.byref(bwd), lib.engine, _POOLING_MAX, src, dst, *geometry, fwd, None),
             "dnnl_pooling_backward_primitive_desc_create")
         self.fwd, self.bwd = lib.primitive(fwd), lib.primitive(bwd)
-        ws_md, ws_bytes = lib.queried(fwd, 135)
+        ws_md, ws_bytes = lib.queried(fwd, _Q_WORKSPACE)
         self.ws_bytes = max(1, ws_bytes)
         self.mem = {k: lib.memory(md) for k, md in (("src", src), ("dst", dst), ("ws", ws_md),
                                                     ("dsrc", src), ("ddst", dst))}
