@@ -88,8 +88,7 @@ onnx_op("LeakyRelu")(_act(lambda x, a: F.leaky_relu(x, a.get("alpha", 0.01))))
 onnx_op("Elu")(_act(lambda x, a: F.elu(x, a.get("alpha", 1.0))))
 onnx_op("Selu")(_act(lambda x, a: a.get("gamma", 1.05070102214813232421875) * E.where(
     x > 0, x, a.get("alpha", 1.67326319217681884765625) * (E.exp(x) - 1.0))))
-onnx_op("Celu")(_act(lambda x, a: E.clamp(x, min=0.0) + E.clamp(
-    a.get("alpha", 1.0) * (E.exp(x / a.get("alpha", 1.0)) - 1.0), max=0.0)))
+onnx_op("Celu")(_act(lambda x, a: F.celu(x, a.get("alpha", 1.0))))
 onnx_op("HardSigmoid")(_act(lambda x, a: E.clamp(
     x * a.get("alpha", 0.2) + a.get("beta", 0.5), 0.0, 1.0)))
 onnx_op("HardSwish")(_act(lambda x, a: x * E.clamp(x * (1.0 / 6.0) + 0.5, 0.0, 1.0)))

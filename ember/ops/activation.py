@@ -99,6 +99,8 @@ class Elu(Op):
     cost = scaled_cost(3)
 
     def forward(xp, x, alpha=1.0):
+        if x.dtype.itemsize == 2:  # float16, bfloat16: compute in float32, round once
+            return Elu.forward(xp, x.astype(xp.float32), alpha).astype(x.dtype)
         return _where(xp, x > 0, x, xp.expm1(xp.minimum(x, 0)) * alpha)
 
     def vjp(F, g, out, x, alpha=1.0):
@@ -212,7 +214,9 @@ def selu(input: Tensor, inplace: bool = False) -> Tensor:
     """Scaled ELU with the self-normalising constants."""
     if inplace:
         return selu_(input)
-    return elu(input, 1.6732632423543772848170429916717) * 1.0507009873554804934193349852946
+    x = _widen(input)
+    out = elu(x, 1.6732632423543772848170429916717) * 1.0507009873554804934193349852946
+    return out if x is input else out.to(input.dtype)
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
@@ -221,7 +225,17 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
         return celu_(input, alpha)
     if alpha == 0:
         raise ValueError("celu: alpha must be non-zero (it divides the input)")
-    return elu(input / alpha, 1.0) * alpha if alpha != 1.0 else elu(input, 1.0)
+    if alpha == 1.0:
+        return elu(input, 1.0)
+    x = _widen(input)
+    out = elu(x / alpha, 1.0) * alpha
+    return out if x is input else out.to(input.dtype)
+
+
+def _widen(x: Tensor) -> Tensor:
+    """float16/bfloat16 ``x`` as float32, so that a composite activation rounds once (as
+    PyTorch's CPU kernels do); other tensors as they are."""
+    return x.float() if x.is_floating_point() and x.element_size() == 2 else x
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,

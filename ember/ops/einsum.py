@@ -53,11 +53,13 @@ class Einsum(Op):
         return flops, io_bytes(out_specs, in_specs)
 
     def forward(xp, *operands, equation):
+        dt = operands[0].dtype
+        if dt.kind == "V":  # bfloat16 (ml_dtypes): NumPy's C einsum refuses it; contract in
+            operands = [x.astype(xp.float32) for x in operands]  # float32, round once
         out = xp.einsum(equation, *operands, optimize=True)
         if len(operands) == 1 and xp.may_share_memory(out, operands[0]):
             out = out.copy()  # NumPy returns views for transposes and diagonals
         out = xp.asarray(out)
-        dt = operands[0].dtype  # NumPy contracts bfloat16 (ml_dtypes) in float32
         return out if out.dtype == dt or dt.kind != "V" else out.astype(dt)
 
     def vjp(F, g, out, *operands, equation):
