@@ -4,7 +4,8 @@
 scikit-learn's digits) and writes a run folder; ``ember evaluate``/``predict`` use a finished
 run, ``ember summary`` prints a config's layer table, ``ember bench`` runs the benchmarks.
 ``ember demo`` trains a two-layer network on two spirals with nothing but tensors and
-autograd; ``ember info`` prints versions, the BLAS NumPy uses and the devices.
+autograd; ``ember info`` prints versions, the BLAS NumPy uses, whether oneDNN runs, and the
+devices.
 """
 
 from __future__ import annotations
@@ -81,6 +82,15 @@ def info(out=sys.stdout, bench: bool = False) -> None:
                   f"threads={pool.get('num_threads')} core={pool.get('architecture')}", file=out)
     except ImportError:
         print("BLAS: install threadpoolctl to see which BLAS NumPy uses", file=out)
+    onednn = ember.backends.onednn
+    if not onednn.enabled:
+        print("oneDNN: switched off (ember.backends.onednn.enabled is False or EMBER_ONEDNN=0)",
+              file=out)
+    elif onednn.is_available():
+        print("oneDNN: {} (float32 convolutions, matmuls, LSTM, pooling, batch norm, ReLU, "
+              "Adam/SGD updates)".format(".".join(map(str, onednn.version()))), file=out)
+    else:
+        print(f"oneDNN: not used: {onednn.why_unavailable()}", file=out)
     print(f"cpu cores: {os.cpu_count()}", file=out)
     print("devices: cpu", file=out)
     for line in ember.cuda.info_lines():  # GPUs, CUDA, cuDNN and CuPy versions (or why none)

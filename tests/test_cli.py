@@ -22,6 +22,28 @@ def test_python_dash_m_ember_info_runs():
     assert r.returncode == 0 and "ember 0.1.0" in r.stdout
 
 
+def test_info_says_whether_onednn_runs():
+    import io
+
+    import ember
+    from ember.cli import info
+
+    buf = io.StringIO()
+    info(buf)
+    line = next(ln for ln in buf.getvalue().splitlines() if ln.startswith("oneDNN:"))
+    if ember.backends.onednn.is_available():
+        assert line.startswith("oneDNN: 3.")
+    else:
+        assert "not used" in line
+    ember.backends.onednn.enabled = False
+    try:
+        buf = io.StringIO()
+        info(buf)
+        assert "oneDNN: switched off" in buf.getvalue()
+    finally:
+        ember.backends.onednn.enabled = True
+
+
 # ---------------------------------------------------------------------- ember train and friends
 import json  # noqa: E402
 import os  # noqa: E402
