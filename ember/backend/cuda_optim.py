@@ -246,12 +246,10 @@ def fused_step(cp, optimizer, jobs: list, multi_tensor: bool = True) -> bool:
     from ..optim.adam import Adam
     from ..optim.sgd import SGD
 
-    cls = optimizer if isinstance(optimizer, type) else type(optimizer)
-    if issubclass(cls, Adam):
-        kind = "adam"
-    elif cls is SGD:
-        kind = "sgd"
-    else:
+    # by the update rule, as the CPU's hook: a subclass that overrides _update has none
+    rule = getattr(optimizer if isinstance(optimizer, type) else type(optimizer), "_update", None)
+    kind = {Adam._update: "adam", SGD._update: "sgd"}.get(rule)
+    if kind is None:
         return False
     if any(p.dtype.name not in _MATH or not isinstance(p, cp.ndarray) or
            not isinstance(g, cp.ndarray) for _, _, p, g, _ in jobs):

@@ -208,3 +208,24 @@ def test_load_state_dict_validates_hyper_parameters():
     ps = ember_params()
     with pytest.raises(ValueError, match="invalid learning rate -3.0"):
         SGD([{"params": ps[:1]}, {"params": ps[1:]}], lr=0.1).load_state_dict(sd)
+
+
+def test_cuda_fused_step_picks_its_kernel_by_the_update_rule():
+    # a subclass that overrides Adam's (or SGD's) update rule must not get the fused kernel
+    # written for the parent's rule; AdamW, which keeps Adam's rule, does (runs without CuPy:
+    # the choice returns before any array is touched)
+    from ember.backend.cuda_optim import fused_step
+
+    class MyAdam(ember.optim.Adam):
+        @staticmethod
+        def _update(xp, c, p, g, bufs, s):
+            p -= g
+
+    class MySGD(ember.optim.SGD):
+        @staticmethod
+        def _update(xp, c, p, g, bufs, s):
+            p -= g
+
+    assert fused_step(None, MyAdam, []) is False
+    assert fused_step(None, MySGD, []) is False
+    assert fused_step(None, ember.optim.RMSprop, []) is False
