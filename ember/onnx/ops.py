@@ -364,11 +364,13 @@ def _pad(m, n, x, pads=None, value=None, axes=None):
     k = len(axes)
     before = dict(zip(axes, pads[:k]))
     after = dict(zip(axes, pads[k:]))
-    if any(p < 0 for p in pads):
-        raise NotImplementedError("Pad with negative pads (cropping)")
+    if any(p < 0 for p in pads):  # negative pads crop, before the positive ones pad
+        crop = [slice(max(0, -before.get(a, 0)), x.shape[a] - max(0, -after.get(a, 0)))
+                for a in range(x.ndim)]
+        x = x[tuple(crop)]
     width = []
     for a in reversed(range(x.ndim)):
-        width += [before.get(a, 0), after.get(a, 0)]
+        width += [max(0, before.get(a, 0)), max(0, after.get(a, 0))]
     return E.pad(x, tuple(width), mode=mode, value=value)
 
 

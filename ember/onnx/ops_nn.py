@@ -201,16 +201,68 @@ def _conv(m, n, x, w, b=None):
     return F.conv2d(x, w, b, tuple(strides), tuple(pads), tuple(dil), group)
 
 
+def _transpose_pads(n, x, kernel, strides, dil, out_pad):
+    """ConvTranspose's (pads before, pads after) per spatial axis, as the ONNX spec derives
+    them from ``pads``, ``auto_pad`` or ``output_shape``. A negative pad extends the output
+    (with zeros, then the bias)."""
+    nd = len(kernel)
+    auto = n.attrs.get("auto_pad", "NOTSET")
+    shape = n.attrs.get("output_shape")
+    if shape is None and auto not in ("SAME_UPPER", "SAME_LOWER"):
+        pads = n.attrs.get("pads", [0] * (2 * nd)) if auto == "NOTSET" else [0] * (2 * nd)
+        return list(pads[:nd]), list(pads[nd:])
+    if shape is None:
+        shape = [x.shape[2 + i] * strides[i] for i in range(nd)]
+    shape = list(shape)[-nd:]  # (some exporters include N and C)
+    before, after = [], []
+    for i in range(nd):
+        full = strides[i] * (x.shape[2 + i] - 1) + out_pad[i] + (kernel[i] - 1) * dil[i] + 1
+        total = full - shape[i]
+        if auto == "SAME_UPPER":
+            b = total // 2
+        elif auto == "SAME_LOWER" or total >= 0:
+            b = total - total // 2
+        else:  # an output_shape larger than the full output: the extra goes at the end
+            b = 0
+        before.append(b)
+        after.append(total - b)
+    return before, after
+
+
+def _window(y, starts, sizes):
+    """``y``'s spatial window ``[start, start + size)`` per axis, zero outside ``y``."""
+    index, width = [slice(None)] * 2, []
+    for i, (s, size) in enumerate(zip(starts, sizes)):
+        full = y.shape[2 + i]
+        index.append(slice(min(max(s, 0), full), max(min(s + size, full), 0)))
+        width = [max(0, -s), max(0, s + size - full)] + width
+    y = y[tuple(index)]
+    return E.pad(y, tuple(width)) if any(width) else y
+
+
 @onnx_op("ConvTranspose")
 def _conv_transpose(m, n, x, w, b=None):
-    if x.ndim != 4 or "output_shape" in n.attrs or n.attrs.get("auto_pad", "NOTSET") != "NOTSET":
-        raise NotImplementedError("ConvTranspose: only 2-d with explicit pads")
-    pads = n.attrs.get("pads", [0, 0, 0, 0])
-    if pads[:2] != pads[2:]:
-        raise NotImplementedError("ConvTranspose with asymmetric pads")
-    return F.conv_transpose2d(x, w, b, tuple(n.attrs.get("strides", [1, 1])), tuple(pads[:2]),
-                              tuple(n.attrs.get("output_padding", [0, 0])),
-                              n.attrs.get("group", 1), tuple(n.attrs.get("dilations", [1, 1])))
+    nd = x.ndim - 2
+    if nd not in (1, 2):
+        raise NotImplementedError(f"ConvTranspose over {nd} spatial dimensions (ember has "
+                                  "1-d and 2-d transposed convolutions)")
+    kernel = list(n.attrs.get("kernel_shape", w.shape[2:]))
+    strides = list(n.attrs.get("strides", [1] * nd))
+    dil = list(n.attrs.get("dilations", [1] * nd))
+    out_pad = list(n.attrs.get("output_padding", [0] * nd))[-nd:]
+    group = n.attrs.get("group", 1)
+    before, after = _transpose_pads(n, x, kernel, strides, dil, out_pad)
+    fn = F.conv_transpose1d if nd == 1 else F.conv_transpose2d
+    if before == after and min(before) >= 0 and all(
+            0 <= p < max(s, d) for p, s, d in zip(out_pad, strides, dil)):
+        return fn(x, w, b, tuple(strides), tuple(before), tuple(out_pad), group, tuple(dil))
+    # Otherwise: the full (unpadded) output, then the window the pads select, then the bias.
+    y = fn(x, w, None, tuple(strides), 0, 0, group, tuple(dil))
+    sizes = [y.shape[2 + i] + out_pad[i] - before[i] - after[i] for i in range(nd)]
+    y = _window(y, before, sizes)
+    if b is not None:
+        y = y + E.reshape(b, (1, -1) + (1,) * nd)
+    return y
 
 
 @onnx_op("MaxPool", "AveragePool")
