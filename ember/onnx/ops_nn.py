@@ -3,7 +3,10 @@ convolution, pooling and losses (see ``ops.py`` for the table and its convention
 
 from __future__ import annotations
 
+import itertools
 import math
+
+import numpy as np
 
 from .. import ops as E
 from ..nn import functional as F
@@ -265,31 +268,97 @@ def _conv_transpose(m, n, x, w, b=None):
     return y
 
 
+def _pool_size(size, k, s, d, before, after, ceil):
+    """A pooled axis' length, ONNX's rule: with ``ceil_mode`` the last window must start
+    inside the input or its leading pad."""
+    span = size + before + after - (k - 1) * d - 1
+    out = (-(-span // s) if ceil else span // s) + 1
+    if ceil and (out - 1) * s >= size + before:
+        out -= 1
+    return out
+
+
+def _max_pool(n, x, kernel, strides, dil, before, after, ceil):
+    nd = len(kernel)
+    outs = [_pool_size(x.shape[2 + i], kernel[i], strides[i], dil[i], before[i], after[i],
+                       ceil) for i in range(nd)]
+    xp, pads = _padded(x, before, after, value=-math.inf, kernel=kernel)
+    fn = F.max_pool1d if nd == 1 else F.max_pool2d
+    one = (lambda v: v[0]) if nd == 1 else tuple
+    want = len(n.outputs) > 1 and bool(n.outputs[1])
+    res = fn(xp, one(kernel), one(strides), one(pads), one(dil), ceil, return_indices=want)
+    y, idx = res if want else (res, None)
+    crop = (slice(None),) * 2 + tuple(slice(0, o) for o in outs)
+    y = y[crop]  # (ember's ceil rule counts the trailing pad as input: at most one more)
+    if idx is None:
+        return y
+    return y, _onnx_indices(n, x, xp, idx[crop], [b if xp is not x else 0 for b in before])
+
+
+def _onnx_indices(n, x, xp, idx, offset):
+    """ember's per-plane argmax positions (in ``xp``, ``x`` padded by ``offset`` in front)
+    as ONNX's: flat offsets into the whole (N, C, ...) input, row-major, or with
+    ``storage_order`` 1 column-major within each plane."""
+    N, C = x.shape[:2]
+    dims = list(x.shape[2:])
+    if len(dims) == 1:
+        flat = idx - offset[0]
+    else:
+        H, W = dims
+        h = idx // xp.shape[3] - offset[0]
+        w = idx % xp.shape[3] - offset[1]
+        flat = h + w * H if n.attrs.get("storage_order", 0) else h * W + w
+    plane = math.prod(dims)
+    base = E.reshape(E.arange(N * C, dtype=idx.dtype) * plane, (N, C) + (1,) * len(dims))
+    return flat + base
+
+
+def _avg_pool(x, kernel, strides, dil, before, after, ceil, include):
+    """Average pooling for any pads and dilations: the sum of the windows' strided slices of
+    the zero-padded input, over the count of input elements (with ``count_include_pad``,
+    also of pad elements) in each window."""
+    nd = len(kernel)
+    sizes = list(x.shape[2:])
+    outs = [_pool_size(sizes[i], kernel[i], strides[i], dil[i], before[i], after[i], ceil)
+            for i in range(nd)]
+    ends = [(o - 1) * s + (k - 1) * d + 1 for o, s, k, d in zip(outs, strides, kernel, dil)]
+    width = []
+    for i in range(nd):  # the pads, then room for the ceil-mode windows past them
+        width = [before[i], max(after[i], ends[i] - sizes[i] - before[i])] + width
+    xp = E.pad(x, tuple(width)) if any(width) else x
+    total = None
+    for offs in itertools.product(*[range(k) for k in kernel]):
+        index = (slice(None),) * 2 + tuple(
+            slice(j * d, j * d + (o - 1) * s + 1, s) for j, d, o, s in
+            zip(offs, dil, outs, strides))
+        total = xp[index] if total is None else total + xp[index]
+    count = np.ones((), dtype=np.float64)
+    for i in range(nd):  # the count is separable: a product of per-axis counts
+        pos = np.arange(width[-2 - 2 * i] + sizes[i] + width[-1 - 2 * i])
+        lo, hi = (0, before[i] + sizes[i] + after[i]) if include else (
+            before[i], before[i] + sizes[i])
+        inside = ((pos >= lo) & (pos < hi)).astype(np.float64)
+        taps = np.arange(outs[i])[:, None] * strides[i] + np.arange(kernel[i]) * dil[i]
+        count = np.multiply.outer(count, inside[taps].sum(axis=1))
+    return total / E.from_numpy(count.astype(x.dtype.np))
+
+
 @onnx_op("MaxPool", "AveragePool")
 def _pool(m, n, x):
-    if len(n.outputs) > 1 and n.outputs[1]:
-        raise NotImplementedError("MaxPool with an Indices output")
     nd = x.ndim - 2
-    kernel = n.attrs["kernel_shape"]
-    strides = n.attrs.get("strides", [1] * nd)
-    dil = n.attrs.get("dilations", [1] * nd)
+    if nd not in (1, 2):
+        raise NotImplementedError(f"{n.op_type} over {nd} spatial dimensions (ember has 1-d "
+                                  "and 2-d pooling)")
+    kernel = list(n.attrs["kernel_shape"])
+    strides = list(n.attrs.get("strides", [1] * nd))
+    dil = list(n.attrs.get("dilations", [1] * nd))
     before, after = _spatial_pads(m, n, x, kernel, strides, dil)
     ceil = bool(n.attrs.get("ceil_mode", 0))
-    if nd not in (1, 2):
-        raise NotImplementedError(f"{n.op_type} over {nd} spatial dimensions")
     if n.op_type == "MaxPool":
-        x, pads = _padded(x, before, after, value=-math.inf, kernel=kernel)
-        fn = F.max_pool1d if nd == 1 else F.max_pool2d
-        return fn(x, kernel if nd == 2 else kernel[0], strides if nd == 2 else strides[0],
-                  pads if nd == 2 else pads[0], dil if nd == 2 else dil[0], ceil)
+        return _max_pool(n, x, kernel, strides, dil, before, after, ceil)
     include = bool(n.attrs.get("count_include_pad", 0))
-    if dil != [1] * nd:
-        raise NotImplementedError("AveragePool with dilations")
-    if before != after or any(2 * p > k for p, k in zip(before, kernel)):
-        if not include and any(before + after):
-            raise NotImplementedError("AveragePool with large or asymmetric pads that are "
-                                      "not counted")
-        x, before = _padded(x, before, after, kernel=[0] * nd)
+    if dil != [1] * nd or before != after or any(2 * p > k for p, k in zip(before, kernel)):
+        return _avg_pool(x, kernel, strides, dil, before, after, ceil, include)
     fn = F.avg_pool1d if nd == 1 else F.avg_pool2d
     return fn(x, kernel if nd == 2 else kernel[0], strides if nd == 2 else strides[0],
               before if nd == 2 else before[0], ceil, include)
