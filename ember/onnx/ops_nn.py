@@ -378,9 +378,25 @@ def _global_pool(m, n, x):
 @onnx_op("BatchNormalization")
 def _batch_norm(m, n, x, scale, bias, mean, var):
     if n.attrs.get("training_mode", 0):
-        raise NotImplementedError("BatchNormalization in training mode")
+        return _batch_norm_train(n, x, scale, bias, mean, var)
     return F.batch_norm(x, mean, var, scale, bias, training=False,
                         eps=n.attrs.get("epsilon", 1e-5))
+
+
+def _batch_norm_train(n, x, scale, bias, mean, var):
+    """Training mode (opset 14+): normalise with the batch's mean and biased variance; also
+    return the running mean and variance, ``running * momentum + batch * (1 - momentum)``."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    batch_mean = E.mean(x, dim=axes, keepdim=True)
+    d = x - batch_mean
+    batch_var = E.mean(d * d, dim=axes, keepdim=True)
+    inv = E.rsqrt(batch_var + n.attrs.get("epsilon", 1e-5))
+    y = d * inv * E.reshape(scale, shape) + E.reshape(bias, shape)
+    momentum = n.attrs.get("momentum", 0.9)
+    running_mean = mean * momentum + E.reshape(batch_mean, (-1,)) * (1.0 - momentum)
+    running_var = var * momentum + E.reshape(batch_var, (-1,)) * (1.0 - momentum)
+    return y, running_mean, running_var
 
 
 @onnx_op("LayerNormalization")
