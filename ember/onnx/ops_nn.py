@@ -250,6 +250,9 @@ def _conv_transpose(m, n, x, w, b=None):
         raise NotImplementedError(f"ConvTranspose over {nd} spatial dimensions (ember has "
                                   "1-d and 2-d transposed convolutions)")
     kernel = list(n.attrs.get("kernel_shape", w.shape[2:]))
+    if kernel != list(w.shape[2:]):
+        raise ValueError(f"ConvTranspose: kernel_shape {kernel} does not match the weight's "
+                         f"spatial shape {tuple(w.shape[2:])}")
     strides = list(n.attrs.get("strides", [1] * nd))
     dil = list(n.attrs.get("dilations", [1] * nd))
     out_pad = list(n.attrs.get("output_padding", [0] * nd))[-nd:]
@@ -288,11 +291,12 @@ def _max_pool(n, x, kernel, strides, dil, before, after, ceil):
     want = len(n.outputs) > 1 and bool(n.outputs[1])
     res = fn(xp, one(kernel), one(strides), one(pads), one(dil), ceil, return_indices=want)
     y, idx = res if want else (res, None)
-    crop = (slice(None),) * 2 + tuple(slice(0, o) for o in outs)
-    y = y[crop]  # (ember's ceil rule counts the trailing pad as input: at most one more)
+    if list(y.shape[2:]) != outs:  # ember's ceil rule counts a trailing pad as input
+        crop = (slice(None),) * 2 + tuple(slice(0, o) for o in outs)
+        y, idx = y[crop], None if idx is None else idx[crop]
     if idx is None:
         return y
-    return y, _onnx_indices(n, x, xp, idx[crop], [b if xp is not x else 0 for b in before])
+    return y, _onnx_indices(n, x, xp, idx, [b if xp is not x else 0 for b in before])
 
 
 def _onnx_indices(n, x, xp, idx, offset):
