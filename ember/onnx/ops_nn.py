@@ -456,3 +456,6 @@ def _sce(m, n, scores, labels, weight=None):
     logp = F.log_softmax(scores, dim=1)
     loss = _loss(m, n, logp, labels, weight)
     return (loss, logp) if len(n.outputs) > 1 else loss
+
+
+from . import ops_more  # noqa: E402,F401
