@@ -1,0 +1,3 @@
+"""ONNX import: resample ops (see ops.py for the table and its conventions)."""
+
+from __future__ import annotations
