@@ -151,6 +151,7 @@ from .reduce import (
     vector_norm,
 )
 from .registry import REGISTRY, Op, diff, register
+from .scatter import masked_select, scatter, scatter_reduce
 from .sets import nonzero, unique
 from .shape import (
     broadcast_tensors,
@@ -183,7 +184,7 @@ from .shape import (
     unsqueeze,
     view,
 )
-from .sorting import argsort, searchsorted, sort
+from .sorting import argsort, bucketize, kthvalue, searchsorted, sort, topk
 
 clip = clamp
 negative = neg

@@ -20,7 +20,9 @@ from . import index as ix
 from . import linalg as la
 from . import math_more as _mm
 from . import reduce as rd
+from . import scatter as sc
 from . import shape as sh
+from . import sorting as so
 
 
 def _r(fn):
@@ -86,6 +88,8 @@ _METHODS = {
     # indexing
     "gather": ix.gather, "scatter_add": ix.scatter_add, "index_select": ix.index_select,
     "masked_fill": ix.masked_fill, "take_along_dim": ix.take_along_dim,
+    "scatter": sc.scatter, "scatter_reduce": sc.scatter_reduce,
+    "masked_select": sc.masked_select, "topk": so.topk, "kthvalue": so.kthvalue,
     # products
     "matmul": la.matmul, "dot": la.dot, "outer": la.outer,
     # dtype conversions
@@ -271,6 +275,29 @@ for _name in ("neg", "abs", "sqrt", "exp", "log", "sigmoid", "tanh", "floor", "c
 
 _iclamp = _inplace(lambda x, bounds: ew.clamp(x, *bounds), "clamp_")
 _imasked_fill = _inplace(lambda x, mask, value: ix.masked_fill(x, mask, value), "masked_fill_")
+
+
+_iscatter = _inplace(lambda x, src, fn, dim, index, kw: fn(x, dim, index, src, **kw),
+                     "scatter_")
+
+
+def _scatter_(self, dim, index, src=None, *, value=None, reduce=None):
+    return _iscatter(self, src if value is None else value, sc.scatter, dim, index,
+                     {"reduce": reduce})
+
+
+def _scatter_add_(self, dim, index, src):
+    return _iscatter(self, src, lambda x, d, i, s: ix.scatter_add(x, d, i, s), dim, index, {})
+
+
+def _scatter_reduce_(self, dim, index, src, reduce, *, include_self=True):
+    return _iscatter(self, src, sc.scatter_reduce, dim, index, {
+        "reduce": reduce, "include_self": include_self})
+
+
+Tensor.scatter_ = _scatter_
+Tensor.scatter_add_ = _scatter_add_
+Tensor.scatter_reduce_ = _scatter_reduce_
 
 
 def _clamp_(self, min=None, max=None):  # noqa: A002

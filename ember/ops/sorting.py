@@ -1,4 +1,5 @@
-"""Sorting and searching primitives: ``sort`` (differentiable), ``argsort``, ``searchsorted``.
+"""Sorting and searching primitives: ``sort`` and ``topk`` (differentiable), ``argsort``,
+``searchsorted``; ``kthvalue`` and ``bucketize`` are built on them.
 
 A descending sort is stable like an ascending one: equal elements keep their original order
 (NaNs sort as the largest values, so they come last ascending and first descending).
@@ -87,6 +88,60 @@ class Searchsorted(Op):
         for i in range(rows.shape[0]):
             out[i] = xp.searchsorted(rows[i], vals[i], side=side)
         return out.reshape(values.shape)
+
+
+def _topk(xp, x, k, axis, largest, sorted):  # noqa: A002
+    # rows of the moved axis; argpartition finds the k-th value t in O(n), then every value
+    # strictly past t is taken plus the first (lowest-index) values equal to t, so ties at
+    # the boundary are resolved as ONNX asks and as PyTorch's CPU kernel usually does
+    moved = xp.moveaxis(x, axis, -1)
+    lead, n = moved.shape[:-1], moved.shape[-1]
+    rows = moved.reshape(-1, n)
+    if k in (0, n) or (rows.dtype.kind == "f" and bool(xp.isnan(rows).any())):
+        idx = _argsort(xp, rows, -1, largest, True)[:, :k]  # NaN is the largest value
+    else:
+        kth = n - k if largest else k - 1
+        part = xp.argpartition(rows, kth, axis=-1)[:, kth:kth + 1]
+        t = xp.take_along_axis(rows, part, axis=-1)
+        past = rows > t if largest else rows < t
+        tied = rows == t
+        need = k - past.sum(axis=-1, keepdims=True)
+        keep = past | (tied & (xp.cumsum(tied, axis=-1) <= need))
+        idx = xp.nonzero(keep)[1].reshape(-1, k)  # k per row, in index order
+        if sorted:
+            vals = xp.take_along_axis(rows, idx, axis=-1)
+            idx = xp.take_along_axis(idx, _argsort(xp, vals, -1, largest, True), axis=-1)
+    idx = idx.astype(xp.int64)
+    vals = xp.take_along_axis(rows, idx, axis=-1)
+    shape = lead + (k,)
+    return (xp.moveaxis(vals.reshape(shape), -1, axis),
+            xp.moveaxis(idx.reshape(shape), -1, axis))
+
+
+def _topk_cost(out_specs, in_specs, attrs):
+    """About ``n`` comparisons to partition plus ``k log2(k)`` per row to sort the k."""
+    shape = in_specs[0][0]
+    length = shape[attrs["axis"]] if shape else 1
+    rows = numel(shape) // max(length, 1)
+    k = attrs["k"]
+    return int(numel(shape) + rows * k * math.log2(max(k, 2))), io_bytes(out_specs, in_specs)
+
+
+@register
+class Topk(Op):
+    """The ``k`` largest (or smallest) values along ``axis`` and their indices."""
+
+    n_outputs = 2
+    needs_output = True
+    uses_input_values = False  # the vjp needs only the indices (an output)
+    cost = _topk_cost
+
+    def forward(xp, x, k, axis, largest=True, sorted=True):  # noqa: A002
+        return _topk(xp, x, k, axis, largest, sorted)
+
+    def vjp(F, g, out, x, k, axis, largest=True, sorted=True):  # noqa: A002
+        # each value came from one position: send its gradient back there
+        return (F.scatter_add(F.zeros_of(x), out[1], g[0], axis=axis),)
 
 
 # ----------------------------------------------------------------------------- public API
@@ -205,3 +260,98 @@ def searchsorted(sorted_sequence: Tensor, values, *, right: bool = False,
     if seq.dtype is not values.dtype:
         seq, values = _promote(seq, values)
     return apply(Searchsorted, seq, values, right=bool(right))
+
+
+class TopkResult(SortResult):
+    """``(values, indices)`` from ``topk`` and ``kthvalue``, also readable by name (as
+    ``torch.return_types.topk``)."""
+
+    __slots__ = ()
+
+
+def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True  # noqa: A002
+         ) -> TopkResult:
+    """The ``k`` largest (or smallest) elements along ``dim`` and their indices.
+
+    Equal values are taken lowest index first, and with ``sorted`` equal values keep index
+    order; PyTorch documents no order for ties, so tests should avoid them. NaN counts as the
+    largest value. The gradient flows back to the positions the values came from.
+
+    Args:
+        x: a real tensor.
+        k: how many elements to take, ``0 <= k <= x.shape[dim]``.
+        dim: the dimension to search.
+        largest: take the largest (True) or the smallest (False).
+        sorted: return the values in order (largest first when ``largest``); otherwise in
+            the order of their indices.
+
+    Shape:
+        values and indices have ``x``'s shape with ``k`` in place of ``x.shape[dim]``.
+
+    Example:
+        >>> import ember
+        >>> values, indices = ember.topk(ember.tensor([1.0, 5.0, 3.0, 4.0]), 2)
+        >>> values, indices
+        (tensor([5., 4.]), tensor([1, 3]))
+        >>> ember.tensor([[1, 9, 2]]).topk(2, largest=False).indices
+        tensor([[0, 2]])
+    """
+    import numbers
+
+    d = _check("topk", x, dim)
+    if isinstance(k, Tensor) and k.ndim == 0 and k.data.dtype.kind in "iu":
+        k = int(k.item())
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise op_error(TypeError, "topk", f"k must be an integer, got {k!r}", args=[x])
+    size = x.shape[d] if x.ndim else 1
+    if not 0 <= k <= size:
+        raise op_error(ShapeError, "topk", f"k={k} is out of range for dim {d} of size {size}",
+                       args=[x], hint=f"use 0 <= k <= {size}")
+    if x.ndim == 0:
+        return TopkResult((x, _zero_index(x)))
+    values, indices = apply(Topk, x, k=int(k), axis=d, largest=bool(largest),
+                            sorted=bool(sorted))
+    return TopkResult((values, indices.detach()))
+
+
+def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False) -> TopkResult:
+    """The ``k``-th smallest element along ``dim`` (``k`` counts from 1) and its index.
+
+    Example:
+        >>> import ember
+        >>> ember.kthvalue(ember.tensor([[4.0, 1.0, 3.0]]), 2)
+        (tensor([3.]), tensor([2]))
+    """
+    d = _check("kthvalue", x, dim)
+    size = x.shape[d] if x.ndim else 1
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= size:
+        raise op_error(ShapeError, "kthvalue", f"k={k!r} is out of range for dim {d} of size "
+                       f"{size}", args=[x], hint=f"use an integer 1 <= k <= {size}")
+    values, indices = topk(x, k, dim=d, largest=False, sorted=True)
+    if x.ndim == 0:
+        return TopkResult((values, indices))
+    pick = (slice(None),) * d + (slice(k - 1, k) if keepdim else k - 1,)
+    return TopkResult((values[pick], indices[pick]))
+
+
+def bucketize(input: Tensor, boundaries: Tensor, *, out_int32: bool = False,  # noqa: A002
+              right: bool = False) -> Tensor:
+    """The index of the bucket of each element of ``input`` given the increasing 1-d
+    ``boundaries``: ``boundaries[i-1] < x <= boundaries[i]``, or ``boundaries[i-1] <= x <
+    boundaries[i]`` with ``right=True`` (PyTorch's convention).
+
+    Example:
+        >>> import ember
+        >>> ember.bucketize(ember.tensor([0.5, 2.0, 7.0]), ember.tensor([1.0, 2.0, 5.0]))
+        tensor([0, 1, 3])
+    """
+    from .creation import tensor
+
+    if not isinstance(boundaries, Tensor) or boundaries.ndim != 1:
+        raise op_error(ShapeError, "bucketize", "boundaries must be a 1-d tensor",
+                       args=[boundaries] if isinstance(boundaries, Tensor) else [])
+    scalar = not isinstance(input, Tensor)
+    if scalar:
+        input = tensor(input, dtype=boundaries.dtype, device=boundaries.device)
+    out = searchsorted(boundaries, input, right=right)
+    return out.to("int32") if out_int32 else out

@@ -1,5 +1,6 @@
 """Op table rows for indexing (basic, integer and boolean indices, ``__setitem__``, gather,
-scatter_add, index_select, take_along_dim, masked_fill, one_hot) and products (matmul in its
+scatter_add, index_select, take_along_dim, masked_fill, one_hot, topk, kthvalue, scatter,
+scatter_reduce, masked_select, bucketize) and products (matmul in its
 1-d/2-d/batched/broadcast combinations, dot, outer, add_n)."""
 
 from __future__ import annotations
@@ -129,6 +130,36 @@ def _masked_fill_samples(rng):
             S(_x(rng, 2, 3), _x(rng) > -9, name="0d_mask", value=1.0)]
 
 
+def _distinct(rng, *shape):
+    """Values without ties in any float dtype (PyTorch orders tied values arbitrarily)."""
+    return (rng.permutation(int(np.prod(shape))).reshape(shape) - 5) * 0.25
+
+
+def _topk_samples(rng):
+    return [S(_distinct(rng, 3, 5), 2, name="last"),
+            S(_distinct(rng, 4, 3), 3, name="d0_smallest", dim=0, largest=False),
+            S(_distinct(rng, 2, 3, 4), 1, name="3d_mid", dim=1),
+            S(_distinct(rng, 6), 6, name="all"),
+            S(_distinct(rng, 3, 4), 0, name="k0")]
+
+
+_SCATTER_INDEX = _I([[2, 0, 1, 1], [0, 1, 2, 0]])  # no repeats: PyTorch keeps any one
+_REPEAT_INDEX = _I([[2, 0, 1, 1], [0, 0, 2, 1], [2, 0, 1, 1]])
+
+
+def _scatter_samples(rng):
+    return [S(_x(rng, 3, 4), 0, _SCATTER_INDEX, _x(rng, 2, 4), name="d0"),
+            S(_x(rng, 3, 4), 1, _I([[3, 0], [1, 2], [0, 1]]), _x(rng, 3, 2), name="d1"),
+            S(_x(rng, 3, 4), -1, _I([[1], [0]]), _x(rng, 2, 3), name="src_larger",
+              torch_grad=False)]
+
+
+def _scatter_reduce_samples(rng):
+    return [S(_x(rng, 3, 4), 0, _REPEAT_INDEX, _x(rng, 3, 4), name=f"{r}_{inc}", reduce=r,
+              include_self=inc)
+            for r in ("sum", "prod", "mean", "amax", "amin") for inc in (True, False)]
+
+
 MATMUL_SHAPES = [
     ("vv", (3,), (3,)), ("mv", (2, 3), (3,)), ("vm", (3,), (3, 4)), ("mm", (2, 3), (3, 4)),
     ("bmm", (2, 2, 3), (2, 3, 4)), ("batched_m", (2, 2, 3), (3, 4)),
@@ -163,6 +194,25 @@ INDEX = [
            dtypes=ALL),
     OpInfo("masked_fill", ember.masked_fill, lambda x, m, value: x.masked_fill(m, value),
            _masked_fill_samples, dtypes=FLOAT),
+    OpInfo("topk", ember.topk, torch.topk, _topk_samples),
+    OpInfo("topk_method", lambda x, k: x.topk(k, largest=False), lambda x, k: x.topk(
+        k, largest=False), lambda rng: [S(_distinct(rng, 2, 5), 3, name="2d")]),
+    OpInfo("kthvalue", ember.kthvalue, torch.kthvalue, lambda rng: [
+        S(_distinct(rng, 3, 5), 2, name="last"),
+        S(_distinct(rng, 4, 3), 4, name="d0_keepdim", dim=0, keepdim=True)]),
+    OpInfo("scatter", ember.scatter, torch.scatter, _scatter_samples, dtypes=ALL),
+    OpInfo("scatter_value", lambda x, d, i: x.scatter(d, i, 2.0),
+           lambda x, d, i: x.scatter(d, i, 2.0),
+           lambda rng: [S(_x(rng, 3, 4), 0, _REPEAT_INDEX, name="repeat")]),
+    OpInfo("scatter_reduce", ember.scatter_reduce, torch.scatter_reduce,
+           _scatter_reduce_samples, tol={"float16": (5e-3, 5e-3)}),
+    OpInfo("masked_select", ember.masked_select, torch.masked_select, lambda rng: [
+        S(_x(rng, 3, 4), _x(rng, 3, 4) > 0, name="same"),
+        S(_x(rng, 3, 4), _x(rng, 1, 4) > 0, name="bcast_mask")], dtypes=ALL),
+    OpInfo("bucketize", ember.bucketize, torch.bucketize, lambda rng: [
+        S(_x(rng, 3, 4), np.sort(_x(rng, 5)), name="left"),
+        S(_I([[1.0, 2.5], [3.0, 0.0]]), _I([1.0, 2.0, 3.0]), name="right_ties", right=True)],
+           grad=False),
     OpInfo("one_hot", ember.one_hot, tF.one_hot, lambda rng: [
         S(_I([0, 3, 1, 1]), name="1d", num_classes=5),
         S(_I([[0, 2], [1, 0]]), name="2d_inferred"),
