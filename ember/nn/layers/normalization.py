@@ -1,4 +1,5 @@
-"""Normalisation layers: ``BatchNorm1d/2d/3d``, ``LayerNorm``, ``GroupNorm``.
+"""Normalisation layers: ``BatchNorm1d/2d/3d``, ``LayerNorm``, ``GroupNorm``, ``RMSNorm``,
+``LocalResponseNorm``.
 
 Example:
     >>> import ember
@@ -12,13 +13,14 @@ Example:
 from __future__ import annotations
 
 from ...autograd.grad_mode import no_grad
-from ...ops import creation
+from ...ops import creation, normalization_more
 from ...ops import nn_ops as F
 from .. import init
 from ..module import Module, layer_error
 from ..parameter import Parameter
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm", "RMSNorm",
+           "LocalResponseNorm"]
 
 
 class _BatchNorm(Module):
@@ -241,3 +243,85 @@ class GroupNorm(Module):
     def extra_repr(self) -> str:
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, "
                 f"affine={self.affine}, bias={self.bias is not None}")
+
+
+class RMSNorm(Module):
+    """Root-mean-square normalisation over the trailing ``normalized_shape`` dimensions.
+
+    Args:
+        normalized_shape: an int or the shape of the trailing dimensions.
+        eps: added to the mean square; None for ``finfo(input.dtype).eps``.
+        elementwise_affine: learn a weight (ones) of ``normalized_shape``.
+
+    Shape:
+        input (*, *normalized_shape) -> same shape.
+
+    Example:
+        >>> import ember
+        >>> norm = ember.nn.RMSNorm(4)
+        >>> norm(ember.randn(2, 3, 4)).shape
+        (2, 3, 4)
+    """
+
+    def __init__(self, normalized_shape, eps: float | None = None,
+                 elementwise_affine: bool = True, device=None, dtype=None) -> None:
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(int(s) for s in normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        if elementwise_affine:
+            self.weight = Parameter(creation.ones(*self.normalized_shape, dtype=dtype,
+                                                  device=device))
+        else:
+            self.register_parameter("weight", None)
+
+    def reset_parameters(self) -> None:
+        """Weight ones."""
+        if self.weight is not None:
+            init.ones_(self.weight)
+
+    def forward(self, input):
+        k = len(self.normalized_shape)
+        shape = tuple(input.data.shape)
+        if shape[len(shape) - k:] != self.normalized_shape or len(shape) < k:
+            raise layer_error(self, f"expected input with trailing dimensions "
+                              f"{self.normalized_shape}, got shape {shape}")
+        return normalization_more.rms_norm(input, self.normalized_shape, self.weight,
+                                           self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")
+
+
+class LocalResponseNorm(Module):
+    """Normalise each channel by the squares of its ``size`` neighbouring channels.
+
+    Args:
+        size: channels in each window; alpha, beta, k: ``x / (k + alpha * mean) ** beta``.
+
+    Shape:
+        input (N, C, *) -> same shape.
+
+    Example:
+        >>> import ember
+        >>> ember.nn.LocalResponseNorm(2)(ember.randn(1, 4, 3, 3)).shape
+        (1, 4, 3, 3)
+    """
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                 k: float = 1.0) -> None:
+        super().__init__()
+        self.size = size
+        self.alpha = alpha
+        self.beta = beta
+        self.k = k
+
+    def forward(self, input):
+        return normalization_more.local_response_norm(input, self.size, self.alpha, self.beta,
+                                                      self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

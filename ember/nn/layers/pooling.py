@@ -10,11 +10,12 @@ Example:
 from __future__ import annotations
 
 from ...errors import ShapeError
+from ...ops import normalization_more
 from ...ops import pool as P
 from ..module import Module, layer_error
 
 __all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
-           "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"]
+           "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "LPPool1d", "LPPool2d"]
 
 
 def _single(value):
@@ -234,3 +235,46 @@ class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
 
     def forward(self, input):
         return self._call(P.adaptive_max_pool1d, input, self.output_size, self.return_indices)
+
+
+class LPPool2d(_Pool):
+    """2-d power-average pooling: ``(sum of x ** p over each window) ** (1 / p)``.
+
+    Args:
+        norm_type: p; kernel_size, stride (default ``kernel_size``), ceil_mode: as in
+            ``AvgPool2d``.
+
+    Example:
+        >>> import ember
+        >>> ember.nn.LPPool2d(2, 3, stride=2)(ember.randn(1, 4, 9, 9)).shape
+        (1, 4, 4, 4)
+    """
+
+    def __init__(self, norm_type: float, kernel_size, stride=None,
+                 ceil_mode: bool = False) -> None:
+        super().__init__()
+        self.norm_type = norm_type
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.ceil_mode = ceil_mode
+
+    def forward(self, input):
+        fn = normalization_more.lp_pool1d if self.nd == 1 else normalization_more.lp_pool2d
+        return self._call(fn, input, self.norm_type, self.kernel_size, self.stride,
+                          self.ceil_mode)
+
+    def extra_repr(self) -> str:
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, ceil_mode={self.ceil_mode}")
+
+
+class LPPool1d(LPPool2d):
+    """1-d power-average pooling over (N, C, L); arguments as in ``LPPool2d``.
+
+    Example:
+        >>> import ember
+        >>> ember.nn.LPPool1d(2, 3)(ember.randn(2, 4, 9)).shape
+        (2, 4, 3)
+    """
+
+    nd = 1
