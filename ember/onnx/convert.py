@@ -351,3 +351,26 @@ def _index(ctx, n):
 
 
 from . import convert_nn  # noqa: E402,F401  (registers the layer converters)
+
+
+@_conv("topk")
+def _topk(ctx, n):
+    a = n.attrs
+    ctx.add("TopK", [ctx.arg(0), ctx.ints([a["k"]])], outputs=[ctx.out(0), ctx.out(1)],
+            axis=int(a["axis"]), largest=int(a["largest"]), sorted=int(a["sorted"]))
+
+
+_SCATTER_REDUCTIONS = {"sum": "add", "prod": "mul", "amax": "max", "amin": "min"}
+
+
+@_conv("scatter", "scatter_reduce")
+def _scatter(ctx, n):
+    reduction = None
+    if n.op.name == "scatter_reduce":
+        reduction = _SCATTER_REDUCTIONS.get(n.attrs["reduce"])
+        if reduction is None or not n.attrs["include_self"]:
+            raise ValueError(f"onnx.export: scatter_reduce with reduce={n.attrs['reduce']!r}, "
+                             f"include_self={n.attrs['include_self']} has no ONNX form "
+                             "(ScatterElements reduces with add, mul, max, min and the input)")
+    ctx.emit("ScatterElements", [ctx.arg(0), ctx.arg(1), ctx.arg(2)],
+             axis=int(n.attrs["axis"]), reduction=reduction)
