@@ -17,7 +17,8 @@ import numpy as np
 from .. import ops as E
 from ..nn import functional as F
 from ..ops import creation
-from .ops import _ints, onnx_op
+from ..ops.normalization_more import _channel_window_sum
+from .ops import _dtype_of_onnx, _ints, onnx_op
 
 # ----------------------------------------------------------------------------- activations
 
@@ -252,3 +253,112 @@ def _gru(m, n, x, w, r, b=None, seq_lens=None, h0=None):
 @onnx_op("RNN")
 def _rnn(m, n, x, w, r, b=None, seq_lens=None, h0=None):
     return _recurrent(n, "RNN", x, w, r, b, seq_lens, h0)
+
+
+# ----------------------------------------------------------------------------- normalisations
+
+
+@onnx_op("RMSNormalization")
+def _rms_normalization(m, n, x, scale):
+    """``x / sqrt(mean(x²) + epsilon) * scale`` over dims ``axis..`` (opset 23), computed in
+    ``stash_type`` (float32 by default) as the op's function body does."""
+    axis = n.attrs.get("axis", -1)
+    axis = axis + x.ndim if axis < 0 else axis
+    if not 0 <= axis < x.ndim:
+        raise ValueError(f"RMSNormalization: axis {n.attrs.get('axis')} is out of range for a "
+                         f"{x.ndim}-d input")
+    stash = _dtype_of_onnx(n.attrs.get("stash_type", 1))
+    xs = x if x.dtype == stash else E.astype(x, stash)
+    dims = tuple(range(axis, x.ndim))
+    rms = E.sqrt(E.mean(xs * xs, dim=dims, keepdim=True) + n.attrs.get("epsilon", 1e-5))
+    y = xs * E.reciprocal(rms)
+    if y.dtype != x.dtype:
+        y = E.astype(y, x.dtype)
+    return y * scale
+
+
+@onnx_op("LRN")
+def _lrn(m, n, x):
+    """Each channel over the squares of its ``size`` neighbours: ONNX's window starts
+    ``floor((size - 1) / 2)`` channels before (PyTorch's ``size // 2``: they differ for even
+    sizes)."""
+    a = n.attrs
+    size = a["size"]
+    window = _channel_window_sum(x * x, (size - 1) // 2, size // 2)
+    return x / E.pow(window * (a.get("alpha", 1e-4) / size) + a.get("bias", 1.0),
+                     a.get("beta", 0.75))
+
+
+@onnx_op("LpNormalization")
+def _lp_normalization(m, n, x):
+    p = n.attrs.get("p", 2)
+    if p not in (1, 2):
+        raise ValueError(f"LpNormalization: p must be 1 or 2, got {p}")
+    axis = n.attrs.get("axis", -1)
+    norm = E.sum(E.abs(x), dim=axis, keepdim=True) if p == 1 else \
+        E.sqrt(E.sum(x * x, dim=axis, keepdim=True))
+    zero = norm == 0  # an all-zero slice stays zero (the reference's 0 / 0 = 0)
+    return x / E.where(zero, 1.0, norm)
+
+
+@onnx_op("MeanVarianceNormalization")
+def _mean_variance_normalization(m, n, x):
+    """``(x - mean) / (std + 1e-9)`` over ``axes`` (default N, H, W), as the function body."""
+    axes = tuple(a + x.ndim if a < 0 else a for a in n.attrs.get("axes", [0, 2, 3]))
+    centred = x - E.mean(x, dim=axes, keepdim=True)
+    std = E.sqrt(E.mean(centred * centred, dim=axes, keepdim=True))
+    return centred / (std + 1e-9)
+
+
+def _lp_pool_geometry(n, spatial):
+    """(kernel, strides, dilations, pads before, pads after, output sizes) of an LpPool."""
+    a = n.attrs
+    nd = len(spatial)
+    kernel = list(a["kernel_shape"])
+    strides = list(a.get("strides") or [1] * nd)
+    dilations = list(a.get("dilations") or [1] * nd)
+    pads = list(a.get("pads") or [0] * (2 * nd))
+    auto_pad = a.get("auto_pad", "NOTSET")
+    span = [(k - 1) * d + 1 for k, d in zip(kernel, dilations)]
+    before, after, out = pads[:nd], pads[nd:], []
+    for i, size in enumerate(spatial):
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            o = -(-size // strides[i])
+            total = max((o - 1) * strides[i] + span[i] - size, 0)
+            small, big = total // 2, total - total // 2
+            before[i], after[i] = (small, big) if auto_pad == "SAME_UPPER" else (big, small)
+        elif auto_pad == "VALID":
+            before[i] = after[i] = 0
+            o = (size - span[i]) // strides[i] + 1
+        else:
+            room = size + before[i] + after[i] - span[i]
+            o = (-(-room // strides[i]) if a.get("ceil_mode", 0) else room // strides[i]) + 1
+            if a.get("ceil_mode", 0) and (o - 1) * strides[i] >= size + before[i]:
+                o -= 1  # a last window starting in the end padding is dropped
+        out.append(o)
+    return kernel, strides, dilations, before, after, out
+
+
+@onnx_op("LpPool")
+def _lp_pool(m, n, x):
+    """``(sum of |x|^p over each window) ** (1 / p)``, any number of spatial dimensions, by
+    summing strided slices of the zero-padded input (padding adds nothing to a sum)."""
+    p = n.attrs.get("p", 2)
+    spatial = tuple(x.shape[2:])
+    kernel, strides, dilations, before, after, out = _lp_pool_geometry(n, spatial)
+    # pad so that every window of the output fits (ceil_mode may need more at the end)
+    extra = [max((o - 1) * s + (k - 1) * d + 1 - (size + b + e), 0) for o, s, k, d, size, b, e
+             in zip(out, strides, kernel, dilations, spatial, before, after)]
+    powered = E.pow(E.abs(x), p)
+    pads = []
+    for b, e, x_extra in zip(reversed(before), reversed(after), reversed(extra)):
+        pads += [b, e + x_extra]
+    padded = E.pad(powered, tuple(pads)) if any(pads) else powered
+    total = None
+    for offsets in np.ndindex(*kernel):
+        index = (slice(None), slice(None)) + tuple(
+            slice(k * d, k * d + (o - 1) * s + 1, s)
+            for k, d, o, s in zip(offsets, dilations, out, strides))
+        window = padded[index]
+        total = window if total is None else total + window
+    return E.pow(total, 1.0 / p)

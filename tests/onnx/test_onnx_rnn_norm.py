@@ -280,3 +280,123 @@ def test_imported_lstm_gradients_match_pytorch():
         for d, suffix in enumerate(("", "_reverse")):
             want = getattr(module, name + suffix).grad.numpy()[order]
             np.testing.assert_allclose(got[d], want, rtol=1e-4, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- normalisations
+
+
+def _lrn_spec(x, size, alpha, beta, bias):
+    """The ONNX spec's LRN in NumPy (the reference evaluator's loops over the batch, not the
+    channels): channels [c - floor((size-1)/2), c + ceil((size-1)/2)]."""
+    square_sum = np.zeros_like(x)
+    for c in range(x.shape[1]):
+        lo, hi = max(0, c - (size - 1) // 2), min(x.shape[1], c + size // 2 + 1)
+        square_sum[:, c] = (x[:, lo:hi] ** 2).sum(axis=1)
+    return x / (bias + alpha / size * square_sum) ** beta
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5])
+def test_lrn(size):
+    """Even sizes put the extra channel after (ONNX), not before (PyTorch); onnxruntime
+    refuses even sizes, so a NumPy transcription of the spec checks those too."""
+    inputs = [("x", _rand(2, 7, 3, 4))]
+    model = _model("LRN", inputs, size=size, alpha=0.4, beta=0.6, bias=1.5, opset=13)
+    if size % 2:
+        _check(model, inputs, rtol=2e-5)
+    got = ember.onnx.load(model)(ember.from_numpy(inputs[0][1])).numpy()
+    np.testing.assert_allclose(got, _lrn_spec(inputs[0][1], size, 0.4, 0.6, 1.5), rtol=2e-5,
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("axis,p", [(-1, 2), (0, 1), (1, 2), (2, 1)])
+def test_lp_normalization(axis, p):
+    x = _rand(3, 4, 5)
+    x[1, :, 2] = 0.0  # an all-zero slice along axis 1 stays zero
+    inputs = [("x", x)]
+    _check(_model("LpNormalization", inputs, axis=axis, p=p, opset=22), inputs)
+
+
+@pytest.mark.parametrize("axes", [[0, 2, 3], [1], [2, 3], [0, 1, 2, 3]])
+def test_mean_variance_normalization(axes):
+    inputs = [("x", _rand(3, 4, 5, 2))]
+    _check(_model("MeanVarianceNormalization", inputs, axes=axes, opset=13), inputs, rtol=1e-4,
+           atol=1e-5)
+
+
+LP_POOLS = [
+    dict(kernel_shape=[3]),
+    dict(kernel_shape=[2], strides=[2], pads=[1, 0]),
+    dict(kernel_shape=[3, 2], strides=[2, 1], pads=[1, 0, 1, 1], p=3),
+    dict(kernel_shape=[3, 3], dilations=[2, 1], p=1),
+    dict(kernel_shape=[2, 3], strides=[2, 2], auto_pad="SAME_UPPER"),
+    dict(kernel_shape=[3, 2], strides=[2, 3], auto_pad="SAME_LOWER"),
+    dict(kernel_shape=[2, 2], strides=[2, 2], auto_pad="VALID"),
+    dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1),
+    dict(kernel_shape=[2, 2], strides=[3, 3], pads=[1, 1, 1, 1], ceil_mode=1),
+    dict(kernel_shape=[2, 2, 2], strides=[1, 2, 1], pads=[0, 1, 0, 1, 0, 1]),
+]
+
+
+@pytest.mark.parametrize("attrs", LP_POOLS)
+def test_lp_pool(attrs):
+    spatial = {1: (9,), 2: (7, 8), 3: (4, 5, 6)}[len(attrs["kernel_shape"])]
+    inputs = [("x", _rand(2, 3, *spatial))]
+    # onnxruntime, not the reference evaluator: for a ceil_mode window past the input's end
+    # the reference scales the mean of the valid elements by the kernel size, not their sum
+    _check(_model("LpPool", inputs, opset=22, **attrs), inputs)
+
+
+@pytest.mark.parametrize("axis", [-1, -2, 1, 0])
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_rms_normalization(axis, dtype):
+    x = _rand(2, 3, 4, dtype=dtype)
+    scale = _rand(*x.shape[axis % 3:], dtype=dtype)
+    inputs = [("x", x), ("scale", scale)]
+    model = _model("RMSNormalization", inputs, axis=axis, epsilon=1e-3, opset=23)
+    expected = ReferenceEvaluator(model).run(None, _feeds(inputs))[0]
+    got = ember.onnx.load(model)(ember.from_numpy(x), ember.from_numpy(scale)).numpy()
+    assert got.dtype == dtype
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(got, expected, **tol)
+
+
+def _feeds(inputs):
+    return {n: a for n, a in inputs if a is not None}
+
+
+@pytest.mark.parametrize("op,attrs,opset", [
+    ("LRN", dict(size=3, alpha=0.5), 13), ("LpNormalization", dict(axis=1), 22),
+    ("MeanVarianceNormalization", dict(), 13),
+    ("LpPool", dict(kernel_shape=[2, 2], pads=[1, 0, 0, 1]), 22)])
+def test_normalisation_gradients(op, attrs, opset):
+    """Central differences of the imported op (float64) against its backward."""
+    x = np.abs(_rand(2, 3, 4, 4).astype(np.float64)) + 0.2
+    model = _model(op, [("x", x)], opset=opset, **attrs)
+    module = ember.onnx.load(model)
+    t = ember.from_numpy(x.copy()).requires_grad_(True)
+    g = _rand(*module(t).shape).astype(np.float64)
+    (module(t) * ember.from_numpy(g)).sum().backward()
+    numeric = np.zeros_like(x)
+    h = 1e-6
+    for i in np.ndindex(*x.shape):
+        plus, minus = x.copy(), x.copy()
+        plus[i] += h
+        minus[i] -= h
+        f = [float((module(ember.from_numpy(v)).numpy() * g).sum()) for v in (plus, minus)]
+        numeric[i] = (f[0] - f[1]) / (2 * h)
+    np.testing.assert_allclose(t.grad.numpy(), numeric, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("layer,shape", [
+    (lambda: ember.nn.RMSNorm(6), (2, 4, 6)), (lambda: ember.nn.LocalResponseNorm(3), (2, 5, 6)),
+    (lambda: ember.nn.LPPool2d(2, 2), (2, 3, 6, 6)), (lambda: ember.nn.LPPool1d(3, 2), (2, 3, 8))])
+def test_new_layers_export(layer, shape):
+    """The new layers are compositions of exported ops: onnxruntime runs the exported file."""
+    module = layer()
+    x = np.abs(_rand(*shape)) + 0.1
+    data = ember.onnx.export(module, ember.from_numpy(x))
+    data = data if isinstance(data, bytes) else data.SerializeToString()
+    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(got, module(ember.from_numpy(x)).detach().numpy(), rtol=1e-5,
+                               atol=1e-6)
