@@ -17,6 +17,7 @@ import numpy as np
 from .. import ops as E
 from ..nn import functional as F
 from ..ops import creation
+from ..ops.lstm import lstm as ember_lstm
 from ..ops.normalization_more import _channel_window_sum
 from .ops import _dtype_of_onnx, _ints, onnx_op
 
@@ -181,6 +182,29 @@ def _direction(step, x, w, r, b, p, h, c, acts, clip, masks, option):
     return E.stack(ys, 0), h, c
 
 
+def _fused_lstm_fits(n, p) -> bool:
+    """The common LSTM node: what ``ember.ops.lstm.lstm`` (nn.LSTM's fused op) computes."""
+    a = n.attrs
+    names = [s.lower() for s in a.get("activations") or []]
+    return (p is None and a.get("clip") is None and not a.get("input_forget", 0)
+            and all(s == d for s, d in zip(names, ["sigmoid", "tanh", "tanh"] * 2)))
+
+
+# ONNX's gate blocks (i, o, f, c) in PyTorch's order (i, f, g, o)
+_TORCH_GATES = (0, 2, 3, 1)
+
+
+def _fused_lstm_direction(x, w, r, b, h0, c0, reverse):
+    """One direction as nn.LSTM's fused op, the gate blocks reordered (differentiably)."""
+    hidden = r.shape[-1]
+    order = creation.from_numpy(np.concatenate(
+        [np.arange(k * hidden, (k + 1) * hidden) for k in _TORCH_GATES]))
+    bias = None if b is None else E.index_select(b[:4 * hidden] + b[4 * hidden:], 0, order)
+    y, h, c = ember_lstm(x, E.index_select(w, 0, order), E.index_select(r, 0, order), bias,
+                         h0, c0, reverse=reverse)
+    return y, h, c
+
+
 def _recurrent(n, kind, x, w, r, b, seq_lens, h0, c0=None, p=None):
     a = n.attrs
     op = n.op_type
@@ -217,15 +241,26 @@ def _recurrent(n, kind, x, w, r, b, seq_lens, h0, c0=None, p=None):
             masks = E.unbind(creation.from_numpy(valid), 0)
             index = creation.from_numpy(_reverse_index(lens, steps))
 
+    if kind == "LSTM" and lens is None and _fused_lstm_fits(n, p):
+        run = _fused_lstm_direction
+    else:
+        run = _direction
     zeros = E.zeros((batch, hidden), dtype=x.dtype, device=x.device)
     ys, hs, cs = [], [], []
     for d in range(directions):
         reverse = direction == "reverse" or d == 1
+        bd = None if b is None else b[d]
+        if run is _fused_lstm_direction:
+            y, h, c = run(x, w[d], r[d], bd, None if h0 is None else h0[d],
+                          None if c0 is None else c0[d], reverse)
+            ys.append(y)
+            hs.append(h)
+            cs.append(c)
+            continue
         xd = _reverse(x, lens, index) if reverse else x
         pd = None if p is None else E.chunk(p[d], 3, dim=0)
         h = zeros if h0 is None else h0[d]
         c = None if kind != "LSTM" else zeros if c0 is None else c0[d]
-        bd = None if b is None else b[d]
         y, h, c = _direction(step, xd, w[d], r[d], bd, pd, h, c, acts[d], clip, masks, option)
         ys.append(_reverse(y, lens, index) if reverse else y)
         hs.append(h)

@@ -400,3 +400,22 @@ def test_new_layers_export(layer, shape):
     got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
     np.testing.assert_allclose(got, module(ember.from_numpy(x)).detach().numpy(), rtol=1e-5,
                                atol=1e-6)
+
+
+def test_common_lstm_takes_the_fused_op_and_matches_the_steps(monkeypatch):
+    """A default LSTM node runs as nn.LSTM's fused op; the step-by-step path agrees."""
+    from ember.onnx import ops_rnn
+
+    inputs, hidden = _rnn_inputs("LSTM", steps=9, directions=2, h0=True, c0=True)
+    model = _rnn_model("LSTM", inputs, hidden, direction="bidirectional")
+    args = [ember.from_numpy(a) for _, a in inputs if a is not None]
+    calls = []
+    fused = ops_rnn.ember_lstm
+    monkeypatch.setattr(ops_rnn, "ember_lstm", lambda *a, **k: calls.append(1) or fused(*a, **k))
+    got = ember.onnx.load(model)(*args)
+    assert len(calls) == 2
+    monkeypatch.setattr(ops_rnn, "_fused_lstm_fits", lambda n, p: False)
+    steps = ember.onnx.load(model)(*args)
+    assert len(calls) == 2
+    for g, s in zip(got, steps):
+        np.testing.assert_allclose(g.numpy(), s.numpy(), rtol=1e-5, atol=1e-6)
