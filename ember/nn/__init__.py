@@ -23,5 +23,6 @@ from .layers.normalization import *  # noqa: F403
 from .layers.padding import *  # noqa: F403
 from .layers.pooling import *  # noqa: F403
 from .layers.rnn import *  # noqa: F403
+from .layers.upsampling import *  # noqa: F403
 from .module import *  # noqa: F403
 from .parameter import *  # noqa: F403

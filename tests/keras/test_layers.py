@@ -390,3 +390,22 @@ def test_activation_records_logits_only_for_its_own_output():
     assert activations.logits_of(p, "softmax") is x
     assert activations.logits_of(p * 1.0, "softmax") is None
     assert activations.logits_of(p, "sigmoid") is None
+
+
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear", "bicubic"])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_upsampling2d_matches_torch_interpolate(interpolation, data_format):
+    x = np.random.default_rng(0).standard_normal((2, 4, 5, 3)).astype("float32")
+    layer = layers.UpSampling2D((2, 3), data_format=data_format, interpolation=interpolation)
+    t = torch.tensor(x)
+    t = t.permute(0, 3, 1, 2) if data_format == "channels_last" else t
+    ref = TF.interpolate(t, scale_factor=(2, 3), mode=interpolation)
+    ref = ref.permute(0, 2, 3, 1) if data_format == "channels_last" else ref
+    y = layer(ember.tensor(x))
+    np.testing.assert_allclose(y.numpy(), ref.numpy(), rtol=1e-5, atol=1e-5)
+    assert layer.compute_output_shape((None, 4, 5, 3)) == (
+        (None, 8, 15, 3) if data_format == "channels_last" else (None, 4, 10, 9))
+    assert layers.get("UpSampling2D") is layers.UpSampling2D
+    assert layers.UpSampling2D(**{k: v for k, v in layer.get_config().items()
+                                  if k in ("size", "data_format", "interpolation")}).size \
+        == (2, 3)

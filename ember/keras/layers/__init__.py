@@ -30,6 +30,7 @@ from .pooling import (
 )
 from .recurrent import GRU, LSTM, Bidirectional, SimpleRNN
 from .symbolic import KerasTensor, Node
+from .upsampling import UpSampling2D
 from .wrappers import Lambda, ModuleWrapper
 
 Convolution2D = Conv2D
@@ -43,8 +44,8 @@ __all__ = ["Layer", "Input", "InputLayer", "KerasTensor", "Node", "Dense", "Acti
            "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D",
            "GlobalMaxPooling2D", "BatchNormalization", "LayerNormalization", "SimpleRNN",
            "LSTM", "GRU", "Bidirectional", "Concatenate", "Add", "Subtract", "Multiply",
-           "Average", "Maximum", "Minimum", "Convolution2D", "MaxPool2D", "AvgPool2D",
-           "LAYERS", "deserialize", "serialize", "get"]
+           "Average", "Maximum", "Minimum", "UpSampling2D", "Convolution2D", "MaxPool2D",
+           "AvgPool2D", "LAYERS", "deserialize", "serialize", "get"]
 
 #: Every layer class by its Keras name (what configs and ``ember train`` files may use).
 LAYERS: dict[str, type] = {
@@ -54,7 +55,7 @@ LAYERS: dict[str, type] = {
         MaxPooling2D, AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D,
         GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, BatchNormalization,
         LayerNormalization, SimpleRNN, LSTM, GRU, Bidirectional, Concatenate, Add, Subtract,
-        Multiply, Average, Maximum, Minimum)
+        Multiply, Average, Maximum, Minimum, UpSampling2D)
 }
 
 
