@@ -374,3 +374,4 @@ def _scatter(ctx, n):
                              "(ScatterElements reduces with add, mul, max, min and the input)")
     ctx.emit("ScatterElements", [ctx.arg(0), ctx.arg(1), ctx.arg(2)],
              axis=int(n.attrs["axis"]), reduction=reduction)
+from . import convert_resample  # noqa: E402,F401  (registers the resampling converter)
