@@ -179,11 +179,7 @@ class LayerNorm(Module):
             init.zeros_(self.bias)
 
     def forward(self, input):
-        k = len(self.normalized_shape)
-        shape = tuple(input.data.shape)
-        if shape[len(shape) - k:] != self.normalized_shape or len(shape) < k:
-            raise layer_error(self, f"expected input with trailing dimensions "
-                              f"{self.normalized_shape}, got shape {shape}")
+        _check_trailing(self, input)
         params = self._parameters
         return F.layer_norm(input, self.normalized_shape, params["weight"], params["bias"],
                             self.eps)
@@ -283,11 +279,7 @@ class RMSNorm(Module):
             init.ones_(self.weight)
 
     def forward(self, input):
-        k = len(self.normalized_shape)
-        shape = tuple(input.data.shape)
-        if shape[len(shape) - k:] != self.normalized_shape or len(shape) < k:
-            raise layer_error(self, f"expected input with trailing dimensions "
-                              f"{self.normalized_shape}, got shape {shape}")
+        _check_trailing(self, input)
         return normalization_more.rms_norm(input, self.normalized_shape, self.weight,
                                            self.eps)
 
@@ -325,3 +317,12 @@ class LocalResponseNorm(Module):
 
     def extra_repr(self) -> str:
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+def _check_trailing(layer, input) -> None:
+    """Raise naming ``layer`` unless ``input`` ends in ``layer.normalized_shape``."""
+    k = len(layer.normalized_shape)
+    shape = tuple(input.data.shape)
+    if shape[len(shape) - k:] != layer.normalized_shape or len(shape) < k:
+        raise layer_error(layer, f"expected input with trailing dimensions "
+                          f"{layer.normalized_shape}, got shape {shape}")
