@@ -185,6 +185,13 @@ from .shape import (
     view,
 )
 from .sorting import argsort, bucketize, kthvalue, searchsorted, sort, topk
+from .windows import (
+    bartlett_window,
+    blackman_window,
+    hamming_window,
+    hann_window,
+    kaiser_window,
+)
 
 clip = clamp
 negative = neg
