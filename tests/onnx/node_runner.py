@@ -72,7 +72,7 @@ def run_case(case) -> str:
     for inputs, expected in case.data_sets:
         inputs, expected = _arrays(inputs), _arrays(expected)
         try:
-            args = [ember.from_numpy(np.array(a, order="C")) for a in inputs]
+            args = [_to_ember(a) for a in inputs]
         except (ember.errors.DTypeError, TypeError):
             return "unsupported"  # a dtype ember does not have (uint32, strings, float8)
         try:
@@ -86,28 +86,56 @@ def run_case(case) -> str:
         got = got if isinstance(got, tuple) else (got,)
         if len(got) < len(expected):
             return "fail"
-        for g, e in zip(got, expected):
-            g = np.asarray(g.numpy())
-            e = np.asarray(e)
-            if g.dtype != e.dtype or g.shape != e.shape:
-                return "fail"
-            if random:
-                continue
-            if e.dtype.kind == "V":  # ml_dtypes' bfloat16: compare as float32, NaN == NaN
-                g, e = g.astype(np.float32), e.astype(np.float32)
-            if e.dtype.kind in "fc":
-                if not np.allclose(g, e, rtol=case.rtol, atol=case.atol, equal_nan=True):
-                    return "fail"
-            elif not np.array_equal(g, e):
-                return "fail"
+        if not all(_matches(g, e, case, random) for g, e in zip(got, expected)):
+            return "fail"
     return "pass"
 
 
+def _matches(got, expected, case, random: bool) -> bool:
+    """Whether one output agrees with the expected value: a sequence (list) element by
+    element, an empty optional (None) only with None, a tensor in dtype, shape and value."""
+    if expected is None or got is None:
+        return expected is None and got is None
+    if isinstance(expected, list) or isinstance(got, list):
+        return (isinstance(expected, list) and isinstance(got, list)
+                and len(got) == len(expected)
+                and all(_matches(g, e, case, random) for g, e in zip(got, expected)))
+    g = np.asarray(got.numpy())
+    e = np.asarray(expected)
+    if g.dtype != e.dtype or g.shape != e.shape:
+        return False
+    if random:
+        return True
+    if e.dtype.kind == "V":  # ml_dtypes' bfloat16: compare as float32, NaN == NaN
+        g, e = g.astype(np.float32), e.astype(np.float32)
+    if e.dtype.kind in "fc":
+        return bool(np.allclose(g, e, rtol=case.rtol, atol=case.atol, equal_nan=True))
+    return bool(np.array_equal(g, e))
+
+
+def _to_ember(value):
+    """An input for the module: a tensor, a list of them (a sequence) or None (an empty
+    optional)."""
+    import ember
+
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [_to_ember(v) for v in value]
+    return ember.from_numpy(np.array(value, order="C"))
+
+
 def _arrays(values) -> list:
-    """A data set's values as NumPy arrays: some cases (Cast, CastLike) hold TensorProtos."""
+    """A data set's values as NumPy arrays: some cases (Cast, CastLike) hold TensorProtos;
+    a sequence is a list of values, an empty optional None."""
     from onnx import TensorProto, numpy_helper
 
-    return [numpy_helper.to_array(v) if isinstance(v, TensorProto) else v for v in values]
+    def one(v):
+        if isinstance(v, TensorProto):
+            return numpy_helper.to_array(v)
+        return [one(x) for x in v] if isinstance(v, list) else v
+
+    return [one(v) for v in values]
 
 
 def run(cases=None, only_ops=None) -> dict:
