@@ -17,6 +17,7 @@ from .layers.conv import *  # noqa: F403
 from .layers.dropout import *  # noqa: F403
 from .layers.embedding import *  # noqa: F403
 from .layers.flatten import *  # noqa: F403
+from .layers.folding import *  # noqa: F403
 from .layers.linear import *  # noqa: F403
 from .layers.loss import *  # noqa: F403
 from .layers.normalization import *  # noqa: F403

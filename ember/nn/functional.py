@@ -19,4 +19,5 @@ from ..ops.index import one_hot  # noqa: F401
 from ..ops.nn_ops import *  # noqa: F403
 from ..ops.normalization_more import *  # noqa: F403
 from ..ops.resample import *  # noqa: F403
+from ..ops.sampling import *  # noqa: F403
 from ..ops.shape import pad  # noqa: F401

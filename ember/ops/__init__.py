@@ -7,7 +7,7 @@ registered ops as recorded functions, used by vjps under ``create_graph=True``.
 
 from __future__ import annotations
 
-from . import conv, decomp, lstm, nn_ops, resample  # noqa: F401  (ember.linalg and ember.nn.functional export them)
+from . import conv, decomp, lstm, nn_ops, resample, sampling  # noqa: F401  (ember.linalg and ember.nn.functional export them)
 from . import methods as _methods  # noqa: F401  (attaches operators to Tensor)
 from .compare import allclose, equal, isclose
 from .creation import (

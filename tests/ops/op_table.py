@@ -11,9 +11,10 @@ from .table_elementwise import ELEMENTWISE
 from .table_index import INDEX, PRODUCTS
 from .table_reduce import REDUCE
 from .table_resample import RESAMPLE
+from .table_sampling import SAMPLING
 from .table_shape import SHAPE
 
-OP_TABLE = ELEMENTWISE + REDUCE + SHAPE + INDEX + PRODUCTS + RESAMPLE
+OP_TABLE = ELEMENTWISE + REDUCE + SHAPE + INDEX + PRODUCTS + RESAMPLE + SAMPLING
 
 _names = [op.name for op in OP_TABLE]
 assert len(_names) == len(set(_names)), "op table names must be unique"
