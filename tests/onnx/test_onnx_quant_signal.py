@@ -165,3 +165,108 @@ def test_gradient_through_dequantize_and_matmul():
     (y * ember.tensor(g)).sum().backward()
     w = (wq.astype(np.float32) - np.array([1, -2, 0])) * np.array([0.1, 0.2, 0.3])
     np.testing.assert_allclose(x.grad.numpy(), g @ w.T, rtol=1e-5, atol=1e-6)
+
+
+def _dft_model(shape, opset=20, with_length=False, axis=None, **attrs):
+    inputs = {"x": np.zeros(shape, np.float64)}
+    if with_length:
+        inputs["n"] = np.array(0, np.int64)
+    elif opset >= 20:
+        inputs["n"] = None
+    if opset >= 20:
+        inputs["axis"] = np.array(axis, np.int64)
+    elif axis is not None:
+        attrs["axis"] = axis
+    return _model("DFT", inputs, opset=opset, **attrs), list(inputs)
+
+
+def _run_dft(x, length=None, axis=1, opset=20, **attrs):
+    model, names = _dft_model(x.shape, opset, length is not None, axis, **attrs)
+    feeds = {"x": x, "n": None if length is None else np.array(length, np.int64),
+             "axis": np.array(axis, np.int64)}
+    args = [ember.from_numpy(feeds[k]) for k in names if feeds[k] is not None]
+    return OnnxModule(model)(*args).detach().numpy()
+
+
+def _complex(y):
+    return y[..., 0] + 1j * y[..., 1]
+
+
+@pytest.mark.parametrize("opset", [17, 20])
+@pytest.mark.parametrize("length", [None, 6, 12])
+def test_dft_forward_matches_numpy(opset, length):
+    rng = np.random.default_rng(6)
+    real = rng.normal(size=(2, 9, 3, 1))
+    got = _run_dft(real, length, axis=1, opset=opset)
+    np.testing.assert_allclose(_complex(got), np.fft.fft(real[..., 0], n=length, axis=1),
+                               rtol=1e-10, atol=1e-10)
+    cplx = rng.normal(size=(2, 3, 8, 2))
+    got = _run_dft(cplx, length, axis=-2 if opset >= 20 else 2, opset=opset)
+    np.testing.assert_allclose(_complex(got), np.fft.fft(_complex(cplx), n=length, axis=2),
+                               rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("length", [None, 7, 8])
+def test_dft_onesided_and_inverse_match_numpy(length):
+    rng = np.random.default_rng(7)
+    real = rng.normal(size=(3, 10, 1))
+    got = _run_dft(real, length, axis=1, onesided=1)
+    np.testing.assert_allclose(_complex(got), np.fft.rfft(real[..., 0], n=length, axis=1),
+                               rtol=1e-10, atol=1e-10)
+    cplx = rng.normal(size=(3, 10, 2))
+    got = _run_dft(cplx, length, axis=1, inverse=1)
+    np.testing.assert_allclose(_complex(got), np.fft.ifft(_complex(cplx), n=length, axis=1),
+                               rtol=1e-10, atol=1e-10)
+    half = rng.normal(size=(3, 6, 2))
+    got = _run_dft(half, length, axis=1, inverse=1, onesided=1)
+    assert got.shape[-1] == 1
+    np.testing.assert_allclose(got[..., 0], np.fft.irfft(_complex(half), n=length, axis=1),
+                               rtol=1e-10, atol=1e-10)
+
+
+def test_dft_gradient_matches_numpy():
+    """The gradient of sum(w * DFT(x)) is the adjoint transform of w."""
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(1, 8, 2))
+    w = rng.normal(size=(1, 8, 2))
+    model, _ = _dft_model(x.shape, 20, False, 1)
+    xt = ember.tensor(x, requires_grad=True)
+    y = OnnxModule(model)(xt, ember.tensor(np.array(1, np.int64)))
+    (y * ember.tensor(w)).sum().backward()
+    # L = Re(conj(W) . F x) with F symmetric: dL/dRe(x) = Re(G), dL/dIm(x) = -Im(G) for
+    # G = F conj(W)
+    g = np.fft.fft(np.conj(_complex(w)), axis=1)
+    np.testing.assert_allclose(xt.grad.numpy()[..., 0], g.real, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(xt.grad.numpy()[..., 1], -g.imag, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("onesided", [0, 1])
+def test_stft_matches_reference(onesided):
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(2, 40, 1)).astype(np.float32)
+    window = np.hanning(10).astype(np.float32)
+    consts = {"step": np.array(4, np.int64), "w": window, "len": np.array(10, np.int64)}
+    got, ref = _both(_model("STFT", {"x": x}, opset=17, constants=consts, onesided=onesided),
+                     {"x": x})
+    np.testing.assert_allclose(got[0], ref[0], rtol=1e-5, atol=1e-5)
+    assert got[0].shape == (2, 8, 6 if onesided else 10, 2)
+
+
+@pytest.mark.parametrize("op", ["HannWindow", "HammingWindow", "BlackmanWindow"])
+@pytest.mark.parametrize("periodic", [0, 1])
+def test_onnx_windows(op, periodic):
+    for dtype in (TensorProto.FLOAT, TensorProto.DOUBLE):
+        model = _model(op, {}, opset=17, constants={"size": np.array(9, np.int64)},
+                       periodic=periodic, output_datatype=dtype)
+        got, ref = _both(model, {})
+        assert got[0].dtype == ref[0].dtype
+        np.testing.assert_allclose(got[0], ref[0], rtol=1e-6, atol=1e-7)
+
+
+def test_mel_weight_matrix():
+    consts = {"bins": np.array(8, np.int64), "n": np.array(64, np.int64),
+              "rate": np.array(16000, np.int64), "lo": np.array(20.0, np.float32),
+              "hi": np.array(7000.0, np.float32)}
+    got, ref = _both(_model("MelWeightMatrix", {}, opset=17, constants=consts), {})
+    assert got[0].shape == (33, 8)
+    np.testing.assert_array_equal(got[0], ref[0])
