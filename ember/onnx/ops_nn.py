@@ -458,4 +458,13 @@ def _sce(m, n, scores, labels, weight=None):
     return (loss, logp) if len(n.outputs) > 1 else loss
 
 
-from . import ops_control, ops_grid, ops_index, ops_more, ops_quant, ops_resample, ops_rnn, ops_signal  # noqa: E402,F401,E501,I001
+from . import (  # noqa: E402,F401  (each registers its ops)
+    ops_control,
+    ops_grid,
+    ops_index,
+    ops_more,
+    ops_quant,
+    ops_resample,
+    ops_rnn,
+    ops_signal,
+)
