@@ -36,6 +36,11 @@ class LinAlgError(EmberError, ValueError):
     """A singular or otherwise invalid matrix in ``ember.linalg``."""
 
 
+class DomainError(EmberError, ValueError):
+    """Input values outside what an op accepts (probabilities outside [0, 1] …), found by the
+    op's forward on the arrays themselves, so compiled graphs raise it too."""
+
+
 def describe(x) -> str:
     """A short description of an argument for error messages: shape and dtype for tensors."""
     shape = getattr(x, "shape", None)

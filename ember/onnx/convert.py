@@ -374,4 +374,9 @@ def _scatter(ctx, n):
                              "(ScatterElements reduces with add, mul, max, min and the input)")
     ctx.emit("ScatterElements", [ctx.arg(0), ctx.arg(1), ctx.arg(2)],
              axis=int(n.attrs["axis"]), reduction=reduction)
-from . import convert_resample  # noqa: E402,F401  (registers the resampling converter)
+
+
+from . import (  # noqa: E402,F401  (each registers its converters)
+    convert_resample,
+    convert_sampling,
+)

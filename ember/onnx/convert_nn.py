@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .convert import _conv, _scalar
+from .convert import CONVERTERS, _conv, _scalar
 
 
 def _pads(padding):
@@ -61,9 +61,37 @@ def _layer_norm(ctx, n):
     ctx.emit("LayerNormalization", ins, axis=-k, epsilon=float(n.attrs["eps"]))
 
 
+def _symmetric_pad(ctx, n):
+    """Symmetric padding (the edge repeated, as NumPy's ``symmetric``) has no Pad mode: per
+    padded axis, the reversed first and last slices concatenated around the input."""
+    x, shape = ctx.arg(0), n.args[0].shape
+    last = len(n.attrs["pad_width"]) - 1
+    for axis, (before, after) in enumerate(n.attrs["pad_width"]):
+        if not (before or after):
+            continue
+        size = int(shape[axis])
+        parts = []
+        if before:  # x[before - 1], ..., x[0]
+            parts += ctx.add("Slice", [x, ctx.ints([before - 1]), ctx.ints([-(2 ** 62)]),
+                                       ctx.ints([axis]), ctx.ints([-1])])
+        parts.append(x)
+        if after:  # x[size - 1], ..., x[size - after]
+            end = size - after - 1
+            parts += ctx.add("Slice", [x, ctx.ints([size - 1]),
+                                       ctx.ints([end if end >= 0 else -(2 ** 62)]),
+                                       ctx.ints([axis]), ctx.ints([-1])])
+        if axis == last or not any(b or a for b, a in n.attrs["pad_width"][axis + 1:]):
+            return ctx.emit("Concat", parts, axis=axis)
+        (x,) = ctx.add("Concat", parts, axis=axis)
+        shape = tuple(shape[:axis]) + (size + before + after,) + tuple(shape[axis + 1:])
+    return ctx.emit("Identity", [x])
+
+
 @_conv("pad")
 def _pad(ctx, n):
     mode = n.attrs.get("mode", "constant")
+    if mode == "symmetric":
+        return _symmetric_pad(ctx, n)
     onnx_mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge"}.get(mode)
     if mode == "circular" and ctx.opset >= 19:
         onnx_mode = "wrap"
@@ -189,3 +217,42 @@ def _training_only(ctx, n):
     raise ValueError(f"onnx.export: {n.op.name} in training mode (from "
                      f"{n.scope or 'the function body'}) has no inference form; call "
                      "model.eval() before exporting")
+
+
+def _class_loss(op_type: str):
+    def convert(ctx, n):
+        a = n.attrs
+        if a.get("probs") or a.get("smoothing"):
+            raise ValueError(f"onnx.export: {n.op.name} with probability targets or label "
+                             f"smoothing has no ONNX form (from {n.scope or 'the function body'})")
+        ins = [ctx.arg(0), ctx.arg(1)] + ([ctx.arg(2)] if n.args[2] is not None else [])
+        ctx.add(op_type, ins, outputs=[ctx.out(0)], reduction=a["reduction"],
+                ignore_index=int(a["ignore_index"]))
+
+    return convert
+
+
+CONVERTERS["cross_entropy"] = _class_loss("SoftmaxCrossEntropyLoss")
+CONVERTERS["nll_loss"] = _class_loss("NegativeLogLikelihoodLoss")
+
+
+@_conv("binary_cross_entropy")
+def _binary_cross_entropy(ctx, n):
+    """``-w (y max(log p, -100) + (1 - y) max(log(1 - p), -100))``, elementwise (the
+    reduction is its own op); the [0, 1] check of the input has no ONNX form and is left out."""
+    p, y = ctx.arg(0), ctx.arg(1)
+    like = n.args[0]
+    one, floor = _scalar(ctx, 1.0, like), _scalar(ctx, -100.0, like)
+    (log_p,) = ctx.add("Log", [p])
+    (log_p,) = ctx.add("Max", [log_p, floor])
+    (q,) = ctx.add("Sub", [one, p])
+    (log_q,) = ctx.add("Log", [q])
+    (log_q,) = ctx.add("Max", [log_q, floor])
+    (y_q,) = ctx.add("Sub", [one, y])
+    (a,) = ctx.add("Mul", [y, log_p])
+    (b,) = ctx.add("Mul", [y_q, log_q])
+    (s,) = ctx.add("Add", [a, b])
+    if n.args[2] is None:
+        return ctx.emit("Neg", [s])
+    (s,) = ctx.add("Mul", [s, ctx.arg(2)])
+    ctx.emit("Neg", [s])

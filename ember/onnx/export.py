@@ -128,8 +128,8 @@ def export(model, example_inputs, path=None, *, dynamic_axes=None, input_names=N
     g, _ = optimize(_frozen(graph), ("simplify", "fold", "cse", "dce"))
     missing = [n for n in g.nodes if converter_for(n.op.name) is None]
     if missing:
-        where = "; ".join(f"{n.op.name} (from {n.scope or 'the function body'})"
-                          for n in missing[:10])
+        where = "; ".join(dict.fromkeys(  # each op and layer once, in graph order
+            f"{n.op.name} (from {n.scope or 'the function body'})" for n in missing))
         raise ValueError(f"onnx.export: no ONNX conversion for: {where}. Replace these ops or "
                          "layers, or export a submodule without them")
     ctx = ExportContext(g)

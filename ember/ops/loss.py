@@ -14,9 +14,9 @@ import math
 import numpy as np
 
 from .. import dtypes as _dt
-from ..autograd.grad_mode import no_grad, state
+from ..autograd.grad_mode import state
 from ..autograd.node import apply
-from ..errors import DTypeError, ShapeError, op_error
+from ..errors import DomainError, DTypeError, ShapeError, op_error
 from ..tensor import Tensor
 from . import elementwise as ew
 from . import reduce as rd
@@ -475,6 +475,11 @@ class BinaryCrossEntropy(Op):
     cost = scaled_cost(6)  # two logs, products, sum
 
     def forward(xp, p, y, weight):
+        # checked here, on the arrays, so that compiled graphs check every step as eager does
+        if bool(((p < 0) | (p > 1)).any()):
+            raise DomainError("all elements of input should be probabilities between 0 and "
+                              "1 (apply sigmoid first, or use "
+                              "binary_cross_entropy_with_logits)")
         with np.errstate(divide="ignore"):  # log(0) = -inf, clamped to -100
             loss = -(y * xp.maximum(xp.log(p), -100.0)
                      + (1.0 - y) * xp.maximum(xp.log1p(-p), -100.0))
@@ -499,12 +504,6 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     """
     _reduction(reduction, "binary_cross_entropy")
     input, target = _pair(input, target, "binary_cross_entropy")
-    with no_grad():
-        outside = bool(rd.any((input < 0) | (input > 1)))
-    if outside:
-        raise op_error(ValueError, "binary_cross_entropy", "all elements of input should be "
-                       "probabilities between 0 and 1", args=[input],
-                       hint="apply sigmoid first, or use binary_cross_entropy_with_logits")
     if weight is not None and weight.data.dtype != input.data.dtype:
         weight = weight.to(input.dtype)
     if weight is not None and tuple(weight.shape) != tuple(input.shape):

@@ -273,7 +273,28 @@ def test_other_loss_errors():
     with pytest.raises(ValueError, match="binary_cross_entropy: all elements of input should be "
                        "probabilities between 0 and 1"):
         F.binary_cross_entropy(ember.tensor([0.5, 1.5]), ember.tensor([1.0, 0.0]))
+    with pytest.raises(ember.errors.DomainError, match="binary_cross_entropy: all elements"):
+        F.binary_cross_entropy(ember.tensor([-0.5]), ember.tensor([1.0]))
     with pytest.raises(ValueError, match="kl_div: reduction must be one of"):
         F.kl_div(ember.ones(2), ember.ones(2), reduction="avg")
     with pytest.raises(ValueError, match="size_average and reduce are deprecated"):
         nn.MSELoss(size_average=True)
+
+
+def test_binary_cross_entropy_compiles_and_checks_every_step():
+    # the [0, 1] check runs on the arrays in the op's forward: ember.jit traces BCELoss (it
+    # used to read the values while tracing) and the compiled graph still refuses bad input
+    ember.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 1), nn.Sigmoid())
+    loss_fn = nn.BCELoss()
+    y = ember.tensor([0.0, 1.0, 1.0, 0.0])
+
+    def loss(x, scale):
+        return loss_fn(model(x).squeeze(1) * scale, y)
+
+    compiled = ember.jit(loss)
+    x = ember.randn(4, 3)
+    one = ember.tensor(1.0)
+    assert compiled(x, one).item() == pytest.approx(loss(x, one).item(), rel=1e-6)
+    with pytest.raises(ember.errors.DomainError, match="between 0 and 1"):
+        compiled(x, ember.tensor(3.0))  # sigmoid * 3 leaves [0, 1]

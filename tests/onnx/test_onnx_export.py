@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import ember
+import ember.nn.functional as F
 import ember.onnx
 
 ort = pytest.importorskip("onnxruntime")
@@ -83,7 +84,47 @@ LAYERS = {
     "ReflectionPad2d": (lambda: nn.ReflectionPad2d(1), (1, 2, 3, 3)),
     "ReplicationPad2d": (lambda: nn.ReplicationPad2d(1), (1, 2, 3, 3)),
     "MultiheadAttention": (None, None),
+    "AdaptiveAvgPool1d": (lambda: nn.AdaptiveAvgPool1d(3), (2, 3, 9)),
+    "AdaptiveMaxPool1d": (lambda: nn.AdaptiveMaxPool1d(3), (2, 3, 9)),
+    "BatchNorm3d": (lambda: nn.BatchNorm3d(3), (2, 3, 2, 3, 4)),
+    "ConstantPad1d": (lambda: nn.ConstantPad1d((1, 2), 0.5), (1, 2, 5)),
+    "ConstantPad3d": (lambda: nn.ConstantPad3d(1, 0.5), (1, 2, 2, 3, 3)),
+    "Dropout1d": (lambda: nn.Dropout1d(0.3), (2, 3, 5)),
+    "Dropout3d": (lambda: nn.Dropout3d(0.3), (1, 2, 2, 3, 3)),
+    "LPPool1d": (lambda: nn.LPPool1d(2, 3, stride=2), (2, 3, 9)),
+    "LPPool2d": (lambda: nn.LPPool2d(3, 2), (2, 3, 6, 6)),
+    "LocalResponseNorm": (lambda: nn.LocalResponseNorm(3), (2, 5, 4, 4)),
+    "PixelShuffle": (lambda: nn.PixelShuffle(2), (1, 8, 3, 3)),
+    "PixelUnshuffle": (lambda: nn.PixelUnshuffle(2), (1, 2, 4, 6)),
+    "RMSNorm": (lambda: nn.RMSNorm(6), (2, 3, 6)),
+    "RReLU": (lambda: nn.RReLU(), (3, 4)),
+    "ReflectionPad1d": (lambda: nn.ReflectionPad1d(2), (1, 2, 5)),
+    "ReflectionPad3d": (lambda: nn.ReflectionPad3d(1), (1, 2, 3, 3, 3)),
+    "ReplicationPad1d": (lambda: nn.ReplicationPad1d(2), (1, 2, 5)),
+    "ReplicationPad3d": (lambda: nn.ReplicationPad3d(1), (1, 2, 3, 3, 3)),
+    "SymmetricPad1d": (lambda: nn.SymmetricPad1d((0, 3)), (1, 2, 5)),
+    "SymmetricPad2d": (lambda: nn.SymmetricPad2d((1, 1, 0, 2)), (1, 2, 3, 4)),
+    "SymmetricPad3d": (lambda: nn.SymmetricPad3d((2, 0, 0, 0, 1, 1)), (1, 2, 3, 3, 3)),
+    "TransformerEncoder": (lambda: nn.TransformerEncoder(nn.TransformerEncoderLayer(
+        8, 2, 16, dropout=0.0, batch_first=True), 2), (2, 5, 8)),
+    "Unfold": (lambda: nn.Unfold((2, 3), dilation=(1, 2), padding=1, stride=(2, 1)),
+               (1, 3, 7, 8)),
+    "Upsample": (lambda: nn.Upsample(scale_factor=2, mode="bilinear"), (1, 2, 3, 4)),
+    "UpsamplingBilinear2d": (lambda: nn.UpsamplingBilinear2d(scale_factor=2), (1, 2, 3, 4)),
+    "UpsamplingNearest2d": (lambda: nn.UpsamplingNearest2d(scale_factor=2), (1, 2, 3, 4)),
+    "ZeroPad1d": (lambda: nn.ZeroPad1d(2), (1, 2, 5)),
+    "ZeroPad3d": (lambda: nn.ZeroPad3d(1), (1, 2, 3, 3, 3)),
 }
+# layer types exported by another test here, and what keeps the rest out of LAYERS
+ELSEWHERE = {"Bilinear": "test_bilinear_two_inputs",
+             "CircularPad1d": "test_circular_padding_needs_opset_19",
+             "CircularPad2d": "test_circular_padding_needs_opset_19",
+             "CircularPad3d": "test_circular_padding_needs_opset_19",
+             "Fold": "test_fold_needs_opset_18"}
+LOSSES = {"MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "BCEWithLogitsLoss", "KLDivLoss",
+          "CrossEntropyLoss", "NLLLoss", "BCELoss"}  # test_losses_export
+NOT_LAYERS = {"Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict",
+              "RNNBase", "RNNCellBase"}  # containers and abstract bases
 ACTIVATIONS = ["ReLU", "ReLU6", "Sigmoid", "Tanh", "GELU", "SiLU", "ELU", "CELU", "SELU",
                "LeakyReLU", "Softplus", "Softsign", "Hardtanh", "Hardsigmoid", "Hardswish",
                "Mish", "LogSigmoid", "Tanhshrink", "PReLU"]
@@ -122,6 +163,88 @@ def test_activation_exports(name):
 def test_bilinear_two_inputs():
     ember.manual_seed(0)
     _check(nn.Bilinear(3, 4, 5), _x(2, 3), _x(2, 4))
+
+
+def test_every_layer_type_is_exported_by_a_test():
+    import inspect
+
+    layers = {name for name, obj in vars(nn).items() if inspect.isclass(obj)
+              and issubclass(obj, nn.Module) and obj is not nn.Module}
+    covered = ({k.split("_")[0] for k in LAYERS} | set(ACTIVATIONS) | set(ELSEWHERE) | LOSSES
+               | NOT_LAYERS | {"Softmax", "LogSoftmax", "Softmin"})
+    assert sorted(layers - covered) == []
+
+
+def test_fold_needs_opset_18():
+    ember.manual_seed(0)
+    fold = nn.Fold((7, 8), (2, 3), dilation=(1, 2), padding=1, stride=(2, 1))
+    cols = nn.Unfold((2, 3), dilation=(1, 2), padding=1, stride=(2, 1))(_x(2, 3, 7, 8))
+    with pytest.raises(ValueError, match=r"fold \(Col2Im\) has no ONNX form before opset 18 "
+                                         r"\(export with opset=18\) \(from Fold\)"):
+        ember.onnx.export(fold, cols)
+    proto = ember.onnx.export(fold, cols, opset=18)
+    np.testing.assert_allclose(_run_ort(proto, cols)[0], fold(cols).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_losses_export(name):
+    ember.manual_seed(0)
+    t = ember.tensor([1, 0, 3])
+    if name in ("CrossEntropyLoss", "NLLLoss"):
+        x = _x(3, 4) if name == "CrossEntropyLoss" else F.log_softmax(_x(3, 4), dim=1)
+        for kw in ({}, {"weight": ember.rand(4), "reduction": "sum", "ignore_index": 0}):
+            _check(getattr(nn, name)(**kw), x, t)
+        if name == "CrossEntropyLoss":  # per pixel, no reduction
+            _check(nn.CrossEntropyLoss(reduction="none"), _x(2, 4, 3, 3),
+                   ember.randint(0, 4, (2, 3, 3)))
+        return
+    x = ember.sigmoid(_x(3, 4)) if name == "BCELoss" else _x(3, 4)
+    if name == "BCELoss":
+        x.data[0, 0], x.data[1, 1] = 0.0, 1.0  # the logs' clamp at -100
+    target = ember.rand(3, 4) if name in ("BCELoss", "BCEWithLogitsLoss") else _x(3, 4)
+    kw = {"reduction": "batchmean"} if name == "KLDivLoss" else {}
+    _check(getattr(nn, name)(**kw), x, target)
+
+
+def test_label_smoothing_has_no_onnx_form():
+    with pytest.raises(ValueError, match="cross_entropy with probability targets or label "
+                                         r"smoothing has no ONNX form \(from CrossEntropyLoss\)"):
+        ember.onnx.export(nn.CrossEntropyLoss(label_smoothing=0.1), (_x(3, 4),
+                                                                     ember.tensor([1, 0, 3])))
+
+
+class _GridSample(nn.Module):
+    def __init__(self, **kw):
+        super().__init__()
+        self.kw = kw
+
+    def forward(self, x, grid):
+        return F.grid_sample(x, grid, **self.kw)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_grid_sample_exports(mode, padding_mode, align_corners):
+    # grid_sample is a composite: its taps (grid_gather) export as GatherElements, its masks,
+    # reflections and nearest rounding as And/Mod/Round
+    rng = np.random.default_rng(0)
+    x = ember.from_numpy(rng.standard_normal((2, 3, 7, 8), dtype=np.float32))
+    grid = ember.from_numpy(rng.uniform(-1.3, 1.3, (2, 5, 6, 2)).astype(np.float32))
+    m = _GridSample(mode=mode, padding_mode=padding_mode, align_corners=align_corners)
+    proto = ember.onnx.export(m, (x, grid))
+    np.testing.assert_allclose(_run_ort(proto, x, grid)[0], m(x, grid).numpy(), rtol=1e-5,
+                               atol=2e-6)
+
+
+def test_missing_converters_are_listed_once_each():
+    class Twice(nn.Module):  # two Cholesky factorisations: ONNX has none
+        def forward(self, x):
+            a = x @ x.T + ember.eye(3)
+            return ember.linalg.cholesky(a) + ember.linalg.cholesky(a * 2)
+
+    with pytest.raises(ValueError, match=r"no ONNX conversion for: cholesky \(from Twice\)\. "):
+        ember.onnx.export(Twice(), _x(3, 3))
 
 
 def test_circular_padding_needs_opset_19():
