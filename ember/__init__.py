@@ -46,6 +46,7 @@ from .dtypes import bool_ as bool  # noqa: A001 - PyTorch's name
 from .io import load, save  # noqa: E402
 from . import graph, static, onnx  # noqa: E402
 from . import zoo  # noqa: E402 - model zoo, shipped weights, weight import
+from . import vision  # noqa: E402 - torchvision.ops: nms, roi_align, deform_conv2d
 from . import distributed  # noqa: E402 - MPI/NCCL data parallelism (mpi4py imported on init)
 from .graph import jit  # noqa: E402
 from . import amp, backends, cuda  # noqa: E402 - GPU (CuPy, loaded lazily) and mixed precision
