@@ -467,4 +467,5 @@ from . import (  # noqa: E402,F401  (each registers its ops)
     ops_resample,
     ops_rnn,
     ops_signal,
+    ops_vision,
 )

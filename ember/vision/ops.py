@@ -319,7 +319,7 @@ def deform_conv2d(input: Tensor, offset: Tensor, weight: Tensor, bias: Tensor | 
     if c % cg or offset.shape[1] % (2 * kk) or offset.shape[1] == 0:
         raise ValueError(f"deform_conv2d: input {tuple(input.shape)}, weight "
                          f"{tuple(weight.shape)} and offset {tuple(offset.shape)} disagree")
-    groups, og = c // cg, offset.shape[1] // (2 * kk)
+    og = offset.shape[1] // (2 * kk)
     if c % og:
         raise ValueError(f"deform_conv2d: {c} channels do not split into {og} offset groups")
     oh = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
@@ -327,6 +327,17 @@ def deform_conv2d(input: Tensor, offset: Tensor, weight: Tensor, bias: Tensor | 
     if tuple(offset.shape[2:]) != (oh, ow):
         raise ValueError(f"deform_conv2d: offset's spatial shape {tuple(offset.shape[2:])} "
                          f"is not the output's {(oh, ow)}")
+    return _deform_conv(input, offset, weight, bias, (sh, sw), (ph, pw), (dh, dw), mask, og)
+
+
+def _deform_conv(input, offset, weight, bias, stride, pad_begin, dilation, mask, og: int):
+    """``deform_conv2d`` with the output size read from ``offset`` (so the padding after
+    the input, which only changes that size, is implied: ONNX's asymmetric pads)."""
+    (sh, sw), (ph, pw), (dh, dw) = stride, pad_begin, dilation
+    n, c, h, w = input.shape
+    o, cg, kh, kw = weight.shape
+    kk, groups = kh * kw, c // cg
+    oh, ow = offset.shape[2], offset.shape[3]
     dtype = input.dtype
     ki = creation.tensor([float(i * dh) for i in range(kh) for _ in range(kw)], dtype=dtype)
     kj = creation.tensor([float(j * dw) for _ in range(kh) for j in range(kw)], dtype=dtype)
