@@ -377,6 +377,7 @@ def _scatter(ctx, n):
 
 
 from . import (  # noqa: E402,F401  (each registers its converters)
+    convert_more,
     convert_resample,
     convert_sampling,
 )
