@@ -67,7 +67,9 @@ NO_CONVERTER = {
 
 
 def test_every_op_has_a_converter_or_a_reason():
-    missing = sorted(n for n in REGISTRY if converter_for(n) is None and n not in NO_CONVERTER)
+    # ember's own ops (tests elsewhere register ops of their own in the same registry)
+    ours = {n for n, op in REGISTRY.items() if op.__module__.startswith("ember.")}
+    missing = sorted(n for n in ours if converter_for(n) is None and n not in NO_CONVERTER)
     assert not missing, f"ops with neither an ONNX converter nor a reason in NO_CONVERTER: " \
                         f"{missing}"
     stale = sorted(n for n in NO_CONVERTER if n not in REGISTRY or converter_for(n))
