@@ -3,6 +3,8 @@ included), and a check that every registered op has a converter or a reason for 
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -68,7 +70,9 @@ NO_CONVERTER = {
 
 def test_every_op_has_a_converter_or_a_reason():
     # ember's own ops (tests elsewhere register ops of their own in the same registry)
-    ours = {n for n, op in REGISTRY.items() if op.__module__.startswith("ember.")}
+    # (optimizer_step_N, registered per parameter count, updates training state: no ONNX form)
+    ours = {n for n, op in REGISTRY.items() if op.__module__.startswith("ember.")
+            and not re.fullmatch(r"optimizer_step_\d+", n)}
     missing = sorted(n for n in ours if converter_for(n) is None and n not in NO_CONVERTER)
     assert not missing, f"ops with neither an ONNX converter nor a reason in NO_CONVERTER: " \
                         f"{missing}"
