@@ -460,6 +460,7 @@ def _sce(m, n, scores, labels, weight=None):
 
 from . import (  # noqa: E402,F401  (each registers its ops)
     ops_control,
+    ops_extra,
     ops_grid,
     ops_index,
     ops_more,
