@@ -168,3 +168,79 @@ def test_multinomial_frequencies():
     np.testing.assert_allclose(freq, p, atol=0.015)
     (y64,) = _run(_model("Multinomial", x, sample_size=5, dtype=TensorProto.INT64), x)
     assert y64.dtype == np.int64 and y64.shape == (2, 5)
+
+
+# ----------------------------------------------------------------------------- ai.onnx.ml
+
+
+ML = "ai.onnx.ml"
+
+
+def test_binarizer_and_array_feature_extractor():
+    x = {"x": rng.standard_normal((3, 4, 5)).astype(np.float32)}
+    _check(_model("Binarizer", x, domain=ML, threshold=0.2), x)
+    for data in (rng.standard_normal((3, 4)), rng.standard_normal(6)):
+        x = {"x": data.astype(np.float32), "i": np.array([2, 0, 2], np.int64)}
+        _check(_model("ArrayFeatureExtractor", x, domain=ML), x)
+
+
+@pytest.mark.parametrize("attrs, x", [
+    ({"keys_int64s": [1, 5, 7], "values_floats": [0.5, 1.5, 2.5], "default_float": 9.0},
+     np.array([[1, 2], [7, 5]], np.int64)),
+    ({"keys_floats": [0.5, 1.0], "values_int64s": [3, 4]}, np.array([1.0, 0.5, 2.0], np.float32)),
+    ({"keys_tensor": helper.make_tensor("k", TensorProto.INT64, [2], [3, 4]),
+      "values_tensor": helper.make_tensor("v", TensorProto.INT16, [2], [30, 40]),
+      "default_tensor": helper.make_tensor("d", TensorProto.INT16, [1], [-7])},
+     np.array([4, 3, 9], np.int64)),
+])
+def test_label_encoder_numeric(attrs, x):
+    x = {"x": x}
+    _check(_model("LabelEncoder", x, domain=ML, **attrs), x)
+
+
+def test_label_encoder_strings_unsupported():
+    x = {"x": np.array([1, 2], np.int64)}
+    model = _model("LabelEncoder", x, domain=ML, keys_int64s=[1], values_strings=["a"])
+    with pytest.raises(NotImplementedError, match="LabelEncoder.*string"):
+        _run(model, x)
+
+
+def _tree_model(aggregate):
+    """Two trees over 3 features and 2 targets; tree 0 has a set-membership node."""
+    t = helper.make_tensor
+    attrs = dict(
+        aggregate_function=aggregate, n_targets=2, tree_roots=[0, 3],
+        nodes_modes=t("m", TensorProto.UINT8, [5], [0, 6, 3, 4, 1]),
+        nodes_featureids=[0, 2, 1, 1, 0],
+        nodes_splits=t("s", F32, [5], [0.0, 0.0, 0.5, 1.0, -0.3]),
+        nodes_truenodeids=[1, 0, 2, 0, 4], nodes_trueleafs=[0, 1, 1, 1, 1],
+        nodes_falsenodeids=[2, 1, 3, 4, 5], nodes_falseleafs=[1, 1, 1, 0, 1],
+        nodes_missing_value_tracks_true=[1, 0, 0, 0, 0],
+        membership_values=t("mv", F32, [4], [1.0, 2.0, 4.0, np.nan]),
+        leaf_targetids=[0, 1, 0, 1, 0, 1],
+        leaf_weights=t("w", F32, [6], [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]))
+    x = rng.integers(-2, 5, (8, 3)).astype(np.float32)
+    x[0, 0] = np.nan
+    x = {"x": x}
+    return _model("TreeEnsemble", x, domain=ML, **attrs), x
+
+
+@pytest.mark.parametrize("aggregate", [0, 1, 2, 3])
+def test_tree_ensemble(aggregate):
+    model, x = _tree_model(aggregate)
+    _check(model, x)
+
+
+@pytest.mark.parametrize("mode, skip, lo, weights", [
+    ("TF", 0, 2, None), ("TF", 3, 1, None), ("IDF", 1, 1, [2.0, 1.0, 0.5, 3.0, 1.5, 1.0, 4.0]),
+    ("TFIDF", 2, 1, [0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
+])
+@pytest.mark.parametrize("shape", [(12,), (2, 6)])
+def test_tfidf_vectorizer(mode, skip, lo, weights, shape):
+    x = {"x": np.array([1, 1, 3, 3, 3, 7, 8, 6, 7, 5, 6, 8], np.int32).reshape(shape)}
+    attrs = dict(mode=mode, min_gram_length=lo, max_gram_length=2, max_skip_count=skip,
+                 ngram_counts=[0, 4], ngram_indexes=[0, 1, 2, 3, 4, 5, 6],
+                 pool_int64s=[2, 3, 5, 4, 5, 6, 7, 8, 6, 7])
+    if weights:
+        attrs["weights"] = weights
+    _check(_model("TfIdfVectorizer", x, **attrs), x)
