@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 from ..ops.conv import *  # noqa: F403
+from ..ops.conv3d import *  # noqa: F403
 from ..ops.elementwise import relu, sigmoid, tanh  # noqa: F401
 from ..ops.index import one_hot  # noqa: F401
 from ..ops.nn_ops import *  # noqa: F403

@@ -193,12 +193,15 @@ def _tuple(value, n: int, name: str, op: str) -> tuple:
     return value
 
 
+_LAYOUTS = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
+
+
 def _check_operands(op, x, w, b, nd: int):
     for name, t in (("input", x), ("weight", w)):
         if not isinstance(t, Tensor):
             raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
     if x.ndim not in (nd + 1, nd + 2):
-        shape = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
+        shape = _LAYOUTS[nd]
         raise op_error(ShapeError, op, f"expected a {nd + 2}-d input {shape} (or {nd + 1}-d "
                        f"without the batch), got {x.ndim}-d", args=[x])
     if w.ndim != nd + 2:

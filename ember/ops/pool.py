@@ -137,7 +137,7 @@ def _pool_args(op, x, nd, kernel_size, stride, padding, dilation):
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__}")
     if x.ndim not in (nd + 1, nd + 2):
-        shape = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
+        shape = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}[nd]
         raise op_error(ShapeError, op, f"expected a {nd + 2}-d input {shape} (or {nd + 1}-d "
                        f"without the batch), got {x.ndim}-d", args=[x])
     kernel = _pair(kernel_size, nd, "kernel_size", op)
@@ -309,7 +309,7 @@ def _adaptive_args(op, x, nd, output_size):
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: input must be a Tensor, got {type(x).__name__}")
     if x.ndim not in (nd + 1, nd + 2):
-        shape = "(N, C, L)" if nd == 1 else "(N, C, H, W)"
+        shape = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}[nd]
         raise op_error(ShapeError, op, f"expected a {nd + 2}-d input {shape} (or {nd + 1}-d "
                        f"without the batch), got {x.ndim}-d", args=[x])
     x4, lead = _as_4d(x, nd)

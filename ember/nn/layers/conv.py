@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from ...errors import ShapeError
 from ...ops import conv as C
+from ...ops import conv3d as C3
 from ...ops import creation
 from ...ops import shape as sh
 from .. import init
 from ..module import Module, layer_error
 from ..parameter import Parameter
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
+           "ConvTranspose3d"]
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -102,7 +104,7 @@ class _ConvNd(Module):
                 f"kernel_size={self.kernel_size})")
 
     def _check_input(self, x) -> None:
-        layout = "(N, C, L)" if self.nd == 1 else "(N, C, H, W)"
+        layout = C._LAYOUTS[self.nd]
         shape = tuple(x.shape)
         if len(shape) not in (self.nd + 1, self.nd + 2):
             raise layer_error(self, f"expected a {self.nd + 2}-d input {layout} (or "
@@ -135,7 +137,7 @@ class _Conv(_ConvNd):
 
     def forward(self, input):
         self._check_input(input)
-        fn = C.conv1d if self.nd == 1 else C.conv2d
+        fn = {1: C.conv1d, 2: C.conv2d, 3: C3.conv3d}[self.nd]
         padding = self.padding
         if self.padding_mode != "zeros":
             if any(self._mode_pad):
@@ -174,6 +176,23 @@ class Conv2d(_Conv):
     """
 
     nd = 2
+
+
+class Conv3d(_Conv):
+    """3-d convolution over (N, C_in, D, H, W) volumes, as PyTorch's ``nn.Conv3d``.
+
+    Args: as ``Conv2d``, with ints or triples for the sizes.
+
+    Shape:
+        (N, C_in, D, H, W) -> (N, C_out, Do, Ho, Wo); (C_in, D, H, W) without a batch.
+
+    Example:
+        >>> import ember
+        >>> ember.nn.Conv3d(2, 4, 3, padding=1)(ember.randn(1, 2, 4, 5, 6)).shape
+        (1, 4, 4, 5, 6)
+    """
+
+    nd = 3
 
 
 class Conv1d(_Conv):
@@ -228,7 +247,7 @@ class _ConvTranspose(_ConvNd):
     def forward(self, input, output_size=None):
         self._check_input(input)
         out_pad = self._output_padding(input, output_size)
-        fn = C.conv_transpose1d if self.nd == 1 else C.conv_transpose2d
+        fn = {1: C.conv_transpose1d, 2: C.conv_transpose2d, 3: C3.conv_transpose3d}[self.nd]
         try:
             return fn(input, self.weight, self.bias, self.stride, self.padding, out_pad,
                       self.groups, self.dilation)
@@ -256,6 +275,19 @@ class ConvTranspose2d(_ConvTranspose):
     """
 
     nd = 2
+
+
+class ConvTranspose3d(_ConvTranspose):
+    """3-d transposed convolution, as PyTorch's ``nn.ConvTranspose3d``; arguments as
+    ``ConvTranspose2d``, with triples.
+
+    Example:
+        >>> import ember
+        >>> ember.nn.ConvTranspose3d(4, 2, 3, stride=2)(ember.randn(1, 4, 2, 3, 3)).shape
+        (1, 2, 5, 7, 7)
+    """
+
+    nd = 3
 
 
 class ConvTranspose1d(_ConvTranspose):

@@ -10,12 +10,14 @@ Example:
 from __future__ import annotations
 
 from ...errors import ShapeError
+from ...ops import conv3d as P3
 from ...ops import normalization_more
 from ...ops import pool as P
 from ..module import Module, layer_error
 
-__all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
-           "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "LPPool1d", "LPPool2d"]
+__all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+           "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
+           "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "LPPool1d", "LPPool2d"]
 
 
 def _single(value):
@@ -26,7 +28,7 @@ class _Pool(Module):
     nd = 2
 
     def _call(self, fn, input, *args):
-        layout = "(N, C, L)" if self.nd == 1 else "(N, C, H, W)"
+        layout = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}[self.nd]
         if input.ndim not in (self.nd + 1, self.nd + 2):
             raise layer_error(self, f"expected a {self.nd + 2}-d input {layout} (or "
                               f"{self.nd + 1}-d without the batch), got shape "
@@ -49,7 +51,7 @@ class _MaxPool(_Pool):
         self.ceil_mode = ceil_mode
 
     def forward(self, input):
-        fn = P.max_pool1d if self.nd == 1 else P.max_pool2d
+        fn = {1: P.max_pool1d, 2: P.max_pool2d, 3: P3.max_pool3d}[self.nd]
         return self._call(fn, input, self.kernel_size, self.stride, self.padding,
                           self.dilation, self.ceil_mode, self.return_indices)
 
@@ -79,6 +81,19 @@ class MaxPool2d(_MaxPool):
     """
 
     nd = 2
+
+
+class MaxPool3d(_MaxPool):
+    """3-d max pooling over (N, C, D, H, W), as PyTorch's ``nn.MaxPool3d``; arguments as
+    ``MaxPool2d`` (indices are flat ``d * H * W + h * W + w`` positions).
+
+    Example:
+        >>> import ember
+        >>> ember.nn.MaxPool3d(2)(ember.randn(1, 3, 4, 6, 6)).shape
+        (1, 3, 2, 3, 3)
+    """
+
+    nd = 3
 
 
 class MaxPool1d(_MaxPool):
@@ -122,11 +137,25 @@ class AvgPool2d(_Pool):
         self.divisor_override = divisor_override
 
     def forward(self, input):
-        return self._call(P.avg_pool2d, input, self.kernel_size, self.stride, self.padding,
+        fn = P3.avg_pool3d if self.nd == 3 else P.avg_pool2d
+        return self._call(fn, input, self.kernel_size, self.stride, self.padding,
                           self.ceil_mode, self.count_include_pad, self.divisor_override)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool3d(AvgPool2d):
+    """3-d average pooling over (N, C, D, H, W), as PyTorch's ``nn.AvgPool3d``; arguments as
+    ``AvgPool2d``.
+
+    Example:
+        >>> import ember
+        >>> ember.nn.AvgPool3d(2)(ember.ones(1, 1, 2, 2, 2))
+        tensor([[[[[1.]]]]])
+    """
+
+    nd = 3
 
 
 class AvgPool1d(_Pool):
@@ -184,6 +213,21 @@ class AdaptiveAvgPool2d(_Adaptive):
         return self._call(P.adaptive_avg_pool2d, input, self.output_size)
 
 
+class AdaptiveAvgPool3d(_Adaptive):
+    """Average pooling to a fixed (Do, Ho, Wo), as PyTorch's ``nn.AdaptiveAvgPool3d``.
+
+    Example:
+        >>> import ember
+        >>> ember.nn.AdaptiveAvgPool3d((1, 2, 2))(ember.randn(2, 8, 3, 5, 7)).shape
+        (2, 8, 1, 2, 2)
+    """
+
+    nd = 3
+
+    def forward(self, input):
+        return self._call(P3.adaptive_avg_pool3d, input, self.output_size)
+
+
 class AdaptiveAvgPool1d(_Adaptive):
     """Average pooling of (N, C, L) to a fixed length, as PyTorch's ``nn.AdaptiveAvgPool1d``.
 
@@ -220,6 +264,23 @@ class AdaptiveMaxPool2d(_Adaptive):
 
     def forward(self, input):
         return self._call(P.adaptive_max_pool2d, input, self.output_size, self.return_indices)
+
+
+class AdaptiveMaxPool3d(AdaptiveMaxPool2d):
+    """Max pooling to a fixed (Do, Ho, Wo), as PyTorch's ``nn.AdaptiveMaxPool3d``; indices
+    are flat ``d * H * W + h * W + w`` positions.
+
+    Example:
+        >>> import ember
+        >>> ember.nn.AdaptiveMaxPool3d(2)(ember.randn(2, 8, 3, 5, 7)).shape
+        (2, 8, 2, 2, 2)
+    """
+
+    nd = 3
+
+    def forward(self, input):
+        return self._call(P3.adaptive_max_pool3d, input, self.output_size,
+                          self.return_indices)
 
 
 class AdaptiveMaxPool1d(AdaptiveMaxPool2d):
