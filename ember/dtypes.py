@@ -13,16 +13,16 @@ Example:
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+
 import numpy as np
 
 from .errors import DTypeError
 
-try:  # bfloat16 on the CPU comes from ml_dtypes (an optional extra)
-    import ml_dtypes
-
-    _BF16 = np.dtype(ml_dtypes.bfloat16)
-except ImportError:  # pragma: no cover - exercised only without the extra
-    _BF16 = None
+# bfloat16 on the CPU comes from ml_dtypes (an optional extra), imported on first use: its
+# import takes most of a second (ml_dtypes 0.7), which every ``import ember`` would pay
+_HAS_BF16 = importlib.util.find_spec("ml_dtypes") is not None
 
 
 class DType:
@@ -45,6 +45,27 @@ class DType:
         return (to_dtype, (self.name,))
 
 
+class _LazyBFloat16(DType):
+    """``ember.bfloat16``: its NumPy dtype (ml_dtypes') is imported when first asked for."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        self.name = "bfloat16"
+        self.itemsize = 2
+        self.kind = "f"
+        self.is_floating_point = True
+        self.is_signed = True
+
+    @property
+    def np(self):
+        import ml_dtypes
+
+        dt = np.dtype(ml_dtypes.bfloat16)
+        _BY_NP.setdefault(dt, self)
+        return dt
+
+
 _FLOAT_NAMES = ("float16", "bfloat16", "float32", "float64")
 
 bool_ = DType("bool", np.bool_)
@@ -56,7 +77,7 @@ int64 = DType("int64", np.int64)
 float16 = DType("float16", np.float16)
 float32 = DType("float32", np.float32)
 float64 = DType("float64", np.float64)
-bfloat16 = DType("bfloat16", _BF16) if _BF16 is not None else None
+bfloat16 = _LazyBFloat16() if _HAS_BF16 else None
 
 ALL = [d for d in (bool_, uint8, int8, int16, int32, int64, float16, bfloat16, float32, float64)
        if d is not None]
@@ -65,7 +86,7 @@ FLOATING = [d for d in ALL if d.is_floating_point]
 _BY_NAME = {d.name: d for d in ALL}
 _BY_NAME.update({"float": float32, "double": float64, "half": float16, "long": int64,
                  "int": int32, "short": int16, "bool_": bool_, "uint": uint8})
-_BY_NP = {d.np: d for d in ALL}
+_BY_NP = {d.np: d for d in ALL if d is not bfloat16}  # bfloat16 joins on first use
 
 default_float = float32
 default_int = int64
@@ -77,6 +98,9 @@ def from_numpy_dtype(np_dtype) -> DType:
         return _BY_NP[np_dtype]
     except KeyError:
         d = _BY_NP.get(np.dtype(np_dtype))
+        if d is None and bfloat16 is not None and "ml_dtypes" in sys.modules \
+                and np.dtype(np_dtype) == bfloat16.np:  # an array made outside ember
+            d = bfloat16
         if d is None:
             raise DTypeError(
                 f"ember does not support the array dtype {np_dtype}; supported: "

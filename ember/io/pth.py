@@ -57,15 +57,20 @@ _STORAGE_DTYPES = {
     "CharStorage": np.int8, "ByteStorage": np.uint8, "BoolStorage": np.bool_,
     "ComplexFloatStorage": np.complex64, "ComplexDoubleStorage": np.complex128,
 }
-if _dt.bfloat16 is not None:
-    _STORAGE_DTYPES["BFloat16Storage"] = _dt.bfloat16.np
+if _dt.bfloat16 is not None:  # its NumPy dtype resolves on first use (ml_dtypes' import)
+    _STORAGE_DTYPES["BFloat16Storage"] = _dt.bfloat16
 
 
 class _StorageType:
     """What ``torch.FloatStorage`` and friends unpickle to: a name and a NumPy dtype."""
 
     def __init__(self, name: str, dtype) -> None:
-        self.name, self.dtype = name, np.dtype(dtype)
+        self.name, self._dtype = name, dtype
+
+    @property
+    def dtype(self) -> np.dtype:
+        d = self._dtype
+        return d.np if isinstance(d, _dt.DType) else np.dtype(d)
 
     def __repr__(self) -> str:
         return f"torch.{self.name}"

@@ -37,9 +37,14 @@ _BY_CODE = {"BOOL": np.dtype(np.bool_), "U8": np.dtype(np.uint8), "I8": np.dtype
             "U32": np.dtype(np.uint32), "I64": np.dtype(np.int64), "U64": np.dtype(np.uint64),
             "F16": np.dtype(np.float16), "F32": np.dtype(np.float32),
             "F64": np.dtype(np.float64)}
-if _dt.bfloat16 is not None:
-    _BY_CODE["BF16"] = _dt.bfloat16.np
 _CODE_OF = {v: k for k, v in _BY_CODE.items()}
+
+
+def _bf16_known() -> None:
+    """Add bfloat16 (ml_dtypes, imported on first use) to the tables once it is needed."""
+    if _dt.bfloat16 is not None and "BF16" not in _BY_CODE:
+        _BY_CODE["BF16"] = _dt.bfloat16.np
+        _CODE_OF[_BY_CODE["BF16"]] = "BF16"
 
 
 class CheckpointError(EmberError, ValueError):
@@ -47,6 +52,8 @@ class CheckpointError(EmberError, ValueError):
 
 
 def _code(arr: np.ndarray, name: str) -> str:
+    if arr.dtype.kind == "V":
+        _bf16_known()
     code = _CODE_OF.get(arr.dtype.newbyteorder("="))
     if code is None:
         raise TypeError(f"save: tensor {name!r} has dtype {arr.dtype}, which safetensors files "
@@ -170,6 +177,8 @@ def _check_entry(path, name: str, entry) -> tuple[np.dtype, tuple, int, int]:
         raise _fail(path, f"entry {name!r} must be an object with exactly 'dtype', 'shape' and "
                           "'data_offsets'")
     code, shape, offs = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if code == "BF16":
+        _bf16_known()
     dtype = _BY_CODE.get(code) if isinstance(code, str) else None
     if dtype is None:
         hint = " (install ml_dtypes for BF16)" if code == "BF16" else ""

@@ -151,3 +151,29 @@ def test_einsum_reduces_bfloat16():
     want = torch.einsum("ij->i", torch.from_numpy(x).bfloat16())
     assert got.dtype == ember.bfloat16
     np.testing.assert_array_equal(got.float().numpy(), want.float().numpy())
+
+
+def test_import_ember_leaves_ml_dtypes_until_bfloat16_is_used():
+    # ml_dtypes 0.7 takes most of a second to import; ember imports it on first bfloat16 use
+    import subprocess
+    import sys
+
+    code = ("import sys, ember; assert 'ml_dtypes' not in sys.modules; "
+            "t = ember.ones(2).bfloat16(); assert 'ml_dtypes' in sys.modules; "
+            "import numpy as np, ml_dtypes; "
+            "a = ember.from_numpy(np.ones(3, dtype=ml_dtypes.bfloat16)); "
+            "assert a.dtype is ember.bfloat16 and t.dtype is ember.bfloat16")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+def test_a_bfloat16_array_made_outside_ember_converts_first():
+    # in a fresh process the first bfloat16 ember sees may be a NumPy array's, not ember's
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, ml_dtypes, ember; "
+            "a = ember.from_numpy(np.ones(3, dtype=ml_dtypes.bfloat16)); "
+            "assert a.dtype is ember.bfloat16, a.dtype; assert (a + a).dtype is ember.bfloat16")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
