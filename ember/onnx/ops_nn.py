@@ -199,9 +199,10 @@ def _conv(m, n, x, w, b=None):
     group = n.attrs.get("group", 1)
     if nd == 1:
         return F.conv1d(x, w, b, strides[0], pads[0], dil[0], group)
-    if nd != 2:
+    if nd not in (2, 3):
         raise NotImplementedError(f"Conv over {nd} spatial dimensions")
-    return F.conv2d(x, w, b, tuple(strides), tuple(pads), tuple(dil), group)
+    fn = F.conv2d if nd == 2 else F.conv3d
+    return fn(x, w, b, tuple(strides), tuple(pads), tuple(dil), group)
 
 
 def _transpose_pads(n, x, kernel, strides, dil, out_pad):
@@ -246,9 +247,9 @@ def _window(y, starts, sizes):
 @onnx_op("ConvTranspose")
 def _conv_transpose(m, n, x, w, b=None):
     nd = x.ndim - 2
-    if nd not in (1, 2):
+    if nd not in (1, 2, 3):
         raise NotImplementedError(f"ConvTranspose over {nd} spatial dimensions (ember has "
-                                  "1-d and 2-d transposed convolutions)")
+                                  "1-d, 2-d and 3-d transposed convolutions)")
     kernel = list(n.attrs.get("kernel_shape", w.shape[2:]))
     if kernel != list(w.shape[2:]):
         raise ValueError(f"ConvTranspose: kernel_shape {kernel} does not match the weight's "
@@ -258,7 +259,7 @@ def _conv_transpose(m, n, x, w, b=None):
     out_pad = list(n.attrs.get("output_padding", [0] * nd))[-nd:]
     group = n.attrs.get("group", 1)
     before, after = _transpose_pads(n, x, kernel, strides, dil, out_pad)
-    fn = F.conv_transpose1d if nd == 1 else F.conv_transpose2d
+    fn = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[nd]
     if before == after and min(before) >= 0 and all(
             0 <= p < max(s, d) for p, s, d in zip(out_pad, strides, dil)):
         return fn(x, w, b, tuple(strides), tuple(before), tuple(out_pad), group, tuple(dil))
@@ -286,7 +287,7 @@ def _max_pool(n, x, kernel, strides, dil, before, after, ceil):
     outs = [_pool_size(x.shape[2 + i], kernel[i], strides[i], dil[i], before[i], after[i],
                        ceil) for i in range(nd)]
     xp, pads = _padded(x, before, after, value=-math.inf, kernel=kernel)
-    fn = F.max_pool1d if nd == 1 else F.max_pool2d
+    fn = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}[nd]
     one = (lambda v: v[0]) if nd == 1 else tuple
     want = len(n.outputs) > 1 and bool(n.outputs[1])
     res = fn(xp, one(kernel), one(strides), one(pads), one(dil), ceil, return_indices=want)
@@ -305,13 +306,17 @@ def _onnx_indices(n, x, xp, idx, offset):
     ``storage_order`` 1 column-major within each plane."""
     N, C = x.shape[:2]
     dims = list(x.shape[2:])
-    if len(dims) == 1:
-        flat = idx - offset[0]
-    else:
-        H, W = dims
-        h = idx // xp.shape[3] - offset[0]
-        w = idx % xp.shape[3] - offset[1]
-        flat = h + w * H if n.attrs.get("storage_order", 0) else h * W + w
+    coords, rest = [], idx  # unravel over the padded plane, then shift by the pads
+    for i in reversed(range(len(dims))):
+        size = xp.shape[2 + i]
+        coords.insert(0, (rest % size if i else rest) - offset[i])
+        rest = rest // size
+    order = range(len(dims))
+    if n.attrs.get("storage_order", 0):  # column-major: the first axis varies fastest
+        order = reversed(order)
+    flat = None
+    for i in order:
+        flat = coords[i] if flat is None else flat * dims[i] + coords[i]
     plane = math.prod(dims)
     base = E.reshape(E.arange(N * C, dtype=idx.dtype) * plane, (N, C) + (1,) * len(dims))
     return flat + base
@@ -350,9 +355,9 @@ def _avg_pool(x, kernel, strides, dil, before, after, ceil, include):
 @onnx_op("MaxPool", "AveragePool")
 def _pool(m, n, x):
     nd = x.ndim - 2
-    if nd not in (1, 2):
-        raise NotImplementedError(f"{n.op_type} over {nd} spatial dimensions (ember has 1-d "
-                                  "and 2-d pooling)")
+    if nd not in (1, 2, 3):
+        raise NotImplementedError(f"{n.op_type} over {nd} spatial dimensions (ember has 1-d, "
+                                  "2-d and 3-d pooling)")
     kernel = list(n.attrs["kernel_shape"])
     strides = list(n.attrs.get("strides", [1] * nd))
     dil = list(n.attrs.get("dilations", [1] * nd))
@@ -363,9 +368,10 @@ def _pool(m, n, x):
     include = bool(n.attrs.get("count_include_pad", 0))
     if dil != [1] * nd or before != after or any(2 * p > k for p, k in zip(before, kernel)):
         return _avg_pool(x, kernel, strides, dil, before, after, ceil, include)
-    fn = F.avg_pool1d if nd == 1 else F.avg_pool2d
-    return fn(x, kernel if nd == 2 else kernel[0], strides if nd == 2 else strides[0],
-              before if nd == 2 else before[0], ceil, include)
+    if nd == 1:
+        return F.avg_pool1d(x, kernel[0], strides[0], before[0], ceil, include)
+    fn = F.avg_pool2d if nd == 2 else F.avg_pool3d
+    return fn(x, tuple(kernel), tuple(strides), tuple(before), ceil, include)
 
 
 @onnx_op("GlobalAveragePool", "GlobalMaxPool")

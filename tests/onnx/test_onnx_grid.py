@@ -56,18 +56,24 @@ def test_grid_sample_import_3d_matches_reference():
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
 
 
-@pytest.mark.parametrize("attrs", [{}, {"pads": [1, 0, 2, 1]}, {"strides": [2, 1]},
-                                   {"dilations": [1, 2], "pads": [0, 1, 1, 1]}])
-def test_col2im_import_matches_reference(attrs):
-    image, block = [5, 6], [2, 3]
-    pads = attrs.get("pads", [0, 0, 0, 0])
-    strides, dil = attrs.get("strides", [1, 1]), attrs.get("dilations", [1, 1])
-    counts = [(image[i] + pads[i] + pads[i + 2] - dil[i] * (block[i] - 1) - 1) // strides[i] + 1
-              for i in range(2)]
-    cols = np.random.default_rng(2).standard_normal((2, 3 * 6, counts[0] * counts[1]))
+@pytest.mark.parametrize("image,block,attrs", [
+    ([5, 6], [2, 3], {}), ([5, 6], [2, 3], {"pads": [1, 0, 2, 1]}),
+    ([5, 6], [2, 3], {"strides": [2, 1]}),
+    ([5, 6], [2, 3], {"dilations": [1, 2], "pads": [0, 1, 1, 1]}),
+    ([4, 5, 3], [2, 3, 2], {"strides": [2, 1, 2], "dilations": [1, 2, 1],
+                            "pads": [1, 0, 1, 0, 2, 1]})], ids=["2d", "2d_pads", "2d_strides",
+                                                                "2d_dilations", "3d"])
+def test_col2im_import_matches_reference(image, block, attrs):
+    nd = len(image)
+    pads = attrs.get("pads", [0] * (2 * nd))
+    strides, dil = attrs.get("strides", [1] * nd), attrs.get("dilations", [1] * nd)
+    counts = [(image[i] + pads[i] + pads[i + nd] - dil[i] * (block[i] - 1) - 1) // strides[i]
+              + 1 for i in range(nd)]
+    cols = np.random.default_rng(2).standard_normal((2, 3 * int(np.prod(block)),
+                                                     int(np.prod(counts))))
     cols = cols.astype("float32")
-    inits = [helper.make_tensor("image", TensorProto.INT64, [2], image),
-             helper.make_tensor("block", TensorProto.INT64, [2], block)]
+    inits = [helper.make_tensor("image", TensorProto.INT64, [nd], image),
+             helper.make_tensor("block", TensorProto.INT64, [nd], block)]
     model = _model("Col2Im", [("x", cols.shape)], inits, 18, **attrs)
     want = ReferenceEvaluator(model).run(None, {"x": cols})[0]
     got = ember.onnx.load(model)(ember.tensor(cols)).detach().numpy()

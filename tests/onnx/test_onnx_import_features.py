@@ -1,7 +1,7 @@
 """ONNX import of op features beyond the common case, each checked against onnxruntime:
 ConvTranspose (1-d, output_shape, auto_pad, output_padding, asymmetric pads), MaxPool's
 Indices output, AveragePool with dilations and large or asymmetric pads, BatchNormalization
-in training mode, Pad with negative pads; and the clear errors for what ember lacks (3-d)."""
+in training mode, Pad with negative pads; and the clear errors for what ember lacks."""
 
 from __future__ import annotations
 
@@ -140,11 +140,12 @@ def test_conv_transpose_kernel_shape_must_match_the_weight():
         module(ember.from_numpy(x))
 
 
-def test_conv_transpose_3d_is_refused_by_name():
-    x, w = _rand(1, 1, 2, 2, 2), _rand(1, 1, 2, 2, 2)
-    module = ember.onnx.load(_model("ConvTranspose", x, [w]))
-    with pytest.raises(NotImplementedError, match="ConvTranspose over 3 spatial dimensions"):
-        module(ember.from_numpy(x))
+def test_conv_and_conv_transpose_3d_match_onnxruntime():
+    x, w, b = _rand(1, 4, 3, 4, 3), _rand(4, 3, 2, 3, 2), _rand(6)
+    _check(_model("ConvTranspose", x, [w, b], strides=[2, 1, 2], pads=[1, 0, 1, 0, 1, 0],
+                  output_padding=[1, 0, 0], group=2), x)
+    _check(_model("Conv", x, [_rand(6, 2, 2, 3, 2), b], strides=[1, 2, 1],
+                  pads=[1, 0, 1, 0, 2, 1], dilations=[2, 1, 1], group=2), x)
 
 
 # ----------------------------------------------------------------------------- MaxPool
@@ -196,11 +197,18 @@ def test_max_pool_with_indices_still_differentiates():
     np.testing.assert_array_equal(xt.grad.numpy().reshape(-1), want)
 
 
-def test_max_pool_3d_is_refused_by_name():
-    x = _rand(1, 1, 3, 3, 3)
-    module = ember.onnx.load(_model("MaxPool", x, outputs=2, kernel_shape=[2, 2, 2]))
-    with pytest.raises(NotImplementedError, match="MaxPool over 3 spatial dimensions"):
-        module(ember.from_numpy(x))
+def test_pools_3d_match_onnxruntime():
+    x = _rand(2, 3, 5, 4, 5)
+    for attrs in (dict(kernel_shape=[2, 3, 2], strides=[2, 1, 2], pads=[1, 1, 0, 0, 1, 1]),
+                  dict(kernel_shape=[3, 2, 2], pads=[1, 0, 1, 0, 1, 1], storage_order=1)):
+        module = _check(_model("MaxPool", x, outputs=2, **attrs), x)
+        # flat indices into the whole (N, C, D, H, W) input, as onnxruntime's
+        want = _ort(_model("MaxPool", x, outputs=2, **attrs), x)[1]
+        np.testing.assert_array_equal(module(ember.from_numpy(x))[1].numpy(), want)
+    _check(_model("AveragePool", x, kernel_shape=[3, 2, 3], strides=[2, 2, 1],
+                  pads=[1, 0, 1, 1, 0, 1], ceil_mode=1), x)
+    _check(_model("AveragePool", x, kernel_shape=[2, 2, 2], count_include_pad=1,
+                  pads=[1, 1, 1, 1, 1, 1]), x)
 
 
 # ----------------------------------------------------------------------------- AveragePool
