@@ -699,3 +699,64 @@ def test_max_pool_gradient_reads_the_forwards_workspace_and_only_its_own(monkeyp
 
     gc.collect()
     assert key not in _pool_norm._SAVED  # the workspace goes with the output
+
+
+CONV3D = [  # (transpose, in/out channels, kernel, keyword arguments)
+    (False, (4, 6), (3, 3, 3), dict(padding=1)),
+    (False, (4, 6), (3, 2, 3), dict(stride=(2, 1, 2), padding=(1, 0, 2), dilation=(1, 2, 1),
+                                    groups=2)),
+    (False, (3, 5), (1, 3, 2), dict(stride=2, dilation=(1, 1, 2))),
+    (True, (4, 6), (2, 3, 3), dict(stride=2, output_padding=1)),
+    (True, (4, 6), (3, 3, 2), dict(stride=(1, 2, 1), padding=(1, 1, 0), dilation=(2, 1, 1),
+                                   groups=2)),
+]
+
+
+def _conv3d_run(transpose, channels, kernel, kw, dtype, gy=None, seed=0):
+    """(output, input grad, weight grad, bias grad, the output gradient used) as arrays."""
+    rng = np.random.default_rng(seed)
+    cin, cout = channels
+    groups = kw.get("groups", 1)
+    wshape = (cin, cout // groups) + kernel if transpose else (cout, cin // groups) + kernel
+    x, w, b = (ember.tensor(rng.standard_normal(s).astype(dtype), requires_grad=True)
+               for s in ((2, cin, 6, 7, 5), wshape, (cout,)))
+    fn = ember.nn.functional.conv_transpose3d if transpose else ember.nn.functional.conv3d
+    y = fn(x, w, b, **kw)
+    if gy is None:
+        gy = rng.standard_normal(tuple(y.shape)).astype(dtype)
+    (y * ember.tensor(gy)).sum().backward()
+    return [t.detach().numpy() for t in (y, x.grad, w.grad, b.grad)] + [gy]
+
+
+@pytest.mark.parametrize("transpose,channels,kernel,kw", CONV3D)
+def test_conv3d_onednn_matches_the_composite(monkeypatch, transpose, channels, kernel, kw):
+    calls = []
+    real = onednn._conv._problem
+    monkeypatch.setattr(onednn._conv, "_problem",
+                        lambda kind, *a: calls.append(kind) or real(kind, *a))
+    *got, gy = _conv3d_run(transpose, channels, kernel, kw, np.float32)
+    assert sorted(set(calls)) == ["backward_data", "backward_weights", "forward"]
+    monkeypatch.setattr(ember.backends.onednn, "enabled", False)
+    *want, _ = _conv3d_run(transpose, channels, kernel, kw, np.float32, gy)
+    for name, g, w in zip(("output", "input grad", "weight grad", "bias grad"), got, want):
+        assert _rel(g, w) < 1e-5, name
+
+
+@pytest.mark.parametrize("transpose,channels,kernel,kw", CONV3D[1:4])
+def test_conv3d_primitives_numpy_kernels_and_double_backward(monkeypatch, transpose, channels,
+                                                              kernel, kw):
+    # float64 through the 3-d primitives: their NumPy kernels (oneDNN's fallback) and vjps
+    cpu = ember.backend.get_backend("cpu")
+    *want, gy = _conv3d_run(transpose, channels, kernel, kw, np.float64)
+    monkeypatch.setattr(cpu, "runs_natively", lambda op, dtype: True)
+    *got, _ = _conv3d_run(transpose, channels, kernel, kw, np.float64, gy)
+    for name, g, w in zip(("output", "input grad", "weight grad", "bias grad"), got, want):
+        assert _rel(g, w) < 1e-12, name
+    rng = np.random.default_rng(1)
+    cin, cout = channels
+    groups = kw.get("groups", 1)
+    wshape = (cin, cout // groups) + kernel if transpose else (cout, cin // groups) + kernel
+    x, w, b = (ember.tensor(rng.standard_normal(s), requires_grad=True)
+               for s in ((1, cin, 4, 5, 4), wshape, (cout,)))
+    fn = ember.nn.functional.conv_transpose3d if transpose else ember.nn.functional.conv3d
+    assert ember.autograd.gradgradcheck(lambda x, w, b: fn(x, w, b, **kw), (x, w, b))

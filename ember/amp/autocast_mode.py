@@ -31,7 +31,8 @@ from ..backend import _BY_TYPE
 from ..tensor import Tensor
 
 # Lower precision on both device types (PyTorch's CUDA and CPU lists, by ember op name).
-_LOWER = frozenset({"matmul", "linear", "conv2d", "conv_transpose2d", "conv2d_weight",
+_LOWER = frozenset({"matmul", "linear", "conv2d", "conv_transpose2d", "conv2d_weight", "conv3d",
+                    "conv_transpose3d", "conv3d_weight",
                     "einsum", "lstm_cell", "gru_cell", "lstm_layer", "lstm"})
 # float32 under CUDA autocast (torch/csrc/autograd/autocast_mode.cpp, CUDA fp32 list).
 _FP32_CUDA = frozenset({

@@ -109,6 +109,12 @@ class Backend:
         compiled graph, its class. The base backend has no fused kernels."""
         return jobs
 
+    def runs_natively(self, op_name: str, dtype) -> bool:
+        """Whether this backend runs the primitive ``op_name`` on ``dtype`` arrays with a
+        kernel of its own now. Functions that otherwise compose other primitives (``conv3d``
+        of ``conv2d``) ask, and apply the primitive when it does. The base backend has none."""
+        return False
+
     def relu_into(self, x, out):
         """``max(x, 0)`` written into ``out``: the compiled graphs' relu (as the op's
         forward)."""

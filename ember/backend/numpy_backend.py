@@ -28,6 +28,10 @@ class _NumpyBackend(Backend):
                 fn = self.forwards[op] = onednn.single_blas(fn)  # NumPy fallbacks themselves
         return fn
 
+    def runs_natively(self, op_name, dtype):
+        """oneDNN's 3-d convolutions, for float32 while oneDNN is active."""
+        return (op_name in onednn.NATIVE and dtype == np.float32 and onednn.active())
+
     def matmul_into(self, a, b, out):
         """``a @ b`` into ``out`` as the matmul op's forward computes it (oneDNN for float32
         while it is active), so a compiled graph rounds as eager mode does."""

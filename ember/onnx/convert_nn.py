@@ -14,7 +14,7 @@ def _pads(padding):
     return [int(p) for p in before + after]
 
 
-@_conv("conv2d")
+@_conv("conv2d", "conv3d")
 def _conv2d(ctx, n):
     ins = [ctx.arg(0), ctx.arg(1)] + ([ctx.arg(2)] if n.args[2] is not None else [])
     ctx.emit("Conv", ins, strides=list(n.attrs["stride"]), pads=_pads(n.attrs["padding"]),
@@ -22,7 +22,7 @@ def _conv2d(ctx, n):
              kernel_shape=list(n.args[1].shape[2:]))
 
 
-@_conv("conv_transpose2d")
+@_conv("conv_transpose2d", "conv_transpose3d")
 def _conv_t(ctx, n):
     ins = [ctx.arg(0), ctx.arg(1)] + ([ctx.arg(2)] if n.args[2] is not None else [])
     ctx.emit("ConvTranspose", ins, strides=list(n.attrs["stride"]),

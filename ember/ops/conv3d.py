@@ -1,4 +1,5 @@
-"""3-d convolution and pooling, as composites of the 2-d primitives (no vjp of their own).
+"""3-d convolution and pooling, as composites of the 2-d primitives, and the 3-d
+convolution primitives a backend with native 3-d kernels runs instead.
 
 A 3-d convolution is a 2-d one on a depth-unfolded input: the ``kd`` depth slices each output
 depth reads are stacked into the channels (``C * kd`` of them, grouped as the weight's
@@ -12,18 +13,148 @@ Pooling over a box is separable: pool (H, W) with the 2-d primitive, then the de
 the first stage picks each depth's first (h, w) maximum, the second the first depth holding
 the overall one. Average pooling's divisor is a product of per-dimension counts, so the two
 stages' divisors multiply to the 3-d one (with or without padding counted, in ceil mode too).
+
+A backend with its own 3-d convolution (the CPU backend with oneDNN, for float32) says so in
+``Backend.runs_natively``; ``conv3d`` and ``conv_transpose3d`` then apply the primitives
+``conv3d``, ``conv_transpose3d`` and ``conv3d_weight`` below, closed under differentiation as
+the 2-d ones are. Their array forwards (``conv_kernels``) are the same depth unfolding on
+arrays, run where the native kernel declines a problem.
 """
 
 from __future__ import annotations
 
 from ..autograd.node import apply
+from ..backend import backend_of
 from ..tensor import Tensor
 from . import conv as C
+from . import conv_kernels as K
 from . import pool as P
+from .registry import Op, bias_vjp_cost, io_bytes, numel, register
 from .shape import pad, stack
 
 __all__ = ["conv3d", "conv_transpose3d", "max_pool3d", "avg_pool3d", "adaptive_avg_pool3d",
            "adaptive_max_pool3d"]
+
+
+# ----------------------------------------------------------------------------- primitives
+
+
+def _native(op: str, x: Tensor) -> bool:
+    """Whether ``x``'s backend runs the 3-d primitive ``op`` itself (else the composite)."""
+    return backend_of(x.data).runs_natively(op, x.data.dtype)
+
+
+def _channel_sum3d(F, g):
+    """The bias gradient, a sum of ``g`` (N, C, D, H, W) over all but the channels."""
+    n, c = g.shape[:2]
+    return F.channel_sum(F.reshape(g, shape=(n, c, g.shape[2], -1)))
+
+
+@register
+class Conv3d(Op):
+    """3-d cross-correlation of ``x`` (N, C, D, H, W) with ``w`` (O, C/G, kd, kh, kw), plus
+    ``b``; the vjp skips the gradients nobody needs, as conv2d's."""
+
+    blas = True
+
+    wants_needs = True
+
+    def cost(out_specs, in_specs, attrs):
+        """2·(C/G)·kd·kh·kw FLOPs per output element (+1 with a bias)."""
+        w = in_specs[1][0]
+        per = 2 * w[1] * w[2] * w[3] * w[4] + (in_specs[2] is not None)
+        return numel(out_specs[0][0]) * per, io_bytes(out_specs, in_specs)
+
+    def vjp_cost(out_specs, in_specs, attrs, needs):
+        """One product of the forward's size per input and weight gradient, a sum for the
+        bias's."""
+        return bias_vjp_cost(Conv3d, out_specs, in_specs, attrs, needs)
+
+    def forward(xp, x, w, b, stride, padding, dilation, groups):
+        return K.conv3d(xp, x, w, b, stride, padding, dilation, groups)
+
+    def vjp(F, g, out, x, w, b, stride, padding, dilation, groups, needs=(True, True, True)):
+        kernel = tuple(w.shape[2:])
+        gx = gw = gb = None
+        if needs[0]:
+            op = _output_padding3d(tuple(x.shape[2:]), tuple(g.shape[2:]), kernel, stride,
+                                   padding, dilation)
+            gx = F.conv_transpose3d(g, w, None, stride=stride, padding=padding,
+                                    output_padding=op, dilation=dilation, groups=groups)
+        if needs[1]:
+            gw = F.conv3d_weight(x, g, kernel_size=kernel, stride=stride, padding=padding,
+                                 dilation=dilation, groups=groups)
+        if b is not None and needs[2]:
+            gb = _channel_sum3d(F, g)
+        return gx, gw, gb
+
+
+@register
+class ConvTranspose3d(Op):
+    """The transpose (adjoint) of conv3d in its input: the gradient of conv3d's input."""
+
+    blas = True
+
+    def cost(out_specs, in_specs, attrs):
+        """2·(O/G)·kd·kh·kw FLOPs per input element, plus one per output element with a
+        bias."""
+        x, w = in_specs[0][0], in_specs[1][0]
+        flops = 2 * numel(x) * w[1] * w[2] * w[3] * w[4]
+        if in_specs[2] is not None:
+            flops += numel(out_specs[0][0])
+        return flops, io_bytes(out_specs, in_specs)
+
+    def vjp_cost(out_specs, in_specs, attrs, needs):
+        """One product of the forward's size per input and weight gradient, a sum for the
+        bias's."""
+        return bias_vjp_cost(ConvTranspose3d, out_specs, in_specs, attrs, needs)
+
+    def forward(xp, x, w, b, stride, padding, output_padding, dilation, groups):
+        return K.conv_transpose3d(xp, x, w, b, stride, padding, output_padding, dilation,
+                                  groups)
+
+    def vjp(F, g, out, x, w, b, stride, padding, output_padding, dilation, groups):
+        gx = F.conv3d(g, w, None, stride=stride, padding=padding, dilation=dilation,
+                      groups=groups)
+        gw = F.conv3d_weight(g, x, kernel_size=tuple(w.shape[2:]), stride=stride,
+                             padding=padding, dilation=dilation, groups=groups)
+        gb = None if b is None else _channel_sum3d(F, g)
+        return gx, gw, gb
+
+
+@register
+class Conv3dWeight(Op):
+    """The weight gradient of conv3d: ``x`` (N, C, D, H, W) against ``g`` (N, O, Do, Ho, Wo)."""
+
+    blas = True
+
+    def cost(out_specs, in_specs, attrs):
+        """2·N·Do·Ho·Wo FLOPs per weight-gradient element (the forward's product count)."""
+        g = in_specs[1][0]
+        return (2 * numel(out_specs[0][0]) * (g[0] * g[2] * g[3] * g[4]),
+                io_bytes(out_specs, in_specs))
+
+    def forward(xp, x, g, kernel_size, stride, padding, dilation, groups):
+        return K.conv3d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups)
+
+    def vjp(F, gw, out, x, g, kernel_size, stride, padding, dilation, groups):
+        op = _output_padding3d(tuple(x.shape[2:]), tuple(g.shape[2:]), kernel_size, stride,
+                               padding, dilation)
+        gx = F.conv_transpose3d(g, gw, None, stride=stride, padding=padding, output_padding=op,
+                                dilation=dilation, groups=groups)
+        gg = F.conv3d(x, gw, None, stride=stride, padding=padding, dilation=dilation,
+                      groups=groups)
+        return gx, gg
+
+
+def _output_padding3d(in_size, out_size, kernel, stride, padding, dilation):
+    """The output padding that makes conv_transpose3d map ``out_size`` back to ``in_size``."""
+    return tuple(i + p[0] + p[1] - ((o - 1) * s + d * (k - 1) + 1)
+                 for i, o, k, s, p, d in zip(in_size, out_size, kernel, stride, padding,
+                                             dilation))
+
+
+# ----------------------------------------------------------------------------- public API
 
 
 def _batched(x, nd=3):
@@ -62,6 +193,10 @@ def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     C._check_geometry(op, x, weight, groups, "conv", stride, dilation)
     C._check_bias(op, bias, weight.shape[0])
     C._check_output(x, weight.shape[2:], stride, pads, dilation, op)
+    if _native(op, x):
+        y = apply(Conv3d, x, weight, bias, stride=stride, padding=pads, dilation=dilation,
+                  groups=groups)
+        return y.reshape(tuple(y.shape[1:])) if unbatched else y
     o, cg, kd, kh, kw = weight.shape
     (pd0, pd1), sd, dd = pads[0], stride[0], dilation[0]
     if pd0 or pd1:
@@ -106,6 +241,10 @@ def conv_transpose3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
                                                         output_padding, dilation, 3)
     C._check_geometry(op, x, weight, groups, "transpose", stride, dilation)
     C._check_bias(op, bias, weight.shape[1] * groups)
+    if _native(op, x):
+        y = apply(ConvTranspose3d, x, weight, bias, stride=stride, padding=pads,
+                  output_padding=out_pad, dilation=dilation, groups=groups)
+        return y.reshape(tuple(y.shape[1:])) if unbatched else y
     cin, cog, kd, kh, kw = weight.shape
     n, _, di, hi, wi = x.shape
     x2 = x.permute(0, 2, 1, 3, 4).reshape(n * di, cin, hi, wi)

@@ -239,3 +239,60 @@ def _col2im(xp, x, w, b, stride, padding, output_padding, dilation, groups):
     if b is not None:
         y += b
     return y.transpose(0, 3, 1, 2)
+
+
+# ----------------------------------------------------------------------------- 3-d, by depth
+
+
+def _depth_columns(xp, x, kd, stride, padding, dilation):
+    """(N, C, D, H, W) -> (N * Do, C * kd, H, W): the ``kd`` depth slices each output depth
+    reads, stacked into the channels (channel ``c * kd + i``, grouped as the weight's
+    ``(C/G, kd)``); and ``Do``."""
+    (p0, p1), sd, dd = padding, stride, dilation
+    if p0 or p1:
+        x = xp.pad(x, ((0, 0), (0, 0), (p0, p1), (0, 0), (0, 0)))
+    n, c, dp, h, w = x.shape
+    do = (dp - dd * (kd - 1) - 1) // sd + 1
+    cols = xp.stack([x[:, :, i * dd:i * dd + (do - 1) * sd + 1:sd] for i in range(kd)], axis=3)
+    return cols.transpose(0, 2, 1, 3, 4, 5).reshape(n * do, c * kd, h, w), do
+
+
+def conv3d(xp, x, w, b, stride, padding, dilation, groups):
+    """3-d cross-correlation as ``conv2d`` on the depth columns (``_depth_columns``)."""
+    o, cg, kd, kh, kw = w.shape
+    x2, do = _depth_columns(xp, x, kd, stride[0], padding[0], dilation[0])
+    y = conv2d(xp, x2, w.reshape(o, cg * kd, kh, kw), b, stride[1:], padding[1:],
+               dilation[1:], groups)
+    return y.reshape(x.shape[0], do, o, y.shape[2], y.shape[3]).transpose(0, 2, 1, 3, 4)
+
+
+def conv3d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups):
+    """conv3d's weight gradient: ``conv2d_weight`` of the depth columns against ``g`` with
+    its depths moved into the batch."""
+    kd, kh, kw = kernel_size
+    x2, do = _depth_columns(xp, x, kd, stride[0], padding[0], dilation[0])
+    n, o, _, ho, wo = g.shape
+    g2 = g.transpose(0, 2, 1, 3, 4).reshape(n * do, o, ho, wo)
+    gw = conv2d_weight(xp, x2, g2, (kh, kw), stride[1:], padding[1:], dilation[1:], groups)
+    return gw.reshape(o, -1, kd, kh, kw)
+
+
+def conv_transpose3d(xp, x, w, b, stride, padding, output_padding, dilation, groups):
+    """3-d transposed convolution: ``conv_transpose2d`` spreads each input depth into ``kd``
+    output depths (channel ``(co, i)``), which are summed into place (the depth col2im)."""
+    cin, cog, kd, kh, kw = w.shape
+    n, _, di, hi, wi = x.shape
+    x2 = x.transpose(0, 2, 1, 3, 4).reshape(n * di, cin, hi, wi)
+    z = conv_transpose2d(xp, x2, w.reshape(cin, cog * kd, kh, kw), None, stride[1:],
+                         padding[1:], output_padding[1:], dilation[1:], groups)
+    cout, ho, wo = cog * groups, z.shape[2], z.shape[3]
+    z = z.reshape(n, di, cout, kd, ho, wo)
+    sd, dd, (pd0, pd1) = stride[0], dilation[0], padding[0]
+    full = (di - 1) * sd + dd * (kd - 1) + 1 + output_padding[0]
+    y = xp.zeros((n, cout, full, ho, wo), dtype=z.dtype)
+    for i in range(kd):  # tap i of input depth j lands at depth i * dd + j * sd
+        y[:, :, i * dd:i * dd + (di - 1) * sd + 1:sd] += z[:, :, :, i].transpose(0, 2, 1, 3, 4)
+    y = y[:, :, pd0:full - pd1]
+    if b is not None:
+        y += b.reshape(1, -1, 1, 1, 1)
+    return y

@@ -26,6 +26,7 @@ NO_CONVERTER = {
     "channel_sum": BACKWARD + " (a conv's bias gradient)",
     "conv2d_weight": BACKWARD + " (a conv's weight gradient)",
     "conv2d_weight_bias": BACKWARD + " (a conv's weight and bias gradients)",
+    "conv3d_weight": BACKWARD + " (a 3-d conv's weight gradient)",
     "cross_entropy_backward": BACKWARD,
     "embedding_backward": BACKWARD,
     "grid_scatter": BACKWARD + " (grid_sample's input gradient)",

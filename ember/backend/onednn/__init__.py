@@ -5,10 +5,10 @@ BLAS; the copies run on one core and the thin products of 32- and 64-channel lay
 about half of the machine's peak. oneDNN (the library behind PyTorch's CPU convolutions)
 has kernels JIT-compiled for the CPU at hand. When it is installed (``pip install
 ember[onednn]``, the ``onednn-cpu-gomp`` wheel) the CPU backend runs these float32 forwards
-through it: convolutions (forward, input gradient, also ``conv_transpose2d``, and weight
-gradient; ``_conv.py``), matmul and linear (``_matmul.py``), training batch norm and max
-pooling (``_pool_norm.py``), whole LSTM layers (``_lstm.py``), ReLU and its gradient
-(``_eltwise.py``) and Adam's update (``_optim.py``); everything else as before.
+through it: convolutions in 2-d and 3-d (forward, input gradient, also the transposed
+convolutions, and weight gradient; ``_conv.py``), matmul and linear (``_matmul.py``), training
+batch norm and max pooling (``_pool_norm.py``), whole LSTM layers (``_lstm.py``), ReLU and its
+gradient (``_eltwise.py``) and Adam's update (``_optim.py``); everything else as before.
 
 Activations are described to oneDNN as (N, C, H, W) with channels-last strides, ember's
 layout for activations, so nothing is copied on the way in or out; weights are reordered into
@@ -44,11 +44,16 @@ from ._pool_norm import batch_norm, batch_norm_backward, max_pool2d
 __all__ = ["OneDNNError", "active", "adam_update", "batch_norm", "batch_norm_backward", "conv2d",
            "conv2d_input_grad", "conv2d_weight", "install", "load", "lstm_backward",
            "lstm_forward", "matmul", "max_pool2d", "relu", "relu_backward", "sgd_update",
-           "single_blas"]
+           "single_blas", "NATIVE"]
+
+# ops that compose other primitives elsewhere and that the CPU backend runs as primitives of
+# their own, through oneDNN, while it is active (``Backend.runs_natively``)
+NATIVE = frozenset({"conv3d", "conv_transpose3d"})
 
 
 def install(backend) -> None:
-    """Register the oneDNN forwards of conv2d, conv_transpose2d, conv2d_weight(_bias), matmul,
+    """Register the oneDNN forwards of conv2d, conv_transpose2d, conv2d_weight(_bias), conv3d,
+    conv_transpose3d, conv3d_weight, matmul,
     linear, lstm, lstm_grad, max_pool2d, max_pool2d_grad, batch_norm, batch_norm_backward,
     relu and relu_backward on the CPU backend; each falls back to the NumPy kernel for what
     oneDNN does not run."""
@@ -65,6 +70,8 @@ def install(backend) -> None:
     np_conv2d_weight, np_matmul = single_blas(K.conv2d_weight), single_blas(np.matmul)
     np_linear, np_lstm, np_lstm_grad = (single_blas(Linear.forward), single_blas(Lstm.forward),
                                         single_blas(LstmGrad.forward))
+    np_conv3d, np_conv_transpose3d = single_blas(K.conv3d), single_blas(K.conv_transpose3d)
+    np_conv3d_weight = single_blas(K.conv3d_weight)
     np_batch_norm = single_blas(BatchNorm.forward)
     np_batch_norm_backward = single_blas(BatchNormBackward.forward)
 
@@ -88,6 +95,33 @@ def install(backend) -> None:
         if b is not None:
             y += b.reshape(1, -1, 1, 1)
         return y
+
+    @backend.override("conv3d")
+    def _conv3d(xp, x, w, b, stride, padding, dilation, groups):
+        y = conv2d(x, w, b, stride, padding, dilation, groups)
+        return np_conv3d(xp, x, w, b, stride, padding, dilation, groups) if y is None else y
+
+    @backend.override("conv_transpose3d")
+    def _conv_transpose3d(xp, x, w, b, stride, padding, output_padding, dilation, groups):
+        size = tuple((i - 1) * s - p[0] - p[1] + d * (k - 1) + 1 + op
+                     for i, s, p, d, k, op in zip(x.shape[2:], stride, padding, dilation,
+                                                  w.shape[2:], output_padding))
+        y = None
+        if min(size) > 0:
+            y = conv2d_input_grad(x, w, size, stride, padding, dilation, groups)
+        if y is None:
+            return np_conv_transpose3d(xp, x, w, b, stride, padding, output_padding, dilation,
+                                       groups)
+        if b is not None:
+            y += b.reshape(1, -1, 1, 1, 1)
+        return y
+
+    @backend.override("conv3d_weight")
+    def _conv3d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups):
+        dw = conv2d_weight(x, g, kernel_size, stride, padding, dilation, groups)
+        if dw is None:
+            return np_conv3d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups)
+        return dw
 
     @backend.override("matmul")
     def _matmul(xp, a, b):

@@ -1,4 +1,5 @@
-"""Convolutions: forward, input gradient (also ``conv_transpose2d``) and weight gradient."""
+"""Convolutions: forward, input gradient (also ``conv_transpose2d``) and weight gradient, in
+2-d and 3-d (the same primitives on (N, C, D, H, W) with channels-last NDHWC memory)."""
 
 from __future__ import annotations
 
@@ -33,12 +34,13 @@ from ._lib import (
 
 
 def _weight_dims(shape, groups) -> tuple:
-    """oneDNN's weight dimensions for (O, C/G, kh, kw): 5-d (G, O/G, C/G, kh, kw) if grouped."""
-    o, cg, kh, kw = shape
-    if groups == 1:
-        return shape, (cg * kh * kw, kh * kw, kw, 1)
-    return ((groups, o // groups, cg, kh, kw),
-            ((o // groups) * cg * kh * kw, cg * kh * kw, kh * kw, kw, 1))
+    """oneDNN's weight dimensions and (packed) strides for (O, C/G, *kernel): with a leading
+    G, (G, O/G, C/G, *kernel), if grouped."""
+    dims = tuple(shape) if groups == 1 else (groups, shape[0] // groups) + tuple(shape[1:])
+    strides = [1]
+    for size in reversed(dims[1:]):
+        strides.insert(0, strides[0] * size)
+    return dims, tuple(strides)
 
 
 class _Problem:
@@ -101,23 +103,22 @@ def _problem(kind, src_shape, w_shape, dst_shape, stride, padding, dilation, gro
 
 
 def conv2d(x, w, b, stride, padding, dilation, groups):
-    """y = conv(x, w) + b as a channels-last (N, O, Ho, Wo) array, or None (not handled)."""
-    if not _usable(x, w, b) or x.ndim != 4:
+    """y = conv(x, w) + b as a channels-last (N, O, Ho, Wo) array, or None (not handled);
+    with a 5-d ``x`` and ``w`` the 3-d convolution, (N, O, Do, Ho, Wo)."""
+    if not _usable(x, w, b) or x.ndim not in (4, 5) or w.ndim != x.ndim:
         return None
-    o, _, kh, kw = w.shape
-    n = x.shape[0]
-    ho = out_size(x.shape[2], kh, stride[0], padding[0], dilation[0])
-    wo = out_size(x.shape[3], kw, stride[1], padding[1], dilation[1])
-    if ho <= 0 or wo <= 0:
+    out = tuple(out_size(*a) for a in zip(x.shape[2:], w.shape[2:], stride, padding, dilation))
+    if min(out) <= 0:
         return None
-    prob = _problem("forward", x.shape, w.shape, (n, o, ho, wo), stride, padding, dilation,
+    dst_shape = (x.shape[0], w.shape[0]) + out
+    prob = _problem("forward", x.shape, w.shape, dst_shape, stride, padding, dilation,
                     groups, b is not None)
     if prob is None:
         return None
     lib = _STATE["lib"]
     x = packed(np, x, True)
     w = np.ascontiguousarray(w)
-    y = empty(np, (n, o, ho, wo), np.float32, True)
+    y = empty(np, dst_shape, np.float32, True)
     with prob.lock:
         lib.execute(prob.reorder, [(_SRC, prob.mem_user_w, w), (_DST, prob.mem_w, prob.w_buf)])
         args = [(_SRC, prob.mem_src, x), (_WEIGHTS, prob.mem_w, prob.w_buf),
@@ -130,8 +131,8 @@ def conv2d(x, w, b, stride, padding, dilation, groups):
 
 def conv2d_input_grad(g, w, in_hw, stride, padding, dilation, groups):
     """The gradient of conv2d's input of spatial size ``in_hw`` from the output gradient
-    ``g``, channels-last; or None (not handled)."""
-    if not _usable(g, w) or g.ndim != 4:
+    ``g``, channels-last; or None (not handled). 3-d with a 5-d ``g`` and ``w``."""
+    if not _usable(g, w) or g.ndim not in (4, 5) or w.ndim != g.ndim:
         return None
     n = g.shape[0]
     c = w.shape[1] * groups
@@ -153,8 +154,9 @@ def conv2d_input_grad(g, w, in_hw, stride, padding, dilation, groups):
 
 def conv2d_weight(x, g, kernel_size, stride, padding, dilation, groups, bias=False):
     """The weight gradient (O, C/G, kh, kw) of conv2d, and with ``bias`` the pair (weight
-    gradient, bias gradient) from one primitive; None when oneDNN does not run it."""
-    if not _usable(x, g) or x.ndim != 4:
+    gradient, bias gradient) from one primitive; None when oneDNN does not run it. 3-d with a
+    5-d ``x`` and ``g`` and three kernel sizes."""
+    if not _usable(x, g) or x.ndim not in (4, 5) or g.ndim != x.ndim:
         return None
     o = g.shape[1]
     w_shape = (o, x.shape[1] // groups) + tuple(kernel_size)

@@ -256,5 +256,9 @@ def _usable(*arrays) -> bool:
 
 
 def _nhwc_strides(shape) -> tuple:
-    n, c, h, w = shape
-    return (h * w * c, 1, w * c, c)
+    """Channels-last strides of an (N, C, H, W) or (N, C, D, H, W) shape, in elements."""
+    c, spatial = shape[1], tuple(shape[2:])
+    inner = [c]
+    for size in reversed(spatial[1:]):
+        inner.insert(0, inner[0] * size)
+    return (inner[0] * spatial[0], 1, *inner)
