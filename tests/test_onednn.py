@@ -760,3 +760,80 @@ def test_conv3d_primitives_numpy_kernels_and_double_backward(monkeypatch, transp
                for s in ((1, cin, 4, 5, 4), wshape, (cout,)))
     fn = ember.nn.functional.conv_transpose3d if transpose else ember.nn.functional.conv3d
     assert ember.autograd.gradgradcheck(lambda x, w, b: fn(x, w, b, **kw), (x, w, b))
+
+
+POOL3D = [  # (kernel, keyword arguments): stride, padding, ceil_mode
+    (2, {}),
+    (3, dict(stride=2, padding=1)),
+    ((2, 3, 2), dict(stride=(1, 2, 2), padding=(1, 1, 0), ceil_mode=True)),
+    (3, dict(stride=2, ceil_mode=True)),
+]
+
+
+def _pool3d_run(fn, kernel, kw, gy=None, seed=0):
+    """(output, input grad, the output gradient used) as float32 arrays; the input holds
+    small integers, so windows tie."""
+    rng = np.random.default_rng(seed)
+    x = ember.tensor(np.round(2 * rng.standard_normal((2, 3, 7, 8, 9))).astype(np.float32),
+                     requires_grad=True)
+    y = fn(x, kernel, **kw)
+    if gy is None:
+        gy = rng.standard_normal(tuple(y.shape)).astype(np.float32)
+    (y * ember.tensor(gy)).sum().backward()
+    return y.detach().numpy(), x.grad.numpy(), gy
+
+
+def _pool3d_calls(monkeypatch):
+    calls = []
+    real = onednn._pool_norm._pool_problem
+    monkeypatch.setattr(onednn._pool_norm, "_pool_problem",
+                        lambda *a: calls.append(a[-1] if len(a) == 7 else "max") or real(*a))
+    return calls
+
+
+@pytest.mark.parametrize("kernel,kw", POOL3D)
+def test_max_pool3d_onednn_matches_the_composite(monkeypatch, kernel, kw):
+    calls = _pool3d_calls(monkeypatch)
+    y, gx, gy = _pool3d_run(ember.nn.functional.max_pool3d, kernel, kw)
+    assert calls.count("max") == 2  # the forward, and the backward's primitive lookup
+    monkeypatch.setattr(ember.backends.onednn, "enabled", False)
+    want_y, want_gx, _ = _pool3d_run(ember.nn.functional.max_pool3d, kernel, kw, gy)
+    assert np.array_equal(y, want_y)
+    # the same first maxima: equal gradients, up to the order overlapping windows add in
+    assert _rel(gx, want_gx) < 1e-6
+    if kw.get("stride", kernel) == kernel:
+        assert np.array_equal(gx, want_gx)
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("kernel,kw", POOL3D)
+def test_avg_pool3d_onednn_matches_the_composite(monkeypatch, kernel, kw, count_include_pad):
+    calls = _pool3d_calls(monkeypatch)
+    kw = dict(kw, count_include_pad=count_include_pad)
+    y, gx, gy = _pool3d_run(ember.nn.functional.avg_pool3d, kernel, kw)
+    # counting the padding, windows past the padded input stay on the NumPy kernels
+    spills = kw.get("ceil_mode") and count_include_pad
+    assert len(calls) == (0 if spills else 2)
+    monkeypatch.setattr(ember.backends.onednn, "enabled", False)
+    want_y, want_gx, _ = _pool3d_run(ember.nn.functional.avg_pool3d, kernel, kw, gy)
+    assert _rel(y, want_y) < 1e-6 and _rel(gx, want_gx) < 1e-6
+
+
+@pytest.mark.parametrize("fn", ["max_pool3d", "avg_pool3d"])
+def test_pool3d_primitives_numpy_kernels_and_double_backward(monkeypatch, fn):
+    # float64 through the 3-d pooling primitives: their NumPy kernels and vjps
+    pool = getattr(ember.nn.functional, fn)
+    cpu = ember.backend.get_backend("cpu")
+    kernel, kw = POOL3D[2]
+    rng = np.random.default_rng(2)
+    xa = rng.standard_normal((1, 2, 5, 6, 5))
+    runs = []
+    for native in (False, True):
+        if native:
+            monkeypatch.setattr(cpu, "runs_natively", lambda op, dtype: True)
+        x = ember.tensor(xa, requires_grad=True)
+        pool(x, kernel, **kw).sum().backward()
+        runs.append(x.grad.numpy())
+    assert _rel(runs[1], runs[0]) < 1e-12
+    x = ember.tensor(xa, requires_grad=True)
+    assert ember.autograd.gradgradcheck(lambda x: pool(x, kernel, **kw), (x,))

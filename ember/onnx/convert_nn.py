@@ -31,7 +31,7 @@ def _conv_t(ctx, n):
              kernel_shape=list(n.args[1].shape[2:]))
 
 
-@_conv("max_pool2d")
+@_conv("max_pool2d", "max_pool3d")
 def _max_pool(ctx, n):
     a = n.attrs
     ctx.emit("MaxPool", [ctx.arg(0)], kernel_shape=list(a["kernel"]), strides=list(a["stride"]),
@@ -39,7 +39,7 @@ def _max_pool(ctx, n):
              ceil_mode=int(bool(a["ceil_mode"])))
 
 
-@_conv("avg_pool2d")
+@_conv("avg_pool2d", "avg_pool3d")
 def _avg_pool(ctx, n):
     a = n.attrs
     if a.get("divisor"):

@@ -18,7 +18,10 @@ A backend with its own 3-d convolution (the CPU backend with oneDNN, for float32
 ``Backend.runs_natively``; ``conv3d`` and ``conv_transpose3d`` then apply the primitives
 ``conv3d``, ``conv_transpose3d`` and ``conv3d_weight`` below, closed under differentiation as
 the 2-d ones are. Their array forwards (``conv_kernels``) are the same depth unfolding on
-arrays, run where the native kernel declines a problem.
+arrays, run where the native kernel declines a problem. Likewise ``max_pool3d`` (without
+indices) and ``avg_pool3d`` (without a divisor override) apply the primitives ``max_pool3d``,
+``max_pool3d_grad``, ``avg_pool3d`` and ``avg_pool3d_grad``, whose array forwards
+(``pool_kernels``) are the two stages above.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from ..tensor import Tensor
 from . import conv as C
 from . import conv_kernels as K
 from . import pool as P
-from .registry import Op, bias_vjp_cost, io_bytes, numel, register
+from . import pool_kernels as PK
+from .registry import Op, bias_vjp_cost, io_bytes, numel, register, window_flops
 from .shape import pad, stack
 
 __all__ = ["conv3d", "conv_transpose3d", "max_pool3d", "avg_pool3d", "adaptive_avg_pool3d",
@@ -152,6 +156,87 @@ def _output_padding3d(in_size, out_size, kernel, stride, padding, dilation):
     return tuple(i + p[0] + p[1] - ((o - 1) * s + d * (k - 1) + 1)
                  for i, o, k, s, p, d in zip(in_size, out_size, kernel, stride, padding,
                                              dilation))
+
+
+@register
+class MaxPool3d(Op):
+    """3-d max pooling of ``x`` (N, C, D, H, W); its array forward is the two 2-d stages."""
+
+    needs_output = True
+
+    def cost(out_specs, in_specs, attrs):
+        """kd·kh·kw FLOPs (comparisons) per pooled element."""
+        return window_flops(out_specs[0], attrs), io_bytes(out_specs, in_specs)
+
+    def forward(xp, x, kernel, stride, padding, dilation, ceil_mode):
+        return PK.max_pool3d(xp, x, kernel, stride, padding, dilation, ceil_mode)
+
+    def vjp(F, g, out, x, kernel, stride, padding, dilation, ceil_mode):
+        return (F.max_pool3d_grad(g, x, out, kernel=kernel, stride=stride, padding=padding,
+                                  dilation=dilation, ceil_mode=ceil_mode),)
+
+
+@register
+class MaxPool3dGrad(Op):
+    """The gradient of max_pool3d: ``g`` sent to each window's first maximum in (d, h, w)
+    order."""
+
+    def cost(out_specs, in_specs, attrs):
+        """kd·kh·kw FLOPs (comparisons or adds) per pooled element."""
+        return window_flops(in_specs[0], attrs), io_bytes(out_specs, in_specs)
+
+    def forward(xp, g, x, out, kernel, stride, padding, dilation, ceil_mode):
+        return PK.max_pool3d_grad(xp, g, x, out, kernel, stride, padding, dilation, ceil_mode)
+
+    def vjp(F, gg, _, g, x, out, kernel, stride, padding, dilation, ceil_mode):
+        # the transpose reads gg at each window's first maximum: the 2-d selects of both stages
+        (k1, s1, p1, d1), (k0, s0, p0, d0) = PK._stages(kernel, stride, padding, dilation)
+        n, c, d, h, w = x.shape
+        x1 = x.reshape(n, c * d, h, w)
+        y1 = F.max_pool2d(x1, kernel=k1, stride=s1, padding=p1, dilation=d1,
+                          ceil_mode=ceil_mode)
+        ho, wo = y1.shape[2:]
+        t1 = F.max_pool2d_select(gg.reshape(n, c * d, h, w), x1, y1, kernel=k1, stride=s1,
+                                 padding=p1, dilation=d1, ceil_mode=ceil_mode)
+        flat = (n, c, out.shape[2], ho * wo)
+        t = F.max_pool2d_select(t1.reshape(n, c, d, ho * wo), y1.reshape(n, c, d, ho * wo),
+                                out.reshape(flat), kernel=k0, stride=s0, padding=p0,
+                                dilation=d0, ceil_mode=ceil_mode)
+        return t.reshape(tuple(out.shape)), None, None
+
+
+@register
+class AvgPool3d(Op):
+    """3-d average pooling of ``x`` (N, C, D, H, W) (no divisor override)."""
+
+    def cost(out_specs, in_specs, attrs):
+        """kd·kh·kw FLOPs (adds) per pooled element."""
+        return window_flops(out_specs[0], attrs), io_bytes(out_specs, in_specs)
+
+    def forward(xp, x, kernel, stride, padding, ceil_mode, count_include_pad):
+        return PK.avg_pool3d(xp, x, kernel, stride, padding, ceil_mode, count_include_pad)
+
+    def vjp(F, g, out, x, kernel, stride, padding, ceil_mode, count_include_pad):
+        return (F.avg_pool3d_grad(g, input_size=tuple(x.shape[2:]), kernel=kernel,
+                                  stride=stride, padding=padding, ceil_mode=ceil_mode,
+                                  count_include_pad=count_include_pad),)
+
+
+@register
+class AvgPool3dGrad(Op):
+    """The gradient (transpose) of avg_pool3d: each output's share spread over its window."""
+
+    def cost(out_specs, in_specs, attrs):
+        """kd·kh·kw FLOPs (adds) per pooled element."""
+        return window_flops(in_specs[0], attrs), io_bytes(out_specs, in_specs)
+
+    def forward(xp, g, input_size, kernel, stride, padding, ceil_mode, count_include_pad):
+        return PK.avg_pool3d_grad(xp, g, input_size, kernel, stride, padding, ceil_mode,
+                                  count_include_pad)
+
+    def vjp(F, gg, _, g, input_size, kernel, stride, padding, ceil_mode, count_include_pad):
+        return (F.avg_pool3d(gg, kernel=kernel, stride=stride, padding=padding,
+                             ceil_mode=ceil_mode, count_include_pad=count_include_pad),)
 
 
 # ----------------------------------------------------------------------------- public API
@@ -308,6 +393,10 @@ def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1,
     kernel, stride, padding, dilation = P._pool_args(op, x, 3, kernel_size, stride, padding,
                                                      dilation)
     P._check_windows(op, x, kernel, stride, padding, dilation, ceil_mode)
+    if not return_indices and _native(op, x):
+        out = apply(MaxPool3d, x, kernel=kernel, stride=stride, padding=padding,
+                    dilation=dilation, ceil_mode=bool(ceil_mode))
+        return out.reshape(tuple(out.shape[1:])) if unbatched else out
     n, c, d, h, w = x.shape
     hw_attrs = dict(kernel=kernel[1:], stride=stride[1:], padding=padding[1:],
                     dilation=dilation[1:], ceil_mode=bool(ceil_mode))
@@ -352,6 +441,10 @@ def avg_pool3d(input: Tensor, kernel_size, stride=None, padding=0, ceil_mode: bo
         raise ValueError(f"{op}: divisor_override must be a positive int, got "
                          f"{divisor_override!r}")
     P._check_windows(op, x, kernel, stride, padding, (1, 1, 1), ceil_mode)
+    if divisor_override is None and _native(op, x):
+        out = apply(AvgPool3d, x, kernel=kernel, stride=stride, padding=padding,
+                    ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad))
+        return out.reshape(tuple(out.shape[1:])) if unbatched else out
     n, c, d, h, w = x.shape
     common = dict(ceil_mode=bool(ceil_mode), count_include_pad=bool(count_include_pad),
                   divisor=1 if divisor_override else 0)

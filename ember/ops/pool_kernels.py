@@ -230,3 +230,61 @@ def avg_pool2d_grad(xp, g, input_size, kernel, stride, padding, ceil_mode, count
 
 
 # ----------------------------------------------------------------------------- primitives
+
+
+# ----------------------------------------------------------------------------- 3-d, by depth
+
+
+def _stages(kernel, stride, padding, dilation):
+    """The (h, w) stage's and the depth stage's 2-d geometries: 3-d pooling of (N, C, D, H, W)
+    is 2-d pooling of (N, C·D, H, W) followed by a (kd, 1) pooling of (N, C, D, Ho·Wo)."""
+    return ((kernel[1:], stride[1:], padding[1:], dilation[1:]),
+            ((kernel[0], 1), (stride[0], 1), (padding[0], 0), (dilation[0], 1)))
+
+
+def max_pool3d(xp, x, kernel, stride, padding, dilation, ceil_mode):
+    """3-d max pooling as two 2-d ones (``_stages``)."""
+    hw, dep = _stages(kernel, stride, padding, dilation)
+    n, c, d, h, w = x.shape
+    y1 = max_pool2d(xp, x.reshape(n, c * d, h, w), *hw, ceil_mode)
+    ho, wo = y1.shape[2:]
+    y = max_pool2d(xp, y1.reshape(n, c, d, ho * wo), *dep, ceil_mode)
+    return y.reshape(n, c, y.shape[2], ho, wo)
+
+
+def max_pool3d_grad(xp, g, x, out, kernel, stride, padding, dilation, ceil_mode):
+    """max_pool3d's gradient through the two stages: each window's first maximum in (d, h, w)
+    order (the first depth holding the maximum, then its first (h, w))."""
+    hw, dep = _stages(kernel, stride, padding, dilation)
+    n, c, d, h, w = x.shape
+    x1 = x.reshape(n, c * d, h, w)
+    y1 = max_pool2d(xp, x1, *hw, ceil_mode)
+    ho, wo = y1.shape[2:]
+    flat = (n, c, out.shape[2], ho * wo)
+    g1 = max_pool2d_grad(xp, g.reshape(flat), y1.reshape(n, c, d, ho * wo), out.reshape(flat),
+                         *dep, ceil_mode)
+    dx = max_pool2d_grad(xp, g1.reshape(n, c * d, ho, wo), x1, y1, *hw, ceil_mode)
+    return dx.reshape(n, c, d, h, w)
+
+
+def avg_pool3d(xp, x, kernel, stride, padding, ceil_mode, count_include_pad):
+    """3-d average pooling as two 2-d ones (``_stages``); window sizes are products per axis."""
+    (k1, s1, p1, _), (k0, s0, p0, _) = _stages(kernel, stride, padding, (1, 1, 1))
+    n, c, d, h, w = x.shape
+    y1 = avg_pool2d(xp, x.reshape(n, c * d, h, w), k1, s1, p1, ceil_mode, count_include_pad, 0)
+    ho, wo = y1.shape[2:]
+    y = avg_pool2d(xp, y1.reshape(n, c, d, ho * wo), k0, s0, p0, ceil_mode, count_include_pad,
+                   0)
+    return y.reshape(n, c, y.shape[2], ho, wo)
+
+
+def avg_pool3d_grad(xp, g, input_size, kernel, stride, padding, ceil_mode, count_include_pad):
+    """avg_pool3d's gradient: the two stages' gradients in reverse order."""
+    (k1, s1, p1, _), (k0, s0, p0, _) = _stages(kernel, stride, padding, (1, 1, 1))
+    n, c, do, ho, wo = g.shape
+    d, h, w = input_size
+    g1 = avg_pool2d_grad(xp, g.reshape(n, c, do, ho * wo), (d, ho * wo), k0, s0, p0, ceil_mode,
+                         count_include_pad, 0)
+    dx = avg_pool2d_grad(xp, g1.reshape(n, c * d, ho, wo), (h, w), k1, s1, p1, ceil_mode,
+                         count_include_pad, 0)
+    return dx.reshape(n, c, d, h, w)

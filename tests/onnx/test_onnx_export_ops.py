@@ -22,6 +22,7 @@ BACKWARD = "a gradient or backward-only op; exported graphs are inference graphs
 NO_FORM = "no exact ONNX form"
 NO_CONVERTER = {
     "avg_pool2d_grad": BACKWARD,
+    "avg_pool3d_grad": BACKWARD,
     "batch_norm_backward": BACKWARD,
     "channel_sum": BACKWARD + " (a conv's bias gradient)",
     "conv2d_weight": BACKWARD + " (a conv's weight gradient)",
@@ -37,6 +38,7 @@ NO_CONVERTER = {
     "lstm_grad": BACKWARD,
     "lstm_layer_grad": BACKWARD,
     "max_pool2d_grad": BACKWARD,
+    "max_pool3d_grad": BACKWARD,
     "max_pool2d_select": BACKWARD + " (max_pool2d's double backward)",
     "pad_adjoint": BACKWARD + " (pad's transpose)",
     "relu_backward": BACKWARD,

@@ -82,6 +82,14 @@ def test_pooling():
     assert e.flops == 2 * 3 * 6 * 6 * 9
 
 
+def test_pooling3d_primitives():
+    # max_pool3d / avg_pool3d of (2, 3, 4, 6, 6) with a 2x3x3 window: kd·kh·kw per output
+    x, y = ((2, 3, 4, 6, 6), F32), ((2, 3, 2, 2, 2), F32)
+    for op in ("max_pool3d", "avg_pool3d"):
+        assert cost(op, [y], [x], kernel=(2, 3, 3))[0] == 2 * 3 * 8 * 18
+    assert cost("avg_pool3d_grad", [x], [y], kernel=(2, 3, 3))[0] == 2 * 3 * 8 * 18
+
+
 def test_elementwise_with_broadcast():
     a, b = ember.randn(4, 5), ember.randn(5)
     e = one_forward(ember.add, a, b)

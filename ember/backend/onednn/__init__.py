@@ -7,8 +7,9 @@ has kernels JIT-compiled for the CPU at hand. When it is installed (``pip instal
 ember[onednn]``, the ``onednn-cpu-gomp`` wheel) the CPU backend runs these float32 forwards
 through it: convolutions in 2-d and 3-d (forward, input gradient, also the transposed
 convolutions, and weight gradient; ``_conv.py``), matmul and linear (``_matmul.py``), training
-batch norm and max pooling (``_pool_norm.py``), whole LSTM layers (``_lstm.py``), ReLU and its
-gradient (``_eltwise.py``) and Adam's update (``_optim.py``); everything else as before.
+batch norm, max pooling and 3-d average pooling (``_pool_norm.py``), whole LSTM layers
+(``_lstm.py``), ReLU and its gradient (``_eltwise.py``) and Adam's update (``_optim.py``);
+everything else as before.
 
 Activations are described to oneDNN as (N, C, H, W) with channels-last strides, ember's
 layout for activations, so nothing is copied on the way in or out; weights are reordered into
@@ -39,22 +40,24 @@ from ._lstm import lstm_backward, lstm_forward
 from ._matmul import matmul
 from ._optim import adam_update, sgd_update
 from ._openblas import single_blas
-from ._pool_norm import batch_norm, batch_norm_backward, max_pool2d
+from ._pool_norm import avg_pool, batch_norm, batch_norm_backward, max_pool2d
 
-__all__ = ["OneDNNError", "active", "adam_update", "batch_norm", "batch_norm_backward", "conv2d",
+__all__ = ["OneDNNError", "active", "adam_update", "avg_pool", "batch_norm",
+           "batch_norm_backward", "conv2d",
            "conv2d_input_grad", "conv2d_weight", "install", "load", "lstm_backward",
            "lstm_forward", "matmul", "max_pool2d", "relu", "relu_backward", "sgd_update",
            "single_blas", "NATIVE"]
 
 # ops that compose other primitives elsewhere and that the CPU backend runs as primitives of
 # their own, through oneDNN, while it is active (``Backend.runs_natively``)
-NATIVE = frozenset({"conv3d", "conv_transpose3d"})
+NATIVE = frozenset({"conv3d", "conv_transpose3d", "max_pool3d", "avg_pool3d"})
 
 
 def install(backend) -> None:
     """Register the oneDNN forwards of conv2d, conv_transpose2d, conv2d_weight(_bias), conv3d,
     conv_transpose3d, conv3d_weight, matmul,
-    linear, lstm, lstm_grad, max_pool2d, max_pool2d_grad, batch_norm, batch_norm_backward,
+    linear, lstm, lstm_grad, max_pool2d, max_pool2d_grad, max_pool3d, max_pool3d_grad,
+    avg_pool3d, avg_pool3d_grad, batch_norm, batch_norm_backward,
     relu and relu_backward on the CPU backend; each falls back to the NumPy kernel for what
     oneDNN does not run."""
     from ...ops import conv_kernels as K
@@ -179,6 +182,57 @@ def install(backend) -> None:
         if dx is None:
             return PK.max_pool2d_grad(xp, g, x, out, kernel, stride, padding, dilation,
                                       ceil_mode)
+        return dx
+
+    @backend.override("max_pool3d")
+    def _max_pool3d(xp, x, kernel, stride, padding, dilation, ceil_mode):
+        out, pads = PK._geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
+        y = max_pool2d(x, out, kernel, stride, pads, dilation)
+        if y is None:
+            return PK.max_pool3d(xp, x, kernel, stride, padding, dilation, ceil_mode)
+        return y
+
+    @backend.override("max_pool3d_grad")
+    def _max_pool3d_grad(xp, g, x, out, kernel, stride, padding, dilation, ceil_mode):
+        size, pads = PK._geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
+        dx = None
+        if g.dtype == np.float32:
+            dx = max_pool2d(x, size, kernel, stride, pads, dilation, grad=g, out=out)
+        if dx is None:
+            return PK.max_pool3d_grad(xp, g, x, out, kernel, stride, padding, dilation,
+                                      ceil_mode)
+        return dx
+
+    def _avg_pads(size, kernel, stride, padding, ceil_mode, count_include_pad):
+        """(output size, oneDNN's paddings), or None where a ceil-mode window reaches past
+        the padded input while the padding counts (PyTorch then divides by less than the
+        whole kernel, oneDNN would not)."""
+        out, pads = PK._geometry(size, kernel, stride, padding, (1,) * len(size), ceil_mode)
+        if count_include_pad and any(after > p for (_, after), p in zip(pads, padding)):
+            return None
+        return out, pads
+
+    @backend.override("avg_pool3d")
+    def _avg_pool3d(xp, x, kernel, stride, padding, ceil_mode, count_include_pad):
+        geometry = _avg_pads(x.shape[2:], kernel, stride, padding, ceil_mode, count_include_pad)
+        y = None
+        if geometry is not None:
+            y = avg_pool(x, geometry[0], kernel, stride, geometry[1], count_include_pad)
+        if y is None:
+            return PK.avg_pool3d(xp, x, kernel, stride, padding, ceil_mode, count_include_pad)
+        return y
+
+    @backend.override("avg_pool3d_grad")
+    def _avg_pool3d_grad(xp, g, input_size, kernel, stride, padding, ceil_mode,
+                         count_include_pad):
+        geometry = _avg_pads(input_size, kernel, stride, padding, ceil_mode, count_include_pad)
+        dx = None
+        if geometry is not None:
+            dx = avg_pool(g, input_size, kernel, stride, geometry[1], count_include_pad,
+                          backward=True)
+        if dx is None:
+            return PK.avg_pool3d_grad(xp, g, input_size, kernel, stride, padding, ceil_mode,
+                                      count_include_pad)
         return dx
 
     @backend.override("batch_norm")

@@ -1,4 +1,4 @@
-"""Training-mode batch norm and max pooling."""
+"""Training-mode batch norm, and max and average pooling in 2-d and 3-d (NDHWC memory)."""
 
 from __future__ import annotations
 
@@ -105,13 +105,15 @@ def batch_norm_backward(g, x, weight, mean, var, eps):
     return dx, dw, db
 
 
-_POOLING_MAX = 0x1FF
+_POOLING_MAX, _POOLING_AVG_INCLUDE, _POOLING_AVG_EXCLUDE = 0x1FF, 0x2FF, 0x3FF
 
 
 class _PoolProblem:
-    """One cached max pooling: forward (training, with the argmax workspace) and backward."""
+    """One cached pooling of algorithm ``alg``: forward (training; max pooling's keeps the
+    argmax workspace) and backward."""
 
-    def __init__(self, lib: _Library, src_shape, dst_shape, kernel, stride, pads, dilation):
+    def __init__(self, lib: _Library, src_shape, dst_shape, kernel, stride, pads, dilation,
+                 alg):
         self.lock = threading.Lock()
         src = lib.md(src_shape, _nhwc_strides(src_shape))
         dst = lib.md(dst_shape, _nhwc_strides(dst_shape))
@@ -119,11 +121,11 @@ class _PoolProblem:
                     _Dims(*(p[0] for p in pads)), _Dims(*(p[1] for p in pads)))
         fwd = _p()
         lib.check(lib.lib.dnnl_pooling_forward_primitive_desc_create(
-            ctypes.byref(fwd), lib.engine, _FORWARD_TRAINING, _POOLING_MAX, src, dst,
+            ctypes.byref(fwd), lib.engine, _FORWARD_TRAINING, alg, src, dst,
             *geometry, None), "dnnl_pooling_forward_primitive_desc_create")
         bwd = _p()
         lib.check(lib.lib.dnnl_pooling_backward_primitive_desc_create(
-            ctypes.byref(bwd), lib.engine, _POOLING_MAX, src, dst, *geometry, fwd, None),
+            ctypes.byref(bwd), lib.engine, alg, src, dst, *geometry, fwd, None),
             "dnnl_pooling_backward_primitive_desc_create")
         self.fwd, self.bwd = lib.primitive(fwd), lib.primitive(bwd)
         ws_md, ws_bytes = lib.queried(fwd, _Q_WORKSPACE)
@@ -133,14 +135,16 @@ class _PoolProblem:
         self._mds = (src, dst, fwd, bwd)
 
 
-def _pool_problem(x, out_hw, kernel, stride, pads, dilation):
-    if x.ndim != 4 or x.dtype != np.float32 or not x.size or min(out_hw) <= 0:
+def _pool_problem(shape, out_hw, kernel, stride, pads, dilation, alg=_POOLING_MAX):
+    """The cached pooling of a float32 array of ``shape`` (4-d or 5-d), or None."""
+    shape = tuple(shape)
+    if len(shape) not in (4, 5) or min(shape) <= 0 or min(out_hw) <= 0:
         return None
-    dst_shape = tuple(x.shape[:2]) + tuple(out_hw)
-    key = ("max_pool", x.shape, dst_shape, tuple(kernel), tuple(stride),
+    dst_shape = shape[:2] + tuple(out_hw)
+    key = ("pool", alg, shape, dst_shape, tuple(kernel), tuple(stride),
            tuple(map(tuple, pads)), tuple(dilation))
-    return cached(key, lambda lib: _PoolProblem(lib, x.shape, dst_shape, kernel, stride, pads,
-                                                dilation))
+    return cached(key, lambda lib: _PoolProblem(lib, shape, dst_shape, kernel, stride, pads,
+                                                dilation, alg))
 
 
 _SAVED: dict = {}  # id(forward output) -> (weakref to input, weakref to output, workspace)
@@ -177,14 +181,16 @@ def _recall(x, y):
 def max_pool2d(x, out_hw, kernel, stride, pads, dilation, grad=None, out=None):
     """Max pooling of ``x`` (channels-last result), or with ``grad`` (the output's
     gradient) the input's gradient, each window's gradient sent to its first maximum; None
-    when oneDNN does not run it.
+    when oneDNN does not run it. 3-d with a 5-d ``x`` (N, C, D, H, W).
 
     The forward keeps its argmax workspace while its result lives; the gradient of the
     pooling that gave ``out`` from this same ``x`` reads it, and any other runs the forward
     again for one (the autograd engine refuses gradients of inputs modified in place, so an
     input that is the same array holds the same values).
     """
-    prob = _pool_problem(x, out_hw, kernel, stride, pads, dilation)
+    if not _usable(x):
+        return None
+    prob = _pool_problem(x.shape, out_hw, kernel, stride, pads, dilation)
     if prob is None:
         return None
     lib, m = _STATE["lib"], prob.mem
@@ -204,3 +210,29 @@ def max_pool2d(x, out_hw, kernel, stride, pads, dilation, grad=None, out=None):
         lib.execute(prob.bwd, [(_DIFF + _DST, m["ddst"], packed(np, grad, True)),
                                (_WORKSPACE, m["ws"], ws), (_DIFF + _SRC, m["dsrc"], dx)])
     return dx
+
+
+def avg_pool(a, size, kernel, stride, pads, count_include_pad, backward=False):
+    """Average pooling of (N, C, H, W) or (N, C, D, H, W) ``a`` to spatial ``size``
+    (channels-last result), or with ``backward`` the gradient, of spatial ``size``, of the
+    pooling whose output gradient is ``a``; None when oneDNN does not run it. Counting the
+    padding oneDNN divides by the whole kernel, so callers pass only windows that end inside
+    the padded input."""
+    if not _usable(a):
+        return None
+    n, c = a.shape[:2]
+    src, dst = (n, c) + tuple(size), tuple(a.shape)
+    if not backward:
+        src, dst = dst, src
+    alg = _POOLING_AVG_INCLUDE if count_include_pad else _POOLING_AVG_EXCLUDE
+    prob = _pool_problem(src, dst[2:], kernel, stride, pads, (1,) * len(kernel), alg)
+    if prob is None:
+        return None
+    lib, m = _STATE["lib"], prob.mem
+    out = empty(np, dst if not backward else src, np.float32, True)
+    a = packed(np, a, True)
+    args = ([(_SRC, m["src"], a), (_DST, m["dst"], out)] if not backward else
+            [(_DIFF + _DST, m["ddst"], a), (_DIFF + _SRC, m["dsrc"], out)])
+    with prob.lock:
+        lib.execute(prob.bwd if backward else prob.fwd, args)
+    return out
