@@ -770,12 +770,14 @@ POOL3D = [  # (kernel, keyword arguments): stride, padding, ceil_mode
 ]
 
 
-def _pool3d_run(fn, kernel, kw, gy=None, seed=0):
+def _pool3d_run(fn, kernel, kw, gy=None, seed=0, channels_last=False):
     """(output, input grad, the output gradient used) as float32 arrays; the input holds
-    small integers, so windows tie."""
+    small integers, so windows tie; with ``channels_last`` its memory is (N, D, H, W, C)."""
     rng = np.random.default_rng(seed)
-    x = ember.tensor(np.round(2 * rng.standard_normal((2, 3, 7, 8, 9))).astype(np.float32),
-                     requires_grad=True)
+    a = np.round(2 * rng.standard_normal((2, 3, 7, 8, 9))).astype(np.float32)
+    if channels_last:
+        a = np.ascontiguousarray(a.transpose(0, 2, 3, 4, 1)).transpose(0, 4, 1, 2, 3)
+    x = ember.from_numpy(a).requires_grad_()
     y = fn(x, kernel, **kw)
     if gy is None:
         gy = rng.standard_normal(tuple(y.shape)).astype(np.float32)
@@ -786,18 +788,23 @@ def _pool3d_run(fn, kernel, kw, gy=None, seed=0):
 def _pool3d_calls(monkeypatch):
     calls = []
     real = onednn._pool_norm._pool_problem
-    monkeypatch.setattr(onednn._pool_norm, "_pool_problem",
-                        lambda *a: calls.append(a[-1] if len(a) == 7 else "max") or real(*a))
+    monkeypatch.setattr(onednn._pool_norm, "_pool_problem",  # 3-d problems only (5-d shapes)
+                        lambda *a: (len(a[0]) == 5 and calls.append(
+                            a[-1] if len(a) == 7 else "max")) or real(*a))
     return calls
 
 
 @pytest.mark.parametrize("kernel,kw", POOL3D)
 def test_max_pool3d_onednn_matches_the_composite(monkeypatch, kernel, kw):
     calls = _pool3d_calls(monkeypatch)
-    y, gx, gy = _pool3d_run(ember.nn.functional.max_pool3d, kernel, kw)
-    assert calls.count("max") == 2  # the forward, and the backward's primitive lookup
+    for layout in (False, True):  # (N, C, D, H, W) memory, copied for oneDNN; channels-last
+        calls.clear()
+        y, gx, gy = _pool3d_run(ember.nn.functional.max_pool3d, kernel, kw,
+                                channels_last=layout)
+        assert calls.count("max") == 2  # the forward, and the backward's primitive lookup
     monkeypatch.setattr(ember.backends.onednn, "enabled", False)
-    want_y, want_gx, _ = _pool3d_run(ember.nn.functional.max_pool3d, kernel, kw, gy)
+    want_y, want_gx, _ = _pool3d_run(ember.nn.functional.max_pool3d, kernel, kw, gy,
+                                     channels_last=True)
     assert np.array_equal(y, want_y)
     # the same first maxima: equal gradients, up to the order overlapping windows add in
     assert _rel(gx, want_gx) < 1e-6
