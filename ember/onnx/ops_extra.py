@@ -288,8 +288,6 @@ def _tree_ensemble(m, n, x):
     MIN or MAX). Set membership nodes read their sets, NaN-delimited, from
     ``membership_values`` in the order the nodes appear."""
     a = n.attrs
-    if a.get("post_transform", 0) != 0:
-        raise NotImplementedError("TreeEnsemble: post_transform other than NONE")
     data = _host(x)
     if data.ndim == 1:
         data = data.reshape(1, -1)
@@ -349,7 +347,39 @@ def _tree_ensemble(m, n, x):
             np.add.at(out, (rows, t), w)
         else:
             (np.minimum if how == 2 else np.maximum).at(out, (rows, t), w)
-    return creation.from_numpy(out)
+    return creation.from_numpy(_post_transform(out, a.get("post_transform", 0)))
+
+
+def _post_transform(scores: np.ndarray, kind: int) -> np.ndarray:
+    """ONNX-ML's score transforms, per row, as onnxruntime and the reference's classifiers
+    compute them: NONE, SOFTMAX, LOGISTIC, SOFTMAX_ZERO (zero scores take no share), PROBIT
+    (``sqrt(2) erfinv(2p - 1)`` with the same closed-form erfinv approximation)."""
+    if kind == 0:
+        return scores
+    v = scores.astype(np.float64)
+    if kind == 1:
+        e = np.exp(v - v.max(axis=1, keepdims=True))
+        v = e / e.sum(axis=1, keepdims=True)
+    elif kind == 2:
+        e = 1.0 / (1.0 + np.exp(-np.abs(v)))
+        v = np.where(v < 0, 1.0 - e, e)
+    elif kind == 3:
+        top = v.max(axis=1, keepdims=True)
+        zero = np.abs(v) <= 1e-7
+        e = np.where(zero, v * np.exp(-top), np.exp(v - top))
+        total = e.sum(axis=1, keepdims=True)
+        v = np.where(total == 0, 0.5, e / np.where(total == 0, 1.0, total))
+    elif kind == 4:
+        y = 2.0 * v - 1.0
+        w = (1.0 - y) * (1.0 + y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log = np.log(w)
+            b = 2.0 / (np.pi * 0.147) + 0.5 * log
+            inv = np.sign(y) * np.sqrt(-b + np.sqrt(b * b - log / 0.147))
+        v = 1.41421356 * np.where(w == 0, 0.0, inv)
+    else:
+        raise ValueError(f"TreeEnsemble: unknown post_transform {kind} (0-4)")
+    return v.astype(scores.dtype)
 
 
 # ----------------------------------------------------------------------------- TfIdfVectorizer

@@ -231,6 +231,35 @@ def test_tree_ensemble(aggregate):
     _check(model, x)
 
 
+@pytest.mark.parametrize("kind", [1, 2, 3, 4])
+def test_tree_ensemble_post_transforms(kind):
+    # the reference's TreeEnsemble ignores post_transform; its classifiers' own transforms
+    # (what onnxruntime computes) applied to the untransformed scores are the expectation
+    from onnx.reference.ops.aionnxml import _common_classifier as C
+
+    model, x = _tree_model(1)
+    raw = ReferenceEvaluator(model).run(None, x)[0].astype(np.float64)
+    raw[1, 0] = 0.0  # a zero score: SOFTMAX_ZERO leaves it out
+    scale = 0.1 if kind == 4 else 1.0  # probabilities for PROBIT
+    raw *= scale
+    want = {1: lambda v: C.softmax(v.copy()), 2: C.logistic,
+            3: lambda v: C.softmax_zero(v.copy()), 4: C.probit}[kind](
+        raw if kind != 4 else np.clip(raw, 0.01, 0.99))
+    got = _post(kind, raw if kind != 4 else np.clip(raw, 0.01, 0.99))
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    with_transform, _ = _tree_model(1)
+    with_transform.graph.node[0].attribute.append(helper.make_attribute("post_transform", kind))
+    got = OnnxModule(with_transform)(ember.from_numpy(x["x"])).numpy()
+    plain = OnnxModule(model)(ember.from_numpy(x["x"])).numpy().astype(np.float64)
+    np.testing.assert_allclose(got, _post(kind, plain).astype(np.float32), rtol=1e-6)
+
+
+def _post(kind, scores):
+    from ember.onnx.ops_extra import _post_transform
+
+    return _post_transform(np.asarray(scores, np.float64), kind)
+
+
 @pytest.mark.parametrize("mode, skip, lo, weights", [
     ("TF", 0, 2, None), ("TF", 3, 1, None), ("IDF", 1, 1, [2.0, 1.0, 0.5, 3.0, 1.5, 1.0, 4.0]),
     ("TFIDF", 2, 1, [0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
