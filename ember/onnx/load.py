@@ -38,14 +38,23 @@ def supported_ops() -> list[str]:
 
 
 class _Graph:
-    """A (sub)graph: its nodes, its initializers (ONNX name -> module attribute) and the
-    names of its inputs and outputs."""
+    """A (sub)graph: its nodes, its initializers (ONNX name -> module attribute), the names
+    of its inputs and outputs, and each output's declared tensor type: (ONNX element type,
+    shape), the shape None unless every dimension is a number."""
 
-    __slots__ = ("nodes", "inits", "input_names", "output_names")
+    __slots__ = ("nodes", "inits", "input_names", "output_names", "output_types")
 
-    def __init__(self, nodes, inits, input_names, output_names) -> None:
+    def __init__(self, nodes, inits, input_names, output_names, output_types=()) -> None:
         self.nodes, self.inits = nodes, inits
         self.input_names, self.output_names = input_names, output_names
+        self.output_types = list(output_types)
+
+
+def _tensor_type(value_info) -> tuple:
+    t = value_info.type.tensor_type
+    dims = t.shape.dim if t.HasField("shape") else None
+    static = dims is not None and all(d.HasField("dim_value") for d in dims)
+    return t.elem_type, (tuple(d.dim_value for d in dims) if static else None)
 
 
 class _Node:
@@ -132,7 +141,8 @@ class OnnxModule(Module):
                  for n in graph.node]
         unknown.update(n.op_type for n in nodes if n.op_type not in impl)
         return _Graph(nodes, inits, [i.name for i in graph.input if i.name not in inits],
-                      [o.name for o in graph.output])
+                      [o.name for o in graph.output],
+                      [_tensor_type(o) for o in graph.output])
 
     def run_graph(self, graph: _Graph, inputs) -> list:
         """Run ``graph`` on ``inputs`` (one value per graph input) and return its outputs.

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import ops as E
 from ..ops import creation
-from .ops import _ints, onnx_op
+from .ops import _dtype_of_onnx, _ints, onnx_op
 
 
 def _int64(value: int):
@@ -54,10 +54,22 @@ def _loop(m, n, trip_count=None, cond=None, *carried):
         for acc, value in zip(scans, outs[1 + n_carried:]):
             acc.append(value)
         it += 1
-    if scans and it == 0:
-        raise NotImplementedError("Loop: zero iterations with scan outputs (their element "
-                                  "shape is only known by running the body)")
+    if it == 0:  # no iteration ran: each scan output is empty, shaped by the body's type
+        return tuple(carried) + tuple(
+            _empty_scan("Loop", body, 1 + n_carried + j) for j in range(len(scans)))
     return tuple(carried) + tuple(E.stack(acc, dim=0) for acc in scans)
+
+
+def _empty_scan(op: str, body, j: int, axis: int = 0):
+    """A scan output of zero steps: an empty tensor whose element type and shape the body
+    declares for its output ``j`` (the steps that would have made it never ran)."""
+    code, shape = body.output_types[j] if j < len(body.output_types) else (0, None)
+    if not code or shape is None:
+        raise NotImplementedError(f"{op}: zero steps with a scan output whose element type "
+                                  "and shape the body does not declare in full")
+    shape = list(shape)
+    shape.insert(axis % (len(shape) + 1), 0)
+    return creation.zeros(*shape, dtype=_dtype_of_onnx(code))
 
 
 # ----------------------------------------------------------------------------- Scan
@@ -77,9 +89,9 @@ def _scan_steps(m, body, states, xs, in_axes, in_dirs, out_axes, out_dirs):
         outs = m.run_graph(body, [*states, *(s[t] for s in slices)])
         states = outs[:n_states]
         outs_per_step.append(outs[n_states:])
-    if steps == 0 and len(body.output_names) > n_states:
-        raise NotImplementedError("Scan: zero steps with scan outputs (their element shape "
-                                  "is only known by running the body)")
+    if steps == 0:
+        return list(states), [_empty_scan("Scan", body, n_states + j, axis)
+                        for j, axis in enumerate(out_axes)]
     stacked = []
     for j, column in enumerate(zip(*outs_per_step)):
         column = list(column)[::-1] if out_dirs[j] else list(column)
@@ -112,14 +124,23 @@ def _scan8(m, n, body, k, sequence_lens, *args):
     """Opset 8: every input has a batch axis 0 and scan inputs scan along axis 1."""
     states, xs = list(args[:len(args) - k]), args[len(args) - k:]
     steps = xs[0].shape[1]
-    if sequence_lens is not None and any(v != steps for v in _ints(sequence_lens)):
-        raise NotImplementedError("Scan (opset 8): sequence_lens shorter than the scan axis")
+    batch = xs[0].shape[0]
+    lengths = [steps] * batch if sequence_lens is None else _ints(sequence_lens)
+    if len(lengths) != batch or any(not 0 <= v <= steps for v in lengths):
+        raise ValueError(f"Scan: sequence_lens {lengths} must give one length in [0, {steps}] "
+                         f"per batch element ({batch})")
     dirs = _per_input(n.attrs.get("directions"), k)
     n_out = len(body.output_names) - len(states)
     per_batch = []
-    for b in range(xs[0].shape[0]):
-        final, stacked = _scan_steps(m, body, [s[b] for s in states], [x[b] for x in xs],
-                                     [0] * k, dirs, [0] * n_out, [0] * n_out)
+    for b, length in enumerate(lengths):
+        # a shorter sequence scans its first `length` steps (reversed ones from its own end);
+        # its scan outputs are padded with zeros to the full length, as onnxruntime's
+        final, stacked = _scan_steps(m, body, [s[b] for s in states],
+                                     [x[b][:length] for x in xs], [0] * k, dirs,
+                                     [0] * n_out, [0] * n_out)
+        if length < steps:
+            stacked = [E.concat([y, creation.zeros(steps - length, *y.shape[1:],
+                                                   dtype=y.dtype)], dim=0) for y in stacked]
         per_batch.append(final + stacked)
     return tuple(E.stack(list(column), dim=0) for column in zip(*per_batch))
 

@@ -116,6 +116,59 @@ def test_loop_trip_count_cond_and_scan_outputs(limit):
     assert steps == (6 if limit > 100 else 4)
 
 
+def test_loop_of_zero_iterations_gives_empty_scan_outputs():
+    # the body never runs: the scan output takes the element type and shape it declares
+    model = _loop_model(1000.0)
+    feeds = (np.array(0, np.int64), np.array(True), np.array([0.5, -0.25], np.float32),
+             np.array([1.0, 0.75], np.float32))
+    _check(model, *feeds, runtime="onnxruntime")
+    a, scans = ember.onnx.load(model)(*[ember.from_numpy(f) for f in feeds])
+    assert scans.shape == (0, 2) and scans.dtype == ember.float32
+    body = model.graph.node[1].attribute[0].g
+    body.output[2].type.tensor_type.shape.dim[0].dim_param = "n"  # no longer a number
+    with pytest.raises(NotImplementedError, match="Loop: zero steps with a scan output"):
+        ember.onnx.load(model)(*[ember.from_numpy(f) for f in feeds])
+
+
+def _scan8_model(directions):
+    """Opset 8 Scan: a running sum over axis 1 of (batch, steps, 2) with per-batch lengths;
+    scan output: the running sums."""
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s", "x_t"], ["s_out"]),
+         helper.make_node("Identity", ["s_out"], ["y"])],
+        "body", [_vi("s", F32, [2]), _vi("x_t", F32, [2])],
+        [_vi("s_out", F32, [2]), _vi("y", F32, [2])])
+    scan = helper.make_node("Scan", ["lens", "s0", "x"], ["s_final", "ys"], body=body,
+                            num_scan_inputs=1, directions=directions)
+    return _model([scan], [_vi("lens", I64, [3]), _vi("s0", F32, [3, 2]),
+                           _vi("x", F32, [3, 4, 2])],
+                  [_vi("s_final", F32, [3, 2]), _vi("ys", F32, [3, 4, 2])], opset=8)
+
+
+@pytest.mark.parametrize("directions", [[0], [1]])
+def test_scan_opset8_with_sequence_lens_matches_onnxruntime(directions):
+    # shorter sequences stop at their length (reversed ones start from their own end);
+    # their scan outputs are zero-padded to the full length
+    rng = np.random.default_rng(1)
+    feeds = (np.array([4, 2, 1], np.int64), rng.standard_normal((3, 2)).astype(np.float32),
+             rng.standard_normal((3, 4, 2)).astype(np.float32))
+    _check(_scan8_model(directions), *feeds, runtime="onnxruntime")
+
+
+def test_scan_of_zero_steps_gives_empty_scan_outputs():
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s", "x_t"], ["s_out"]),
+         helper.make_node("Identity", ["s_out"], ["y"])],
+        "body", [_vi("s", F32, [2]), _vi("x_t", F32, [2])],
+        [_vi("s_out", F32, [2]), _vi("y", F32, [2])])
+    scan = helper.make_node("Scan", ["s0", "x"], ["s_final", "ys"], body=body,
+                            num_scan_inputs=1, scan_output_axes=[1])
+    model = _model([scan], [_vi("s0", F32, [2]), _vi("x", F32, [0, 2])],
+                   [_vi("s_final", F32, [2]), _vi("ys", F32, [2, 0])])
+    s_final, ys = ember.onnx.load(model)(ember.tensor([1.0, 2.0]), ember.zeros(0, 2))
+    assert s_final.tolist() == [1.0, 2.0] and ys.shape == (2, 0)
+
+
 def test_loop_with_nested_if_on_the_iteration_number():
     """Even iterations add x, odd ones subtract 2 * x: an If in the body reads the body's
     iteration number and the main graph's x. (The reference evaluator runs no iteration
