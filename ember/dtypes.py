@@ -59,11 +59,15 @@ class _LazyBFloat16(DType):
 
     @property
     def np(self):
-        import ml_dtypes
+        if not _BF16_NP:  # once: later reads are a list lookup (ops read dtype.np often)
+            import ml_dtypes
 
-        dt = np.dtype(ml_dtypes.bfloat16)
-        _BY_NP.setdefault(dt, self)
-        return dt
+            _BF16_NP.append(np.dtype(ml_dtypes.bfloat16))
+            _BY_NP.setdefault(_BF16_NP[0], self)
+        return _BF16_NP[0]
+
+
+_BF16_NP: list = []  # ml_dtypes' bfloat16, once imported
 
 
 _FLOAT_NAMES = ("float16", "bfloat16", "float32", "float64")

@@ -29,11 +29,12 @@ __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"] + _pool_a
 
 
 def _output_padding(in_hw, out_hw, kernel, stride, padding, dilation):
-    """The output padding that makes conv_transpose2d map ``out_hw`` back to ``in_hw``."""
+    """The output padding that makes a transposed convolution (2-d or 3-d) map ``out_hw``
+    back to ``in_hw``."""
     return tuple(
         in_hw[d] + padding[d][0] + padding[d][1]
         - ((out_hw[d] - 1) * stride[d] + dilation[d] * (kernel[d] - 1) + 1)
-        for d in range(2)
+        for d in range(len(in_hw))
     )
 
 

@@ -81,7 +81,7 @@ class Conv3d(Op):
         kernel = tuple(w.shape[2:])
         gx = gw = gb = None
         if needs[0]:
-            op = _output_padding3d(tuple(x.shape[2:]), tuple(g.shape[2:]), kernel, stride,
+            op = C._output_padding(tuple(x.shape[2:]), tuple(g.shape[2:]), kernel, stride,
                                    padding, dilation)
             gx = F.conv_transpose3d(g, w, None, stride=stride, padding=padding,
                                     output_padding=op, dilation=dilation, groups=groups)
@@ -142,20 +142,13 @@ class Conv3dWeight(Op):
         return K.conv3d_weight(xp, x, g, kernel_size, stride, padding, dilation, groups)
 
     def vjp(F, gw, out, x, g, kernel_size, stride, padding, dilation, groups):
-        op = _output_padding3d(tuple(x.shape[2:]), tuple(g.shape[2:]), kernel_size, stride,
+        op = C._output_padding(tuple(x.shape[2:]), tuple(g.shape[2:]), kernel_size, stride,
                                padding, dilation)
         gx = F.conv_transpose3d(g, gw, None, stride=stride, padding=padding, output_padding=op,
                                 dilation=dilation, groups=groups)
         gg = F.conv3d(x, gw, None, stride=stride, padding=padding, dilation=dilation,
                       groups=groups)
         return gx, gg
-
-
-def _output_padding3d(in_size, out_size, kernel, stride, padding, dilation):
-    """The output padding that makes conv_transpose3d map ``out_size`` back to ``in_size``."""
-    return tuple(i + p[0] + p[1] - ((o - 1) * s + d * (k - 1) + 1)
-                 for i, o, k, s, p, d in zip(in_size, out_size, kernel, stride, padding,
-                                             dilation))
 
 
 @register

@@ -165,43 +165,30 @@ def install(backend) -> None:
         return np_lstm_grad(xp, g_out, g_hn, g_cn, x, w_ih, w_hh, bias, h0, c0, out, h_n, c_n,
                             saved, reverse, axis)
 
-    @backend.override("max_pool2d")
-    def _max_pool2d(xp, x, kernel, stride, padding, dilation, ceil_mode):
-        out_hw, pads = PK._geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
-        y = max_pool2d(x, out_hw, kernel, stride, pads, dilation)
-        if y is None:
-            return PK.max_pool2d(xp, x, kernel, stride, padding, dilation, ceil_mode)
-        return y
+    def _override_max_pool(name, numpy_forward, numpy_grad):
+        """oneDNN's max pooling (2-d or 3-d) for ``name`` and its gradient, falling back to
+        the NumPy kernels where oneDNN declines."""
 
-    @backend.override("max_pool2d_grad")
-    def _max_pool2d_grad(xp, g, x, out, kernel, stride, padding, dilation, ceil_mode):
-        out_hw, pads = PK._geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
-        dx = None
-        if g.dtype == np.float32:
-            dx = max_pool2d(x, out_hw, kernel, stride, pads, dilation, grad=g, out=out)
-        if dx is None:
-            return PK.max_pool2d_grad(xp, g, x, out, kernel, stride, padding, dilation,
-                                      ceil_mode)
-        return dx
+        @backend.override(name)
+        def _max_pool(xp, x, kernel, stride, padding, dilation, ceil_mode):
+            size, pads = PK._geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
+            y = max_pool2d(x, size, kernel, stride, pads, dilation)
+            if y is None:
+                return numpy_forward(xp, x, kernel, stride, padding, dilation, ceil_mode)
+            return y
 
-    @backend.override("max_pool3d")
-    def _max_pool3d(xp, x, kernel, stride, padding, dilation, ceil_mode):
-        out, pads = PK._geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
-        y = max_pool2d(x, out, kernel, stride, pads, dilation)
-        if y is None:
-            return PK.max_pool3d(xp, x, kernel, stride, padding, dilation, ceil_mode)
-        return y
+        @backend.override(name + "_grad")
+        def _max_pool_grad(xp, g, x, out, kernel, stride, padding, dilation, ceil_mode):
+            size, pads = PK._geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
+            dx = None
+            if g.dtype == np.float32:
+                dx = max_pool2d(x, size, kernel, stride, pads, dilation, grad=g, out=out)
+            if dx is None:
+                return numpy_grad(xp, g, x, out, kernel, stride, padding, dilation, ceil_mode)
+            return dx
 
-    @backend.override("max_pool3d_grad")
-    def _max_pool3d_grad(xp, g, x, out, kernel, stride, padding, dilation, ceil_mode):
-        size, pads = PK._geometry(x.shape[2:], kernel, stride, padding, dilation, ceil_mode)
-        dx = None
-        if g.dtype == np.float32:
-            dx = max_pool2d(x, size, kernel, stride, pads, dilation, grad=g, out=out)
-        if dx is None:
-            return PK.max_pool3d_grad(xp, g, x, out, kernel, stride, padding, dilation,
-                                      ceil_mode)
-        return dx
+    _override_max_pool("max_pool2d", PK.max_pool2d, PK.max_pool2d_grad)
+    _override_max_pool("max_pool3d", PK.max_pool3d, PK.max_pool3d_grad)
 
     def _avg_pads(size, kernel, stride, padding, ceil_mode, count_include_pad):
         """(output size, oneDNN's paddings), or None where a ceil-mode window reaches past
