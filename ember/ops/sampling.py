@@ -55,9 +55,7 @@ class GridGather(Op):
     cost = copy_cost
 
     def forward(xp, x, index):
-        if xp.__name__ != "numpy":
-            return xp.take_along_axis(x, index[:, None, :], axis=2)
-        # NumPy's take per sample is about 3x faster than take_along_axis' broadcast index
+        # a take per sample: on NumPy about 3x faster than take_along_axis' broadcast index
         out = xp.empty(x.shape[:2] + index.shape[1:], dtype=x.dtype)
         for i in range(x.shape[0]):
             xp.take(x[i], index[i], axis=1, out=out[i])
